@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what webserv needs on Debian 12 (as root) and the project into .venv.
+# Idempotent: a second run installs nothing that is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(python3-venv chromium fonts-dejavu-core redis-server docker.io btrfs-progs debootstrap)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi
