@@ -30,6 +30,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 HIGHER_IS_BETTER = frozenset({"healthy_instances", "steps_per_s"})
 
 
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def percentile(values: Iterable[float], q: float) -> float:
     """The q-th percentile (0..100) by linear interpolation between closest ranks."""
     data = sorted(values)
@@ -64,7 +68,7 @@ class Report(BaseModel):
     benchmark: str
     params: dict[str, Any] = Field(default_factory=dict)
     machine: dict[str, Any] = Field(default_factory=dict)
-    started_at: str = Field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    started_at: str = Field(default_factory=_utc_now)
     rows: list[Row] = Field(default_factory=list)
     ratios: list[Ratio] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
