@@ -1,0 +1,5 @@
+"""Admin CMS routes under ``/admin``."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/admin")

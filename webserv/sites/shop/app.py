@@ -1,0 +1,59 @@
+"""The shop's ASGI app: storefront at ``/``, admin CMS at ``/admin``, both over one data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from webserv.sites.shop import db
+from webserv.sites.shop.admin import router as admin_router
+from webserv.sites.shop.storefront import router as storefront_router
+from webserv.sites.shop.web import STATIC_DIR, error_response
+
+
+def create_app(data_dir: Path, latency_ms: int = 0, jitter_ms: int = 0) -> FastAPI:
+    """Build the app serving ``data_dir``.
+
+    ``latency_ms`` (plus uniform ``jitter_ms``) delays every API response (``/api/...``),
+    the calls the pages' JavaScript makes, so slow pages can be tested.
+    """
+    data_dir = Path(data_dir).resolve()
+    db.connect(data_dir).close()  # fail at start, not on the first request
+    app = FastAPI(title="webserv shop", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.data_dir = data_dir
+    app.state.latency = (latency_ms, jitter_ms)
+
+    @app.middleware("http")
+    async def api_latency(request: Request, call_next):  # type: ignore[no-untyped-def]
+        base, jitter = request.app.state.latency
+        if (base or jitter) and "/api/" in request.url.path:
+            await asyncio.sleep((base + random.uniform(0, jitter)) / 1000)
+        return await call_next(request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+        return error_response(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or err['loc'][0]}: {err['msg']}"
+            for err in exc.errors()
+        )
+        return error_response(request, 422, f"Invalid input: {problems}")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/media", StaticFiles(directory=data_dir / "media", check_dir=False), name="media")
+    app.include_router(admin_router)
+    app.include_router(storefront_router)
+    return app
