@@ -1,0 +1,1 @@
+"""WebArena-format task configs, evaluators and suites."""
