@@ -4,5 +4,8 @@ from __future__ import annotations
 
 import typer
 
-pool_app = typer.Typer(help="Inspect and manage the site instance pool.", no_args_is_help=True)
+from webserv.pool.commands import pool_app
+
+__all__ = ["images_app", "pool_app"]
+
 images_app = typer.Typer(help="Build the local Docker images.", no_args_is_help=True)

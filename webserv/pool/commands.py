@@ -1,0 +1,119 @@
+"""``webserv pool ...``: pool status, golden snapshots, cleanup of leftovers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+pool_app = typer.Typer(help="Inspect and manage the site instance pool.", no_args_is_help=True)
+
+DRIVER_HELP = "Snapshot driver: btrfs, reflink, overlay or copy (default: detect)."
+
+
+def _store(root: Path | None, snapshot: str | None):  # type: ignore[no-untyped-def]
+    from webserv.pool.snapshot import SnapshotError, SnapshotStore
+
+    try:
+        return SnapshotStore(root, snapshot)
+    except SnapshotError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@pool_app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show every running pool manager: standby/leased per site, instances, counters."""
+    import psutil
+
+    from webserv.pool.manager import PoolStatus, status_dir
+
+    pools = []
+    for path in sorted(status_dir().glob("*.json")) if status_dir().is_dir() else []:
+        state = PoolStatus.model_validate_json(path.read_text())
+        if not psutil.pid_exists(state.pid):
+            continue  # the manager is gone; `webserv pool clean` removes what it left
+        pools.append(state)
+    if as_json:
+        typer.echo(json.dumps([p.model_dump() for p in pools], indent=2))
+        return
+    if not pools:
+        typer.echo("no pool manager is running")
+        return
+    for pool in pools:
+        typer.echo(
+            f"pool {pool.owner} (pid {pool.pid}): backend {pool.backend}, snapshots "
+            f"{pool.snapshot_driver}, max {pool.max_instances} instances, "
+            f"{pool.available_memory_bytes / 2**30:.1f} GiB available"
+        )
+        for name, site in pool.sites.items():
+            typer.echo(
+                f"  {name}: {site.standby}/{site.standby_target} standby, "
+                f"{site.leased} leased, {site.launching} launching"
+            )
+        for inst in pool.instances:
+            lease = f" lease {inst.lease[:8]} expires in {inst.expires_in_s}s" if inst.lease else ""
+            typer.echo(f"    {inst.id} {inst.url} {inst.state}{lease}")
+        typer.echo("  " + ", ".join(f"{k} {v}" for k, v in pool.counters.items()))
+
+
+@pool_app.command()
+def golden(
+    site: str = typer.Argument(..., help="Site name (shop, shopping, shopping_admin, gitlab)."),
+    source: Path = typer.Argument(..., help="A seeded data dir, e.g. from `webserv site seed`."),
+    snapshot: str | None = typer.Option(None, "--snapshot", help=DRIVER_HELP),
+    root: Path | None = typer.Option(None, "--root", help="Snapshot store root."),
+    replace: bool = typer.Option(False, "--replace", help="Replace an existing golden."),
+) -> None:
+    """Make SOURCE the golden snapshot of SITE (named <site>-<version>)."""
+    from webserv.pool.sites import get_spec
+    from webserv.pool.snapshot import SnapshotError
+
+    try:
+        spec = get_spec(site)
+    except KeyError as exc:
+        typer.echo(f"error: {exc.args[0]}", err=True)
+        raise typer.Exit(2) from exc
+    store = _store(root, snapshot)
+    name = f"{spec.name}-{spec.version}"
+    try:
+        path = store.create_golden(name, source, replace=replace)
+    except SnapshotError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"golden {name} ({store.driver.name}) at {path}")
+
+
+@pool_app.command()
+def clean(
+    owner: str = typer.Option("default", "--owner", help="Pool owner whose leftovers to remove."),
+    snapshot: str | None = typer.Option(None, "--snapshot", help=DRIVER_HELP),
+    root: Path | None = typer.Option(None, "--root", help="Snapshot store root."),
+) -> None:
+    """Stop process instances and destroy clones that a dead pool manager left behind."""
+    import asyncio
+
+    import psutil
+
+    from webserv.pool.backends.process import ProcessBackend
+    from webserv.pool.manager import PoolManager, PoolStatus, status_dir
+
+    published = status_dir() / f"{owner}.json"
+    if published.exists():
+        pid = PoolStatus.model_validate_json(published.read_text()).pid
+        if psutil.pid_exists(pid):
+            typer.echo(f"error: pool {owner} is running (pid {pid}); stop it first", err=True)
+            raise typer.Exit(2)
+    manager = PoolManager(ProcessBackend(owner=owner), _store(root, snapshot), [], owner=owner)
+
+    async def run() -> dict[str, int]:
+        try:
+            return await manager.reconcile()
+        finally:
+            await manager.close(destroy=False)
+
+    done = asyncio.run(run())
+    typer.echo(
+        f"stopped {done['instances']} instances, destroyed {done['clones']} clones of {owner}"
+    )
