@@ -1,0 +1,282 @@
+"""The process backend: one OS process per instance, its own port, clone and process group.
+
+A command of the form ``[python, "-m", module, ...]`` is launched through a zygote (see
+``zygote.py``) that has imported the site's code once, so a launch costs a fork and a bind.
+Any other command, or ``zygote=False``, is started as a fresh process (the cold path).
+
+Every instance is recorded in ``<state_dir>/<owner>/<instance id>.json`` (pid, process start
+time, port, data dir, labels), so a restarted manager finds what a previous one left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+from webserv import paths
+from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL, Instance
+from webserv.pool.spec import SiteSpec
+
+STARTED_LABEL = "webserv.started"
+
+
+class LaunchError(RuntimeError):
+    """An instance could not be started."""
+
+
+class Zygote:
+    """A running pre-forked launcher for one Python module (see ``zygote.py``)."""
+
+    def __init__(self, python: str, module: str, preload: Sequence[str], log: Path) -> None:
+        self.argv = [python, "-m", "webserv.pool.backends.zygote", module, *preload]
+        self.log = log
+        self.proc: asyncio.subprocess.Process | None = None
+        self.lock = asyncio.Lock()
+        self.start_s: float | None = None
+
+    async def _ensure(self) -> asyncio.subprocess.Process:
+        if self.proc is not None and self.proc.returncode is None:
+            return self.proc
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        errors = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=errors,
+                start_new_session=True,
+            )
+        finally:
+            os.close(errors)
+        assert self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise LaunchError(f"zygote {' '.join(self.argv)} exited at start; see {self.log}")
+        self.start_s = loop.time() - began
+        return self.proc
+
+    async def spawn(self, args: list[str], env: dict[str, str], log: Path) -> int:
+        """Fork a child running the module with ``args``; return its pid."""
+        async with self.lock:
+            proc = await self._ensure()
+            assert proc.stdin is not None and proc.stdout is not None
+            request = {"args": args, "env": env, "cwd": os.getcwd(), "log": str(log)}
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            await proc.stdin.drain()
+            line = await proc.stdout.readline()
+            if not line:
+                raise LaunchError("zygote died while launching an instance")
+            return int(json.loads(line)["pid"])
+
+    async def close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            await self.proc.wait()
+
+
+def _spawn_cold(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` as a fresh process in a new session, output to ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+
+
+def _live_process(pid: int, started: float | None) -> psutil.Process | None:
+    """The process ``pid`` if it is running and (when known) started at ``started``."""
+    try:
+        proc = psutil.Process(pid)
+        if started is not None and abs(proc.create_time() - started) > 0.01:
+            return None  # the pid was reused by an unrelated process
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except psutil.Error:
+        return None
+
+
+class ProcessBackend:
+    """Runs site instances as local processes, each in its own session/process group."""
+
+    name = "process"
+
+    def __init__(
+        self,
+        owner: str = "default",
+        state_dir: Path | None = None,
+        zygote: bool = True,
+        preload: Mapping[str, Sequence[str]] | None = None,
+        stop_timeout_s: float = 0.0,
+    ) -> None:
+        """``preload`` maps a site name to the modules its zygote imports before forking.
+
+        ``stop_timeout_s`` is the grace period after SIGTERM; the default 0 kills at once,
+        since a stopped instance's clone is thrown away and nothing needs flushing.
+        """
+        self.owner = owner
+        self.state_dir = (state_dir or paths.home() / "pool" / "process") / owner
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.use_zygote = zygote
+        self.preload = dict(preload or {})
+        self.stop_timeout_s = stop_timeout_s
+        self.zygotes: dict[tuple[str, ...], Zygote] = {}
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def _zygote_for(self, spec: SiteSpec) -> tuple[Zygote, list[str]] | None:
+        command = spec.command or []
+        if not self.use_zygote or len(command) < 3 or command[1] != "-m":
+            return None
+        python, module = command[0], command[2]
+        preload = self.preload.get(spec.name, [])
+        key = (python, module, *preload)
+        if key not in self.zygotes:
+            log = self.state_dir / f"zygote-{spec.name}.log"
+            self.zygotes[key] = Zygote(python, module, preload, log)
+        return self.zygotes[key], command[3:]
+
+    async def start(self, spec: SiteSpec, instance_id: str, data_dir: Path, port: int) -> Instance:
+        if not spec.command:
+            raise LaunchError(f"site {spec.name!r} has no command for the process backend")
+        labels = {OWNER_LABEL: self.owner, INSTANCE_LABEL: instance_id, SITE_LABEL: spec.name}
+        fill = {"port": port, "data_dir": str(data_dir)}
+        env = {"WEBSERV_INSTANCE": instance_id, "WEBSERV_OWNER": self.owner}
+        log = self.state_dir / f"{instance_id}.log"
+        via = self._zygote_for(spec)
+        if via is not None:
+            zygote, args = via
+            pid = await zygote.spawn([a.format(**fill) for a in args], env, log)
+        else:
+            child = _spawn_cold([a.format(**fill) for a in spec.command], env, log)
+            pid = child.pid
+            self._children[pid] = child
+        try:
+            labels[STARTED_LABEL] = repr(psutil.Process(pid).create_time())
+        except psutil.NoSuchProcess as exc:
+            raise LaunchError(f"{spec.name} instance exited at once; see {log}") from exc
+        instance = Instance(
+            id=instance_id,
+            site=spec.name,
+            backend=self.name,
+            port=port,
+            data_dir=data_dir,
+            handle=str(pid),
+            labels=labels,
+        )
+        self._state_file(instance_id).write_text(
+            json.dumps(
+                {
+                    "id": instance_id,
+                    "site": spec.name,
+                    "port": port,
+                    "data_dir": str(data_dir),
+                    "pid": pid,
+                    "labels": labels,
+                }
+            )
+        )
+        return instance
+
+    def _state_file(self, instance_id: str) -> Path:
+        return self.state_dir / f"{instance_id}.json"
+
+    def _process(self, instance: Instance) -> psutil.Process | None:
+        started = instance.labels.get(STARTED_LABEL)
+        return _live_process(int(instance.handle), float(started) if started else None)
+
+    async def alive(self, instance: Instance) -> bool:
+        self._reap()
+        return self._process(instance) is not None
+
+    async def stop(self, instance: Instance) -> None:
+        proc = self._process(instance)
+        if proc is not None:
+            steps = [(signal.SIGTERM, self.stop_timeout_s)] if self.stop_timeout_s > 0 else []
+            for sig, grace in [*steps, (signal.SIGKILL, 5.0)]:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                if await self._gone(instance, grace):
+                    break
+        self._state_file(instance.id).unlink(missing_ok=True)
+        (self.state_dir / f"{instance.id}.log").unlink(missing_ok=True)
+
+    async def _gone(self, instance: Instance, timeout_s: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            self._reap()
+            if self._process(instance) is None:
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    def _reap(self) -> None:
+        for pid, child in list(self._children.items()):
+            if child.poll() is not None:
+                del self._children[pid]
+
+    async def owned(self, owner: str) -> list[Instance]:
+        found = []
+        for path in sorted((self.state_dir.parent / owner).glob("*.json")):
+            try:
+                state = json.loads(path.read_text())
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)
+                continue
+            instance = Instance(
+                id=state["id"],
+                site=state["site"],
+                backend=self.name,
+                port=state["port"],
+                data_dir=Path(state["data_dir"]),
+                handle=str(state["pid"]),
+                labels=state["labels"],
+            )
+            if self._process(instance) is None:
+                path.unlink(missing_ok=True)
+            else:
+                found.append(instance)
+        return found
+
+    async def memory_bytes(self, instance: Instance) -> int:
+        proc = self._process(instance)
+        if proc is None:
+            return 0
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs if p.is_running())
+
+    async def memory_detail(self, instance: Instance) -> dict[str, int]:
+        """RSS, PSS and USS of the instance's process (forked children share pages)."""
+        proc = self._process(instance)
+        if proc is None:
+            return {"rss": 0, "pss": 0, "uss": 0}
+        info = proc.memory_full_info()
+        return {"rss": info.rss, "pss": info.pss, "uss": info.uss}
+
+    async def close(self) -> None:
+        """Stop the zygotes (instances keep running until stopped)."""
+        for zygote in self.zygotes.values():
+            await zygote.close()
+        self.zygotes.clear()
+
+
+def python_module_command(module: str, *args: str) -> list[str]:
+    """``[this python, "-m", module, *args]``: a command the zygote can launch."""
+    return [sys.executable, "-m", module, *args]
