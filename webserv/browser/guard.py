@@ -1,0 +1,50 @@
+"""URL guard: a browser context may reach only the hosts it was given.
+
+Installed as a route on the whole context, so every request (documents, sub-resources, fetch,
+iframes, new tabs) passes through it. Anything else is aborted and remembered, so the next
+observation can report it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from playwright.async_api import BrowserContext, Route
+
+#: Schemes that never leave the browser.
+LOCAL_SCHEMES = frozenset({"about", "data", "blob", "chrome-error"})
+
+
+class UrlGuard:
+    """Allows URLs whose ``host`` or ``host:port`` is in ``allowed``; blocks the rest."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self.allowed = frozenset(entry.lower().rstrip("/") for entry in allowed)
+        self.blocked: list[str] = []
+
+    def allows(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme in LOCAL_SCHEMES:
+            return True
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        host = parts.hostname.lower()
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return host in self.allowed or f"{host}:{port}" in self.allowed
+
+    def take_blocked(self) -> list[str]:
+        """The URLs blocked since the last call."""
+        blocked, self.blocked = self.blocked, []
+        return blocked
+
+    async def install(self, context: BrowserContext) -> None:
+        await context.route("**/*", self._handle)
+
+    async def _handle(self, route: Route) -> None:
+        url = route.request.url
+        if self.allows(url):
+            await route.fallback()
+        else:
+            self.blocked.append(url)
+            await route.abort("blockedbyclient")

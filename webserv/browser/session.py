@@ -1,0 +1,432 @@
+"""Browser sessions on Playwright's async API and the system Chromium.
+
+:class:`BrowserPool` owns the one Chromium of a process and hands out :class:`BrowserSession`
+objects, each with its own browser context (cookies, storage, tabs). The browser is replaced by
+a fresh one after ``recycle_after`` contexts (long-lived browsers leak memory) and when it
+crashes; a session whose browser died reopens its tabs on the new browser at its next step, so
+only the step in flight reports the failure.
+
+Usage::
+
+    async with BrowserPool() as pool:
+        session = await pool.new_session(allowed_hosts=["127.0.0.1:8000"], goal="Buy a lamp")
+        obs = await session.start("http://127.0.0.1:8000/")
+        obs = await session.step('click("12")')
+        await session.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+from urllib.parse import urljoin
+
+from playwright.async_api import Browser, BrowserContext, Locator, Page, Playwright
+from playwright.async_api import Error as PlaywrightError
+from pydantic import BaseModel, Field
+
+from webserv.browser.actions import Action, ActionError, parse
+from webserv.browser.guard import UrlGuard
+from webserv.browser.observation import Observation, Tab, render
+from webserv.browser.settle import SETTLE_SCRIPT, RequestTracker, wait_settled
+from webserv.browser.som import overlay
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+CAPTURE_SCRIPT = resources.files(__package__).joinpath("capture.js").read_text()
+CRASHED = (
+    "the browser stopped during this step and was replaced; the tabs were reopened "
+    "(cookies and unsaved form input were lost)"
+)
+
+
+class SessionConfig(BaseModel):
+    """How a session waits, what it renders and how big its pages are."""
+
+    quiet_ms: int = Field(200, ge=0, description="DOM/network quiet window that means settled.")
+    settle_timeout_ms: int = Field(10_000, gt=0, description="Hard cap on one settle wait.")
+    action_timeout_ms: int = Field(3_000, gt=0, description="Wait for an element to be ready.")
+    token_budget: int = Field(2_000, gt=0, description="Upper bound on observation tokens.")
+    viewport_width: int = 1280
+    viewport_height: int = 720
+    screenshot: bool = Field(False, description="Attach a PNG screenshot to every observation.")
+    som: bool = Field(False, description="Draw the element ids onto the screenshot.")
+
+
+@dataclass(eq=False)
+class _Chromium:
+    """One launched browser and the contexts it has served."""
+
+    browser: Browser
+    contexts_made: int = 0
+    live: int = 0
+    retired: bool = False
+
+
+class BrowserPool:
+    """The process's Chromium, recycled after ``recycle_after`` contexts or when it crashes."""
+
+    def __init__(
+        self, *, recycle_after: int = 200, executable: str = CHROMIUM, headless: bool = True
+    ) -> None:
+        self.recycle_after = recycle_after
+        self.executable = executable
+        self.headless = headless
+        self.launches = 0
+        self._playwright: Playwright | None = None
+        self._current: _Chromium | None = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> BrowserPool:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> BrowserPool:
+        from playwright.async_api import async_playwright
+
+        if self._playwright is None:
+            self._playwright = await async_playwright().start()
+        return self
+
+    async def close(self) -> None:
+        if self._current is not None and self._current.browser.is_connected():
+            await self._current.browser.close()
+        self._current = None
+        if self._playwright is not None:
+            await self._playwright.stop()
+            self._playwright = None
+
+    async def _launch(self) -> _Chromium:
+        if self._playwright is None:
+            await self.start()
+        assert self._playwright is not None
+        browser = await self._playwright.chromium.launch(
+            executable_path=self.executable, args=list(CHROMIUM_ARGS), headless=self.headless
+        )
+        self.launches += 1
+        chromium = _Chromium(browser)
+        browser.on("disconnected", lambda _: self._gone(chromium))
+        return chromium
+
+    def _gone(self, chromium: _Chromium) -> None:
+        if self._current is chromium:
+            self._current = None
+
+    async def new_context(self, **options: Any) -> tuple[BrowserContext, _Chromium]:
+        """A fresh context on a live browser, launching or recycling the browser as needed."""
+        async with self._lock:
+            current = self._current
+            if current is None or not current.browser.is_connected() or current.retired:
+                current = self._current = await self._launch()
+            current.contexts_made += 1
+            current.live += 1
+            if current.contexts_made >= self.recycle_after:
+                current.retired = True
+        try:
+            context = await current.browser.new_context(**options)
+        except PlaywrightError:
+            await self.release(current)
+            raise
+        return context, current
+
+    async def release(self, chromium: _Chromium) -> None:
+        """A context of ``chromium`` is closed; a retired browser goes when its last one does."""
+        chromium.live -= 1
+        if chromium.retired and chromium.live <= 0 and chromium.browser.is_connected():
+            await chromium.browser.close()
+
+    async def new_session(
+        self,
+        *,
+        allowed_hosts: Iterable[str] | None = None,
+        goal: str = "",
+        config: SessionConfig | None = None,
+    ) -> BrowserSession:
+        """A session with one blank tab; ``allowed_hosts`` (``host`` or ``host:port``) arms
+        the URL guard, None leaves every host reachable."""
+        session = BrowserSession(
+            self,
+            config or SessionConfig(),
+            UrlGuard(allowed_hosts) if allowed_hosts is not None else None,
+            goal,
+        )
+        await session._open(["about:blank"], 0)
+        return session
+
+
+class BrowserSession:
+    """One env's browser context: its tabs, its observations, its actions."""
+
+    def __init__(
+        self, pool: BrowserPool, config: SessionConfig, guard: UrlGuard | None, goal: str
+    ) -> None:
+        self.config = config
+        self.goal = goal
+        self.answer: str | None = None
+        self._pool = pool
+        self._guard = guard
+        self._context: BrowserContext | None = None
+        self._chromium: _Chromium | None = None
+        self._pages: list[Page] = []
+        self._active: Page | None = None
+        self._trackers: dict[Page, RequestTracker] = {}
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def _open(self, urls: list[str], active: int) -> None:
+        self._context, self._chromium = await self._pool.new_context(
+            viewport={"width": self.config.viewport_width, "height": self.config.viewport_height},
+            locale="en-US",
+            timezone_id="UTC",
+        )
+        self._pages, self._trackers, self._active = [], {}, None
+        if self._guard is not None:
+            await self._guard.install(self._context)
+        await self._context.add_init_script(SETTLE_SCRIPT)
+        self._context.on("page", self._adopt)
+        for url in urls:
+            page = await self._context.new_page()
+            self._adopt(page)
+            if url != "about:blank":
+                try:
+                    await page.goto(url, wait_until="commit", timeout=self.config.settle_timeout_ms)
+                except PlaywrightError:
+                    pass  # the observation shows whatever the tab ended up on
+        self._active = self._pages[min(active, len(self._pages) - 1)]
+
+    def _adopt(self, page: Page) -> None:
+        if page in self._trackers:
+            return
+        self._trackers[page] = RequestTracker(page)
+        self._pages.append(page)
+        self._active = page
+        page.on("close", self._forget)
+        page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+
+    def _forget(self, page: Page) -> None:
+        if page in self._pages:
+            self._pages.remove(page)
+            self._trackers.pop(page, None)
+        if self._active is page:
+            self._active = self._pages[-1] if self._pages else None
+
+    @property
+    def alive(self) -> bool:
+        return self._chromium is not None and self._chromium.browser.is_connected()
+
+    async def close(self) -> None:
+        """Close the context and give it back to the pool."""
+        context, chromium = self._context, self._chromium
+        self._context = self._chromium = None
+        if context is not None and chromium is not None:
+            if chromium.browser.is_connected():
+                try:
+                    await context.close()
+                except PlaywrightError:
+                    pass  # the browser went away while closing: nothing is left to close
+            await self._pool.release(chromium)
+
+    async def _recover(self) -> None:
+        """Reopen this session's tabs on a live browser after its browser died."""
+        urls = [page.url for page in self._pages] or ["about:blank"]
+        active = self._pages.index(self._active) if self._active in self._pages else 0
+        if self._chromium is not None:
+            await self._pool.release(self._chromium)
+        self._context = self._chromium = None
+        await self._open(urls, active)
+
+    # ---- what actions drive (webserv.browser.actions.Controls) ----------------------------
+
+    @property
+    def action_timeout_ms(self) -> int:
+        return self.config.action_timeout_ms
+
+    @property
+    def page(self) -> Page:
+        if self._active is None:
+            raise ActionError("no tab is open")
+        return self._active
+
+    @property
+    def tabs(self) -> list[Page]:
+        return list(self._pages)
+
+    def element(self, element_id: str) -> Locator:
+        """A locator for the element with this id (which may not exist)."""
+        parts = element_id.split(".")
+        if not all(part.isdigit() for part in parts):
+            raise ActionError(
+                f"{element_id!r} is not an element id; ids are the numbers in brackets, e.g. 12"
+            )
+        scope: Any = self.page
+        for depth in range(1, len(parts)):
+            scope = scope.frame_locator(f'[data-wsid="{".".join(parts[:depth])}"]')
+        return scope.locator(f'[data-wsid="{element_id}"]').first
+
+    def _resolve(self, url: str) -> str:
+        base = self._active.url if self._active is not None else ""
+        resolved = urljoin(base, url) if base.startswith("http") else url
+        if self._guard is not None and not self._guard.allows(resolved):
+            raise ActionError(f"{resolved} is outside the hosts this session may visit")
+        return resolved
+
+    async def navigate(self, url: str) -> None:
+        resolved = self._resolve(url)
+        try:
+            await self.page.goto(
+                resolved, wait_until="commit", timeout=self.config.settle_timeout_ms
+            )
+        except PlaywrightError as err:
+            reason = str(err).strip().splitlines()[0].removeprefix("Error: ")
+            raise ActionError(f"could not open {resolved}: {reason}") from err
+
+    async def open_tab(self, url: str) -> None:
+        resolved = self._resolve(url)
+        assert self._context is not None
+        page = await self._context.new_page()
+        self._adopt(page)
+        await self.navigate(resolved)
+
+    async def switch_tab(self, index: int) -> None:
+        if not 0 <= index < len(self._pages):
+            raise ActionError(f"there is no tab {index}; open tabs are 0 to {len(self._pages) - 1}")
+        self._active = self._pages[index]
+        await self._active.bring_to_front()
+
+    async def close_tab(self) -> None:
+        if len(self._pages) <= 1:
+            raise ActionError("cannot close the only tab")
+        await self.page.close()
+
+    def finish(self, answer: str) -> None:
+        self.answer = answer
+
+    # ---- observe and step ----------------------------------------------------------------
+
+    async def start(self, url: str) -> Observation:
+        """Open ``url`` in the current tab and return the first observation."""
+        error = ""
+        try:
+            await self.navigate(url)
+        except ActionError as err:
+            error = str(err)
+        return await self.observe(last_action_error=error)
+
+    async def step(self, action: str | dict[str, Any] | Action) -> Observation:
+        """Carry out one action and return the observation of the settled page.
+
+        Never raises for a bad or failed action: the observation's ``last_action_error`` says
+        what went wrong.
+        """
+        shown = action if isinstance(action, str) else str(action)
+        if isinstance(action, dict):
+            shown = json.dumps(action)
+        error = ""
+        try:
+            parsed = parse(action)
+            shown = str(parsed)
+            if not self.alive:
+                await self._recover()
+            await parsed.run(self)
+        except ActionError as err:
+            error = str(err)
+        except PlaywrightError as err:
+            error = CRASHED if not self.alive else _describe(err)
+        return await self.observe(last_action=shown, last_action_error=error)
+
+    async def observe(
+        self,
+        *,
+        last_action: str = "",
+        last_action_error: str = "",
+        screenshot: bool | None = None,
+    ) -> Observation:
+        """Wait for the page to settle (capped), then capture and render it."""
+        if not self.alive:
+            await self._recover()
+            last_action_error = last_action_error or CRASHED
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.config.settle_timeout_ms / 1000
+        settled = True
+        page = self.page
+        while True:
+            settled = (
+                await wait_settled(page, self._trackers[page], self.config.quiet_ms, deadline)
+                and settled
+            )
+            # A click may have opened a tab meanwhile; the new tab is the one to observe.
+            if self._active is page or self._active is None:
+                break
+            page = self._active
+        settle_ms = (loop.time() - started) * 1000
+        capture = await self._capture(page)
+        rendered = render(capture, self.config.token_budget)
+        png = None
+        if self.config.screenshot if screenshot is None else screenshot:
+            png = await page.screenshot(type="png")
+            if self.config.som:
+                png = overlay(png, rendered.boxes)
+        return Observation(
+            url=page.url,
+            title=await _title(page),
+            tabs=[
+                Tab(index=i, url=p.url, title=await _title(p), active=p is page)
+                for i, p in enumerate(self._pages)
+            ],
+            text=rendered.text,
+            screenshot=png,
+            last_action=last_action,
+            last_action_error=last_action_error,
+            goal=self.goal,
+            token_count=rendered.token_count,
+            settle_ms=round(settle_ms, 1),
+            settled=settled,
+            truncated=rendered.truncated,
+            blocked_urls=self._guard.take_blocked() if self._guard is not None else [],
+            answer=self.answer,
+        )
+
+    async def _capture(self, page: Page) -> dict[str, Any]:
+        """Run the capture script, again if a navigation replaced the document meanwhile."""
+        options = {"maxName": 100, "maxOptions": 25}
+        for _ in range(3):
+            try:
+                return await page.evaluate(CAPTURE_SCRIPT, options)
+            except PlaywrightError:
+                if page.is_closed():
+                    break
+                try:
+                    await page.wait_for_load_state("domcontentloaded", timeout=2_000)
+                except PlaywrightError:
+                    pass  # the next attempt or the empty capture below reports the state
+        return {"nodes": [], "scroll": {"y": 0, "height": 0, "vh": 0, "vw": 0}}
+
+    async def raw_html(self) -> str:
+        """The current page's serialised DOM (for size comparisons)."""
+        return await self.page.content()
+
+
+async def _title(page: Page) -> str:
+    try:
+        return await page.title()
+    except PlaywrightError:
+        return ""
+
+
+def _describe(err: PlaywrightError) -> str:
+    return str(err).strip().splitlines()[0].removeprefix("Error: ")[:300]

@@ -1,0 +1,57 @@
+// Installed in every frame before any page script runs. Tracks what settle detection needs:
+// fetch/XHR calls in flight and the time of the last DOM mutation or network completion.
+(() => {
+  if (window.__wsSettle) return;
+  // Absolute milliseconds, so that frames with different time origins compare.
+  const now = () => performance.timeOrigin + performance.now();
+  const state = { inflight: 0, lastActivity: now() };
+  window.__wsSettle = state;
+  const touch = () => { state.lastActivity = now(); };
+  const begin = () => { state.inflight += 1; touch(); };
+  const end = () => { state.inflight = Math.max(0, state.inflight - 1); touch(); };
+
+  const nativeFetch = window.fetch;
+  if (nativeFetch) {
+    window.fetch = function (...args) {
+      begin();
+      let promise;
+      try {
+        promise = nativeFetch.apply(this, args);
+      } catch (err) {
+        end();
+        throw err;
+      }
+      // The response body is usually read right after; count the body read as part of the call.
+      return promise.then(
+        (response) => {
+          const clone = response.clone();
+          clone.arrayBuffer().then(end, end);
+          return response;
+        },
+        (err) => { end(); throw err; },
+      );
+    };
+  }
+
+  const nativeSend = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (...args) {
+    begin();
+    this.addEventListener('loadend', end, { once: true });
+    try {
+      return nativeSend.apply(this, args);
+    } catch (err) {
+      end();
+      throw err;
+    }
+  };
+
+  const observe = () => {
+    new MutationObserver(touch).observe(document, {
+      subtree: true, childList: true, attributes: true, characterData: true,
+    });
+  };
+  if (document.documentElement) observe();
+  else document.addEventListener('readystatechange', observe, { once: true });
+  document.addEventListener('readystatechange', touch);
+  window.addEventListener('load', touch);
+})();
