@@ -111,7 +111,7 @@ def refresh_ratings(conn: sqlite3.Connection, product_ids: Iterable[int]) -> Non
         "UPDATE products SET"
         " rating_count = (SELECT COUNT(*) FROM reviews"
         "  WHERE product_id = products.id AND status = 'approved'),"
-        " rating_avg = COALESCE((SELECT AVG(rating) FROM reviews"
+        " rating_avg = COALESCE((SELECT ROUND(AVG(rating), 2) FROM reviews"
         "  WHERE product_id = products.id AND status = 'approved'), 0)"
         " WHERE id = ?",
         [(pid,) for pid in set(product_ids)],
