@@ -117,7 +117,7 @@ def login(
 ) -> Response:
     username = username.strip()
     target = safe_next(next)
-    problem, status = None, 200
+    admin_id, problem, status = None, None, 200
     if not username or not password:
         problem, status = "Enter both your username and your password.", 400
     elif len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
@@ -126,9 +126,11 @@ def login(
         row = conn.execute(
             "SELECT id, password_hash FROM admins WHERE username = ?", (username,)
         ).fetchone()
-        if row is None or not verify_password(password, row["password_hash"]):
+        if row is not None and verify_password(password, row["password_hash"]):
+            admin_id = row["id"]
+        else:
             problem, status = "The username or password is incorrect. Please try again.", 401
-    if problem:
+    if admin_id is None:
         return render_admin(
             request,
             "login.html",
@@ -144,7 +146,7 @@ def login(
         "INSERT INTO sessions (token, admin_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
         (
             token,
-            row["id"],
+            admin_id,
             started.strftime("%Y-%m-%d %H:%M:%S"),
             (started + SESSION_TTL).strftime("%Y-%m-%d %H:%M:%S"),
         ),

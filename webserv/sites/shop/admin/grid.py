@@ -162,10 +162,8 @@ class Links:
     dir: str = "desc"
 
     @classmethod
-    def of(cls, request: Request, query: GridQuery | None = None) -> Links:
+    def of(cls, request: Request, query: GridQuery) -> Links:
         params = {k: v for k, v in request.query_params.items() if v and k not in TRANSIENT}
-        if query is None:
-            return cls(request.url.path, params)
         return cls(request.url.path, params, query.sort, query.dir)
 
     def url(self, **changes: object) -> str:

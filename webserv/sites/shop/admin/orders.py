@@ -139,7 +139,9 @@ def order_page(
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
-def order_view(request: Request, order_id: Id, conn: sqlite3.Connection = Depends(db.get_db)):
+def order_view(
+    request: Request, order_id: Id, conn: sqlite3.Connection = Depends(db.get_db)
+) -> Response:
     return order_page(request, conn, load_order(conn, order_id))
 
 

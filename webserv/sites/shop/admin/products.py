@@ -181,7 +181,7 @@ def form_errors(exc: ValidationError) -> dict[str, str]:
     """One readable message per form field."""
     errors: dict[str, str] = {}
     for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "name"
+        name = str(error["loc"][0])
         text = error["msg"].removeprefix("Value error, ")
         errors.setdefault(name, f"{LABELS.get(name, name)}: {text}.".replace("..", "."))
     return errors
@@ -237,7 +237,9 @@ def cents_text(cents: int | None) -> str:
 
 
 @router.get("/products/{product_id}", response_class=HTMLResponse)
-def product_edit(request: Request, product_id: Id, conn: sqlite3.Connection = Depends(db.get_db)):
+def product_edit(
+    request: Request, product_id: Id, conn: sqlite3.Connection = Depends(db.get_db)
+) -> Response:
     product = load_product(conn, product_id)
     values = {
         "name": product["name"],
