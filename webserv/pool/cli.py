@@ -9,3 +9,51 @@ from webserv.pool.commands import pool_app
 __all__ = ["images_app", "pool_app"]
 
 images_app = typer.Typer(help="Build the local Docker images.", no_args_is_help=True)
+
+
+@images_app.command("build")
+def images_build(
+    force: bool = typer.Option(False, "--force", help="Rebuild even when up to date."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every build step."),
+) -> None:
+    """Build the Debian base image and the shop image, reusing whichever is up to date."""
+    from webserv.pool.backends.docker import DockerError, docker_client
+    from webserv.pool.images.build import ImageBuildError, build_all
+
+    def log(line: str) -> None:
+        if verbose:
+            typer.echo(f"  {line}")
+
+    try:
+        results = build_all(docker_client(), force=force, log=log)
+    except (DockerError, ImageBuildError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for image in results:
+        what = "built" if image.built else "up to date"
+        size = image.size_bytes / 2**20
+        typer.echo(f"{image.tag:24} {what:10} {image.seconds:7.1f} s  {size:6.0f} MiB")
+
+
+@images_app.command("list")
+def images_list() -> None:
+    """The locally built webserv images, and whether each matches the current sources."""
+    from webserv.pool.backends.docker import DockerError, docker_client
+    from webserv.pool.images.build import HASH_LABEL, expected_hashes
+
+    try:
+        client = docker_client()
+        images = client.images.list(filters={"label": HASH_LABEL})
+        want = expected_hashes(client)
+    except DockerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not images:
+        typer.echo("no webserv images; build them with `webserv images build`")
+    for image in images:
+        for tag in image.tags or ["<untagged>"]:
+            current = want.get(tag) == image.labels.get(HASH_LABEL)
+            state = "current" if current else "outdated"
+            size = image.attrs.get("Size", 0) / 2**20
+            created = image.attrs.get("Created", "")[:19].replace("T", " ")
+            typer.echo(f"{tag:24} {image.short_id[7:]:12} {size:6.0f} MiB  {created}  {state}")
