@@ -106,30 +106,40 @@ class DockerBackend:
                 PORT_LABEL: str(port),
                 DATA_DIR_LABEL: str(source),
             }
+            api = self.client.api
+            host_config = api.create_host_config(
+                port_bindings={cport: ("127.0.0.1", port)},
+                binds={str(source): {"bind": cdir, "mode": "rw"}},
+                mem_limit=spec.memory_limit,
+                nano_cpus=int(spec.cpu_limit * 1e9) if spec.cpu_limit else None,
+            )
             try:
-                container = self.client.containers.run(
+                # create + start rather than the SDK's run, which pulls a missing image.
+                handle = api.create_container(
                     image,
-                    detach=True,
                     name=f"webserv-{self.owner}-{instance_id}",
                     labels=labels,
-                    ports={f"{cport}/tcp": ("127.0.0.1", port)},
-                    volumes={str(source): {"bind": cdir, "mode": "rw"}},
+                    ports=[cport],
                     environment={**spec.container_env, "WEBSERV_INSTANCE": instance_id},
-                    mem_limit=spec.memory_limit,
-                    nano_cpus=int(spec.cpu_limit * 1e9) if spec.cpu_limit else None,
-                )
+                    host_config=host_config,
+                )["Id"]
             except ImageNotFound as exc:
                 raise DockerError(
                     f"image {image!r} of site {spec.name!r} is not present; "
                     "build it with `webserv images build`"
                 ) from exc
+            try:
+                api.start(handle)
+            except BaseException:
+                api.remove_container(handle, force=True)
+                raise
             return Instance(
                 id=instance_id,
                 site=spec.name,
                 backend=self.name,
                 port=port,
                 data_dir=source,
-                handle=str(container.id),
+                handle=handle,
                 labels=labels,
             )
 

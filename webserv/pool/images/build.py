@@ -88,9 +88,9 @@ def _ignore_log(line: str) -> None:
     del line
 
 
-def _run(argv: list[str], log: Log, what: str, cwd: Path | None = None) -> None:
+def _run(argv: list[str], log: Log, what: str) -> None:
     log(f"$ {' '.join(argv)}")
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
         raise ImageBuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
@@ -282,7 +282,7 @@ def _link_or_copy(src: Path, dest: Path) -> None:
 def build_shop(
     client: docker.DockerClient, base: BuiltImage, force: bool = False, log: Log = _ignore_log
 ) -> BuiltImage:
-    """The shop image on top of ``base``: a venv with the wheelhouse and webserv installed."""
+    """The shop image on top of ``base``: a venv from the wheelhouse, plus the site code."""
     started = time.monotonic()
     root = source_root()
     pins = site_requirements()

@@ -1,0 +1,72 @@
+"""Fixtures for the docker tests: the images (built once, reused when current), a seeded
+golden shop in a snapshot store, and a backend whose leftovers are removed afterwards."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import docker
+import pytest
+
+from webserv.pool.backends.docker import DockerBackend, docker_client
+from webserv.pool.images.build import BuiltImage, build_all
+from webserv.pool.sites import shop_spec
+from webserv.pool.snapshot import SnapshotStore
+from webserv.pool.spec import SiteSpec
+
+#: Per test process, so two test runs on one engine never touch each other's containers.
+OWNER = f"dockertest-{os.getpid()}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    client = docker_client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def images(engine: docker.DockerClient) -> list[BuiltImage]:
+    """The base and shop images: built if absent or outdated, else reused in well under 1 s."""
+    return build_all(engine)
+
+
+@pytest.fixture(scope="session")
+def docker_shop(images: list[BuiltImage]) -> SiteSpec:
+    spec = shop_spec()
+    assert spec.image == images[-1].tag
+    return spec
+
+
+@pytest.fixture(scope="session")
+def shop_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnapshotStore]:
+    """A store (driver auto-detected) holding golden ``shop``, seeded small."""
+    from webserv.sites.shop.seed import seed
+
+    root = tmp_path_factory.mktemp("docker-store")
+    seed(root / "seed", seed=11, scale=0.02)
+    store = SnapshotStore(root / "store")
+    store.create_golden("shop", root / "seed")
+    yield store
+    store.wipe()
+
+
+@pytest.fixture
+async def docker_backend(
+    engine: docker.DockerClient, shop_store: SnapshotStore
+) -> AsyncIterator[DockerBackend]:
+    """A backend of this test process; its containers and clones are removed afterwards."""
+    backend = DockerBackend(owner=OWNER, client=engine)
+    yield backend
+    for instance in await backend.owned(OWNER):
+        await backend.stop(instance)
+    for clone in shop_store.clones():
+        shop_store.destroy(clone)
