@@ -37,6 +37,12 @@ class _Handler(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser went away mid-response (the crash tests close it on purpose)
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 

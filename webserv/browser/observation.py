@@ -147,6 +147,14 @@ def _scroll_line(scroll: dict[str, int]) -> str | None:
     return f"(viewport shows {top}-{bottom}% of the page; scroll for more)"
 
 
+_OMITTED = "(some off-screen content omitted; scroll to see it)"
+
+
+def _join(lines: list[tuple[str, int]], keep: list[bool]) -> str:
+    kept = [line for (line, _), k in zip(lines, keep, strict=True) if k]
+    return "\n".join([*kept, _OMITTED])
+
+
 def render(capture: dict[str, Any], budget: int) -> Rendered:
     """Render a capture as compact text of at most ``budget`` tokens (when it can be cut)."""
     nodes = capture["nodes"]
@@ -158,21 +166,20 @@ def render(capture: dict[str, Any], budget: int) -> Rendered:
     if scroll:
         lines.append((scroll, 0))
     costs = [count_tokens(line) + 1 for line, _ in lines]
-    total = sum(costs)
+    # Drop order: off-screen text, off-screen elements, on-screen text, each from the bottom up.
+    order = [i for p in (3, 2, 1) for i in range(len(lines) - 1, -1, -1) if lines[i][1] == p]
     keep = [True] * len(lines)
+    total = sum(costs)
+    limit = budget if total <= budget else budget - count_tokens(_OMITTED) - 1
+    text = "\n".join(line for line, _ in lines)
     truncated = False
-    for priority in (3, 2, 1):
-        if total <= budget:
-            break
-        for i in range(len(lines) - 1, -1, -1):
-            if total <= budget:
-                break
-            if keep[i] and lines[i][1] == priority:
-                keep[i] = False
-                total -= costs[i]
-                truncated = True
-    kept = [line for (line, _), k in zip(lines, keep, strict=True) if k]
+    while order and (total > limit or count_tokens(text) > budget):
+        i = order.pop(0)
+        keep[i] = False
+        total -= costs[i]
+        truncated = True
+        if total <= limit:
+            text = _join(lines, keep)
     if truncated:
-        kept.append("(some off-screen content omitted; scroll to see it)")
-    text = "\n".join(kept)
+        text = _join(lines, keep)
     return Rendered(text=text, token_count=count_tokens(text), truncated=truncated, boxes=boxes)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 from urllib.parse import urljoin
@@ -45,6 +45,7 @@ CHROMIUM_ARGS = (
     "--no-first-run",
     "--disable-quic",
 )
+TAB_CLOSED = "the last tab closed itself; a new blank tab was opened"
 CAPTURE_SCRIPT = resources.files(__package__).joinpath("capture.js").read_text()
 CRASHED = (
     "the browser stopped during this step and was replaced; the tabs were reopened "
@@ -73,6 +74,7 @@ class _Chromium:
     contexts_made: int = 0
     live: int = 0
     retired: bool = False
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class BrowserPool:
@@ -123,6 +125,7 @@ class BrowserPool:
         return chromium
 
     def _gone(self, chromium: _Chromium) -> None:
+        chromium.gone.set()
         if self._current is chromium:
             self._current = None
 
@@ -184,6 +187,9 @@ class BrowserSession:
         self._pages: list[Page] = []
         self._active: Page | None = None
         self._trackers: dict[Page, RequestTracker] = {}
+        # The tabs as last observed, reopened if the browser dies.
+        self._last_tabs: list[str] = ["about:blank"]
+        self._last_active = 0
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -241,13 +247,11 @@ class BrowserSession:
             await self._pool.release(chromium)
 
     async def _recover(self) -> None:
-        """Reopen this session's tabs on a live browser after its browser died."""
-        urls = [page.url for page in self._pages] or ["about:blank"]
-        active = self._pages.index(self._active) if self._active in self._pages else 0
+        """Reopen the last observed tabs on a live browser after this session's browser died."""
         if self._chromium is not None:
             await self._pool.release(self._chromium)
         self._context = self._chromium = None
-        await self._open(urls, active)
+        await self._open(self._last_tabs, self._last_active)
 
     # ---- what actions drive (webserv.browser.actions.Controls) ----------------------------
 
@@ -354,8 +358,12 @@ class BrowserSession:
         last_action: str = "",
         last_action_error: str = "",
         screenshot: bool | None = None,
+        som: bool | None = None,
     ) -> Observation:
-        """Wait for the page to settle (capped), then capture and render it."""
+        """Wait for the page to settle (capped), then capture and render it.
+
+        ``screenshot`` and ``som`` override the session's config for this observation.
+        """
         if not self.alive:
             await self._recover()
             last_action_error = last_action_error or CRASHED
@@ -379,15 +387,28 @@ class BrowserSession:
         png = None
         if self.config.screenshot if screenshot is None else screenshot:
             png = await page.screenshot(type="png")
-            if self.config.som:
+            if self.config.som if som is None else som:
                 png = overlay(png, rendered.boxes)
+        tabs = [
+            Tab(index=i, url=p.url, title=await _title(p), active=p is page)
+            for i, p in enumerate(self._pages)
+        ]
+        if not tabs:
+            await self._vanished()
+            last_action_error = (
+                last_action_error or "the last tab closed itself; a new one was opened"
+            )
+        if not self.alive:
+            # The browser died while this observation was taken: observe the reopened tabs.
+            return await self.observe(
+                last_action=last_action, last_action_error=CRASHED, screenshot=screenshot, som=som
+            )
+        self._last_tabs = [tab.url for tab in tabs]
+        self._last_active = next((tab.index for tab in tabs if tab.active), 0)
         return Observation(
             url=page.url,
             title=await _title(page),
-            tabs=[
-                Tab(index=i, url=p.url, title=await _title(p), active=p is page)
-                for i, p in enumerate(self._pages)
-            ],
+            tabs=tabs,
             text=rendered.text,
             screenshot=png,
             last_action=last_action,
@@ -400,6 +421,15 @@ class BrowserSession:
             blocked_urls=self._guard.take_blocked() if self._guard is not None else [],
             answer=self.answer,
         )
+
+    async def _vanished(self) -> None:
+        """Every tab closed under us: either the browser is going down, or the page closed
+        itself. Wait (briefly) for the browser's disconnect to tell which."""
+        assert self._chromium is not None and self._context is not None
+        try:
+            await asyncio.wait_for(self._chromium.gone.wait(), timeout=2)
+        except TimeoutError:
+            self._adopt(await self._context.new_page())
 
     async def _capture(self, page: Page) -> dict[str, Any]:
         """Run the capture script, again if a navigation replaced the document meanwhile."""

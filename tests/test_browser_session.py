@@ -1,0 +1,246 @@
+"""BrowserSession on real Chromium against the fixture pages in ``tests/pages``."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from webserv.browser.observation import Observation
+from webserv.browser.session import CRASHED, BrowserPool, BrowserSession, SessionConfig
+
+pytest_plugins = ["browser_fixtures"]
+pytestmark = pytest.mark.browser
+
+
+def element_id(obs: Observation, role: str, name: str) -> str:
+    """The id the observation shows for the element with this role and accessible name."""
+    match = re.search(rf'^(?:#+ )?\[([\d.]+)\] {role} "{re.escape(name)}"', obs.text, re.M)
+    assert match, f'no {role} "{name}" in:\n{obs.text}'
+    return match.group(1)
+
+
+@pytest.fixture
+async def session(browser_pool: BrowserPool, pages_url: str):
+    session = await browser_pool.new_session(allowed_hosts=["127.0.0.1"], goal="test")
+    yield session
+    await session.close()
+
+
+async def test_first_observation_is_compact_and_complete(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/basic.html")
+    assert obs.settled and obs.settle_ms > 0
+    assert obs.title == "Basic fixture" and obs.goal == "test"
+    assert obs.tabs[0].active and obs.tabs[0].url == obs.url
+    assert obs.text.startswith("# Fixture shop")
+    for line in (
+        '[textbox] "Search"',
+        '[combobox] "Sort by" value="Relevance" options=[Relevance | Price | Name]',
+        '[checkbox] "Newsletter"',
+        '[button] "Unavailable" disabled',
+        '[link] "Open in new tab" (opens new tab)',
+    ):
+        role, rest = line[1:].split("] ", 1)
+        assert re.search(rf"\[[\d.]+\] {role} {re.escape(rest)}", obs.text), line
+    assert "Lamp | $12.00" in obs.text
+    assert "Inside the frame" in obs.text
+    assert obs.token_count > 0 and not obs.truncated
+
+
+async def test_ids_are_stable_across_steps(session: BrowserSession, pages_url):
+    first = await session.start(f"{pages_url}/basic.html")
+    ids = re.findall(r"\[([\d.]+)\]", first.text)
+    button = element_id(first, "button", "Click me")
+    second = await session.step(f'click("{button}")')
+    assert 'button "Clicked 1 times"' in second.text
+    assert element_id(second, "button", "Clicked 1 times") == button
+    assert re.findall(r"\[([\d.]+)\]", second.text) == ids
+    third = await session.step(f'click("{button}")')
+    assert element_id(third, "button", "Clicked 2 times") == button
+
+
+async def test_form_actions(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/basic.html")
+    box, sort, news = (
+        element_id(obs, "textbox", "Search"),
+        element_id(obs, "combobox", "Sort by"),
+        element_id(obs, "checkbox", "Newsletter"),
+    )
+    obs = await session.step(f'select("{sort}", "Price")')
+    assert 'value="Price"' in obs.text and not obs.last_action_error
+    obs = await session.step(f'click("{news}")')
+    assert re.search(rf'\[{news}\] checkbox "Newsletter" checked', obs.text)
+    obs = await session.step(f'type("{box}", "desk lamp")')
+    assert f'[{box}] textbox "Search" value="desk lamp"' in obs.text
+    obs = await session.step(f'type("{box}", "lamp", submit=True)')
+    assert obs.url.endswith("/second.html?q=lamp&sort=price&news=on")
+    assert "Query: lamp" in obs.text
+    obs = await session.step("back()")
+    assert obs.url.endswith("/basic.html") and not obs.last_action_error
+    obs = await session.step("forward()")
+    assert "Query: lamp" in obs.text
+
+
+async def test_hover_press_scroll_and_iframe(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/basic.html")
+    assert "My orders" not in obs.text
+    obs = await session.step(f'hover("{element_id(obs, "clickable", "Account menu")}")')
+    assert 'link "My orders"' in obs.text
+    frame_button = element_id(obs, "button", "Frame button")
+    assert "." in frame_button
+    obs = await session.step(f'click("{frame_button}")')
+    assert element_id(obs, "button", "Frame clicked") == frame_button
+    box = element_id(obs, "textbox", "Search")
+    await session.step(f'type("{box}", "abc")')
+    obs = await session.step('press("Backspace")')
+    assert 'value="ab"' in obs.text
+    assert "viewport shows 0-" in obs.text
+    obs = await session.step('scroll("down")')
+    assert "viewport shows 0-" not in obs.text and "viewport shows" in obs.text
+    obs = await session.step('scroll("up")')
+    assert "viewport shows 0-" in obs.text
+
+
+async def test_covered_element_is_still_clicked(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/basic.html")
+    obs = await session.step(f'click("{element_id(obs, "button", "Show cover")}")')
+    obs = await session.step(f'click("{element_id(obs, "button", "Under cover")}")')
+    assert not obs.last_action_error
+    assert "covered clicked" in obs.text
+
+
+async def test_tabs(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/basic.html")
+    obs = await session.step(f'click("{element_id(obs, "link", "Open in new tab")}")')
+    assert len(obs.tabs) == 2 and obs.tabs[1].active
+    assert obs.url.endswith("/second.html") and obs.title == "Second fixture"
+    obs = await session.step("switch_tab(0)")
+    assert obs.tabs[0].active and obs.title == "Basic fixture"
+    obs = await session.step('new_tab("/second.html?q=tab")')
+    assert len(obs.tabs) == 3 and "Query: tab" in obs.text
+    obs = await session.step("close_tab()")
+    assert len(obs.tabs) == 2 and not obs.last_action_error
+    obs = await session.step(f'goto("{pages_url}/second.html?q=went")')
+    assert "Query: went" in obs.text
+    obs = await session.step('stop("done")')
+    assert obs.answer == "done" and session.answer == "done"
+
+
+async def test_opera_json_actions(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/basic.html")
+    box = element_id(obs, "textbox", "Search")
+    obs = await session.step({"type": "type_and_submit", "name": box, "text": "json"})
+    assert "Query: json" in obs.text
+    obs = await session.step({"type": "terminate"})
+    assert obs.answer == "" and obs.last_action == "stop()"
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ('click("999")', "no element with id 999 on the page"),
+        ('click("abc")', "is not an element id"),
+        ("click(", "cannot parse action"),
+        ('click("1", "2")', "too many positional arguments"),
+        ('jump("1")', "unknown action 'jump'"),
+        ("DISABLED", "is disabled"),
+        ('select("SORT", "Cheapest")', "has no option 'Cheapest'; options are: \"Relevance\""),
+        ('select("BUTTON", "x")', "is not a select element"),
+        ('type("BUTTON", "x")', "is not a text field"),
+        ('press("NoSuchKey")', "unknown key 'NoSuchKey'"),
+        ("switch_tab(5)", "there is no tab 5"),
+        ("close_tab()", "cannot close the only tab"),
+        ("forward()", "there is no next page"),
+        ('goto("http://10.255.255.1/")', "outside the hosts this session may visit"),
+        ('goto("http://127.0.0.1:1/")', "could not open http://127.0.0.1:1/"),
+    ],
+)
+async def test_errors_come_back_in_a_valid_observation(
+    session: BrowserSession, pages_url, action, message
+):
+    obs = await session.start(f"{pages_url}/basic.html")
+    action = (
+        action.replace("DISABLED", f'click("{element_id(obs, "button", "Unavailable")}")')
+        .replace("SORT", element_id(obs, "combobox", "Sort by"))
+        .replace("BUTTON", element_id(obs, "button", "Click me"))
+    )
+    after = await session.step(action)
+    assert message in after.last_action_error
+    assert after.last_action
+    assert after.text and after.token_count > 0 and after.tabs
+
+
+async def test_slow_fetch_is_awaited(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/slow.html")
+    assert obs.settled
+    assert "Review: loaded after 900 ms" in obs.text
+    obs = await session.step(f'click("{element_id(obs, "button", "More reviews")}")')
+    assert "Second batch arrived: loaded after 600 ms" in obs.text
+    assert obs.settle_ms >= 600
+
+
+async def test_settle_cap_holds_on_a_mutation_storm(browser_pool: BrowserPool, pages_url):
+    config = SessionConfig(settle_timeout_ms=1_500)
+    session = await browser_pool.new_session(config=config)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        obs = await session.start(f"{pages_url}/storm.html")
+        elapsed = loop.time() - started
+    finally:
+        await session.close()
+    assert not obs.settled
+    assert 1_500 <= obs.settle_ms < 1_500 + 2_000
+    assert elapsed < 1.5 + 8  # navigation + capture on a loaded machine, never a second cap
+    assert "# Ticker" in obs.text
+
+
+async def test_url_guard_blocks_other_hosts(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/guarded.html")
+    assert "blocked" in obs.text and "leaked" not in obs.text
+    assert any(url.startswith("http://localhost:") for url in obs.blocked_urls)
+    obs = await session.step('goto("/basic.html")')
+    assert obs.blocked_urls == []
+
+
+async def test_screenshot_with_set_of_marks(browser_pool: BrowserPool, pages_url):
+    session = await browser_pool.new_session(config=SessionConfig(screenshot=True, som=True))
+    try:
+        obs = await session.start(f"{pages_url}/basic.html")
+        plain = await session.observe(som=False)
+    finally:
+        await session.close()
+    assert obs.screenshot is not None and obs.screenshot.startswith(b"\x89PNG")
+    assert plain.screenshot is not None and plain.screenshot != obs.screenshot
+
+
+async def test_browser_is_recycled_and_replaced_after_a_crash(pages_url):
+    async with BrowserPool(recycle_after=2) as pool:
+        first = await pool.new_session()
+        second = await pool.new_session()
+        third = await pool.new_session()
+        assert pool.launches == 2
+        for session in (first, second, third):
+            await session.close()
+        session = await pool.new_session()
+        await session.start(f"{pages_url}/second.html?q=before")
+        launches = pool.launches
+        assert session._chromium is not None
+        # The browser dies between two steps: the next step runs on a replacement.
+        await session._chromium.browser.close()
+        obs = await session.step('goto("/second.html?q=after")')
+        assert not obs.last_action_error and "Query: after" in obs.text
+        assert pool.launches == launches + 1
+        # The browser dies during a step: that step reports it, the tabs come back.
+        obs = await session.step('goto("/slow.html")')
+        page = session.page
+        token = await page.evaluate("window.__wsSettleStart.token")
+        more = element_id(obs, "button", "More reviews")
+        dying = asyncio.ensure_future(session.step(f'click("{more}")'))
+        await page.wait_for_function("t => window.__wsSettleStart.token !== t", arg=token)
+        await session._chromium.browser.close()
+        obs = await dying
+        assert obs.last_action_error == CRASHED
+        assert obs.url.endswith("/slow.html") and "# Reviews" in obs.text
+        await session.close()
