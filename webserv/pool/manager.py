@@ -115,7 +115,7 @@ def status_dir() -> Path:
 
 class PoolManager:
     """Keeps site instances warm and hands them out under leases. Use as an async context
-    manager, or call :meth:`start` and :meth:`close`."""
+    manager, or call :meth:`start` and :meth:`close`. The backend stays the caller's."""
 
     def __init__(
         self,
@@ -194,9 +194,6 @@ class PoolManager:
             for queue in self._standby.values():
                 queue.clear()
             self._leases.clear()
-        close = getattr(self.backend, "close", None)
-        if close is not None:
-            await close()
         await self._client.aclose()
         status_file = status_dir() / f"{self.owner}.json"
         status_file.unlink(missing_ok=True)
@@ -407,6 +404,8 @@ class PoolManager:
             if port in self._ports:
                 continue
             with socket.socket() as probe:
+                # As the servers do, so a port whose old connections linger in TIME_WAIT counts.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind(("127.0.0.1", port))
                 except OSError:

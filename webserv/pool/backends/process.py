@@ -111,6 +111,20 @@ def _live_process(pid: int, started: float | None) -> psutil.Process | None:
         return None
 
 
+def _exited(pid: int) -> bool:
+    """Whether every thread of ``pid`` has exited, so its sockets and files are released.
+
+    A killed multi-threaded server's main thread turns zombie before its worker threads
+    are gone; the listening port is free only once the last thread has exited.
+    """
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) <= 1 and (
+            psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        )
+    except (FileNotFoundError, ProcessLookupError, psutil.NoSuchProcess):
+        return True
+
+
 class ProcessBackend:
     """Runs site instances as local processes, each in its own session/process group."""
 
@@ -222,9 +236,9 @@ class ProcessBackend:
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
             self._reap()
-            if self._process(instance) is None:
+            if _exited(int(instance.handle)):
                 return True
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.005)
         return False
 
     def _reap(self) -> None:

@@ -159,7 +159,11 @@ class OverlayDriver(Driver):
     def destroy(self, clone: Path) -> None:
         merged = clone / "merged"
         if os.path.ismount(merged):
-            _run("umount", str(merged))
+            try:
+                _run("umount", str(merged))
+            except OSError:
+                # Still held open by a process being torn down: detach now, freed when closed.
+                _run("umount", "--lazy", str(merged))
         shutil.rmtree(clone, ignore_errors=True)
 
     def exclusive_bytes(self, clone: Path) -> int:

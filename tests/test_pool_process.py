@@ -1,0 +1,115 @@
+"""The process backend: launch through the zygote and cold, labels, stop, leftovers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+import httpx
+import pool_fixtures
+import pytest
+
+from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL
+from webserv.pool.backends.process import ProcessBackend
+from webserv.pool.health import NotReady, wait_healthy
+from webserv.pool.snapshot import SnapshotStore
+from webserv.pool.spec import SiteSpec
+
+pool_shop_seed = pool_fixtures.pool_shop_seed
+process_backend = pool_fixtures.process_backend
+copy_store = pool_fixtures.copy_store
+shop = pool_fixtures.shop
+
+
+_ports = iter(range(31000, 32000))
+
+
+def _free_port() -> int:
+    """A free port below the ephemeral range, so no outgoing connection can hold it."""
+    for port in _ports:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 31000-32000")
+
+
+async def _launch(backend: ProcessBackend, spec: SiteSpec, store: SnapshotStore, name: str):
+    data_dir = store.clone("shop", name)
+    instance = await backend.start(spec, name, data_dir, _free_port())
+    async with httpx.AsyncClient() as client:
+
+        async def alive() -> bool:
+            return await backend.alive(instance)
+
+        await wait_healthy(client, instance.url + spec.health_path, 30, alive)
+    return instance
+
+
+async def test_zygote_launch_serves_its_clone_and_stops(
+    process_backend: ProcessBackend, shop: SiteSpec, copy_store: SnapshotStore
+):
+    instance = await _launch(process_backend, shop, copy_store, "z1")
+    assert instance.labels[OWNER_LABEL] == process_backend.owner
+    assert instance.labels[INSTANCE_LABEL] == "z1"
+    assert instance.labels[SITE_LABEL] == "shop"
+    assert os.getpgid(int(instance.handle)) == int(instance.handle)  # its own process group
+    async with httpx.AsyncClient() as client:
+        page = await client.get(instance.url + "/admin/login")
+    assert page.status_code == 200
+    assert [i.id for i in await process_backend.owned(process_backend.owner)] == ["z1"]
+    memory = await process_backend.memory_detail(instance)
+    assert 0 < memory["uss"] <= memory["pss"] <= memory["rss"]
+
+    await process_backend.stop(instance)
+    assert not await process_backend.alive(instance)
+    assert await process_backend.owned(process_backend.owner) == []
+    with socket.socket() as sock:  # the port is free again (for a server, which reuses)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", instance.port))
+
+
+async def test_cold_launch_and_leftovers_found_by_a_new_backend(
+    tmp_path: Path, shop: SiteSpec, copy_store: SnapshotStore
+):
+    cold = ProcessBackend(owner="coldtest", state_dir=tmp_path, zygote=False)
+    instance = await _launch(cold, shop, copy_store, "c1")
+    assert not cold.zygotes
+    # A new backend object (a restarted manager) finds the instance from the state file.
+    again = ProcessBackend(owner="coldtest", state_dir=tmp_path)
+    [found] = await again.owned("coldtest")
+    assert (found.id, found.port, found.handle) == (instance.id, instance.port, instance.handle)
+    await again.stop(found)
+    assert not await cold.alive(instance)
+
+
+async def test_a_crashing_site_fails_fast(
+    process_backend: ProcessBackend, shop: SiteSpec, tmp_path: Path
+):
+    instance = await process_backend.start(shop, "broken", tmp_path / "no-data", _free_port())
+    async with httpx.AsyncClient() as client:
+
+        async def alive() -> bool:
+            return await process_backend.alive(instance)
+
+        with pytest.raises(NotReady, match="exited while starting"):
+            await wait_healthy(client, instance.url + shop.health_path, 30, alive)
+    await process_backend.stop(instance)
+
+
+async def test_killed_instance_is_not_alive(
+    process_backend: ProcessBackend, shop: SiteSpec, copy_store: SnapshotStore
+):
+    instance = await _launch(process_backend, shop, copy_store, "k1")
+    os.killpg(int(instance.handle), signal.SIGKILL)
+    await pool_fixtures.until(lambda: _not(process_backend.alive(instance)))
+    await process_backend.stop(instance)
+
+
+async def _not(result) -> bool:  # type: ignore[no-untyped-def]
+    return not await result
