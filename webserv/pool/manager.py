@@ -441,7 +441,15 @@ class PoolManager:
         self._launching[site] += 1
         instance: Instance | None = None
         try:
-            data_dir = await asyncio.to_thread(self.store.clone, pool_site.golden, instance_id)
+            cloning = asyncio.ensure_future(
+                asyncio.to_thread(self.store.clone, pool_site.golden, instance_id)
+            )
+            try:
+                data_dir = await asyncio.shield(cloning)
+            except asyncio.CancelledError:
+                # The copy runs on in its thread; let it finish so the cleanup below sees it.
+                await asyncio.wait([cloning])
+                raise
             instance = await self.backend.start(spec, instance_id, data_dir, port)
             self._instances[instance.id] = instance
             started = instance
