@@ -199,7 +199,7 @@ def load_product(conn: sqlite3.Connection, product_id: int) -> sqlite3.Row:
 
 
 def storefront_url(product: sqlite3.Row) -> str:
-    return f"/product/{product['slug']}"
+    return f"/products/{product['id']}"
 
 
 def edit_page(
