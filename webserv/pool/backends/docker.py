@@ -143,7 +143,16 @@ class DockerBackend:
                 labels=labels,
             )
 
-        return await self._call(f"starting {spec.name} instance {instance_id}", run)
+        starting = asyncio.ensure_future(
+            self._call(f"starting {spec.name} instance {instance_id}", run)
+        )
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # The engine call runs on in its thread: remove what it creates, leave no orphan.
+            with contextlib.suppress(Exception):
+                await self.stop(await starting)
+            raise
 
     async def stop(self, instance: Instance) -> None:
         def remove() -> None:
