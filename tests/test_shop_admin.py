@@ -393,6 +393,21 @@ def test_product_edit_persists(admin: TestClient, conn: sqlite3.Connection) -> N
     assert row["description"] == "Rewritten by the catalogue team."
 
 
+def test_product_edit_shows_on_the_storefront(admin: TestClient, conn: sqlite3.Connection) -> None:
+    edit = page_of(admin.get("/admin/products/1"))
+    storefront_path = edit.xpath("//a[normalize-space()='View on storefront']/@href")[0]
+    form = valid_product_form(conn, 1)
+    form.update(name="Admin Renamed Lamp", price="123.45", special_price="99.50", stock="17")
+    admin.post("/admin/products/1", data=form)
+    storefront = admin.get(storefront_path)
+    assert storefront.status_code == 200
+    assert "Admin Renamed Lamp" in storefront.text
+    assert "$99.50" in storefront.text and "$123.45" in storefront.text
+
+    admin.post("/admin/products/1", data={**form, "status": "disabled"})
+    assert admin.get(storefront_path).status_code == 404
+
+
 @pytest.mark.parametrize(
     ("change", "text"),
     [
