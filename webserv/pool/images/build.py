@@ -225,7 +225,11 @@ def build_wheelhouse(pins: list[str], log: Log = _ignore_log) -> Path:
         _run([*pip, "wheel", "--no-deps", "-q", "-w", str(tmp), *pins], log, "pip wheel")
         # Written last: its presence marks a complete wheelhouse.
         (tmp / "requirements.txt").write_text("\n".join(pins) + "\n")
-        tmp.rename(house)
+        try:
+            tmp.rename(house)
+        except OSError:
+            if not (house / "requirements.txt").is_file():
+                raise  # not a concurrent build that finished first
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return house
@@ -279,6 +283,37 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
+def _docker_build(
+    client: docker.DockerClient,
+    context: Path,
+    base_id: str,
+    content_hash: str,
+    force: bool,
+    log: Log,
+) -> str:
+    """Run the shop's ``docker build`` in ``context``; return the new image's id."""
+    stream = client.api.build(
+        path=str(context),
+        tag=SHOP_IMAGE,
+        buildargs={"BASE_IMAGE": base_id},
+        labels={HASH_LABEL: content_hash},
+        nocache=force,
+        rm=True,
+        forcerm=True,
+        decode=True,
+    )
+    image_id = None
+    for chunk in stream:
+        if "error" in chunk:
+            raise ImageBuildError(f"docker build of {SHOP_IMAGE} failed: {chunk['error'].strip()}")
+        if line := chunk.get("stream", "").strip():
+            log(line)
+        image_id = (chunk.get("aux") or {}).get("ID", image_id)
+    if image_id is None:
+        raise ImageBuildError(f"docker build of {SHOP_IMAGE} reported no image id")
+    return image_id
+
+
 def build_shop(
     client: docker.DockerClient, base: BuiltImage, force: bool = False, log: Log = _ignore_log
 ) -> BuiltImage:
@@ -290,36 +325,22 @@ def build_shop(
     if not force and (image := _current(client, SHOP_IMAGE, want)):
         return _result(image, want, False, started, SHOP_IMAGE)
     house = build_wheelhouse(pins, log)
-    context = images_dir() / "shop-context"
-    shutil.rmtree(context, ignore_errors=True)
-    (context / "deps").mkdir(parents=True)
-    (context / "app").mkdir()
-    for wheel in house.iterdir():
-        _link_or_copy(wheel, context / "deps" / wheel.name)
-    for path in site_sources(root):
-        dest = context / "app" / path.relative_to(root)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, dest)
-    (context / "Dockerfile").write_text(_dockerfile())
-    log(f"building {SHOP_IMAGE}")
-    stream = client.api.build(
-        path=str(context),
-        tag=SHOP_IMAGE,
-        buildargs={"BASE_IMAGE": base.image_id},
-        labels={HASH_LABEL: want},
-        nocache=force,
-        rm=True,
-        forcerm=True,
-        decode=True,
-    )
-    for chunk in stream:
-        if "error" in chunk:
-            raise ImageBuildError(f"docker build of {SHOP_IMAGE} failed: {chunk['error'].strip()}")
-        if line := chunk.get("stream", "").strip():
-            log(line)
-    image = _current(client, SHOP_IMAGE, want)
-    if image is None:
-        raise ImageBuildError(f"docker build did not produce {SHOP_IMAGE}")
+    images_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="shop-context-", dir=images_dir()) as tmp:
+        context = Path(tmp)
+        (context / "deps").mkdir()
+        for wheel in house.iterdir():
+            _link_or_copy(wheel, context / "deps" / wheel.name)
+        for path in site_sources(root):
+            dest = context / "app" / path.relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+        (context / "Dockerfile").write_text(_dockerfile())
+        log(f"building {SHOP_IMAGE}")
+        image_id = _docker_build(client, context, base.image_id, want, force, log)
+    image = client.images.get(image_id)
+    if image.labels.get(HASH_LABEL) != want:
+        raise ImageBuildError(f"docker build produced {image_id} without the expected label")
     # Earlier builds of the same tag are now untagged; drop them unless a container uses them.
     client.images.prune(filters={"dangling": True, "label": HASH_LABEL})
     return _result(image, want, True, started, SHOP_IMAGE)
