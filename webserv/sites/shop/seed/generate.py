@@ -105,6 +105,9 @@ def _price(rng: random.Random, low: int, high: int) -> int:
 
 
 class _Builder:
+    """Writes one data dir's rows, stage by stage; each stage draws from its own random
+    stream, so changing one stage's logic leaves the others' output unchanged."""
+
     def __init__(self, conn: sqlite3.Connection, data_dir: Path, seed: int, scale: float) -> None:
         self.conn = conn
         self.data_dir = data_dir
@@ -127,7 +130,7 @@ class _Builder:
         )
         return int(cur.lastrowid or 0)
 
-    def categories(self) -> None:
+    def add_categories(self) -> None:
         position = 0
         for dept in vocab.DEPARTMENTS:
             position += 1
@@ -200,7 +203,7 @@ class _Builder:
             )
         )
 
-    def products_(self) -> None:
+    def add_products(self) -> None:
         rng = self.rng("products")
         taken: set[str] = set()
         slugs: set[str] = set()
@@ -280,7 +283,7 @@ class _Builder:
                 )
             )
 
-    def customers_(self) -> None:
+    def add_customers(self) -> None:
         rng = self.rng("customers")
         emails: set[str] = set()
         for i in range(_count("customers", self.scale)):
@@ -360,7 +363,7 @@ class _Builder:
             steps.append(("refunded", at, "Item returned; refund issued."))
         return steps
 
-    def orders(self) -> int:
+    def add_orders(self) -> int:
         rng = self.rng("orders")
         count = _count("orders", self.scale)
         moments = sorted(_between(rng, ORDERS_FROM, ORDERS_TO) for _ in range(count))
@@ -437,7 +440,7 @@ class _Builder:
                 )
         return item_rows
 
-    def reviews(self) -> None:
+    def add_reviews(self) -> None:
         rng = self.rng("reviews")
         count = _count("reviews", self.scale)
         moments = sorted(_between(rng, ORDERS_FROM, ORDERS_TO) for _ in range(count))
@@ -485,7 +488,7 @@ class _Builder:
                                  WHERE r.product_id = products.id AND r.status = 'approved'), 0)"""
         )
 
-    def extras(self) -> None:
+    def add_extras(self) -> None:
         """Featured items, wish lists and newsletter subscribers."""
         rng = self.rng("extras")
         enabled = [p for p in self.products if p.enabled]
@@ -511,7 +514,7 @@ class _Builder:
                     },
                 )
 
-    def meta(self, counts: dict[str, int]) -> None:
+    def add_meta(self, counts: dict[str, int]) -> None:
         rows = {
             "site": "shop",
             "site_version": SITE_VERSION,
@@ -546,12 +549,12 @@ def seed(out: Path, seed: int = 42, scale: float = 1.0, workers: int | None = No
     try:
         conn = db.create(work)
         builder = _Builder(conn, work, seed, scale)
-        builder.categories()
-        builder.products_()
-        builder.customers_()
-        item_rows = builder.orders()
-        builder.reviews()
-        builder.extras()
+        builder.add_categories()
+        builder.add_products()
+        builder.add_customers()
+        item_rows = builder.add_orders()
+        builder.add_reviews()
+        builder.add_extras()
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in (
@@ -564,7 +567,7 @@ def seed(out: Path, seed: int = 42, scale: float = 1.0, workers: int | None = No
                 "reviews",
             )
         }
-        builder.meta(counts)
+        builder.add_meta(counts)
         conn.commit()
         conn.execute("VACUUM")
         conn.close()
