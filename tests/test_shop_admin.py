@@ -48,10 +48,20 @@ def admin(shop_client: TestClient) -> TestClient:
     return shop_client
 
 
+def data_copy(shop_golden: Path, factory: pytest.TempPathFactory, name: str) -> Path:
+    return Path(shutil.copytree(shop_golden, factory.mktemp(name) / "data"))
+
+
+def signed_in_client(data_dir: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(data_dir)) as client:
+        assert sign_in(client).status_code == 303
+        yield client
+
+
 @pytest.fixture(scope="module")
 def view_dir(shop_golden: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One copy of the data for the tests that only read (signing in writes a session)."""
-    return Path(shutil.copytree(shop_golden, tmp_path_factory.mktemp("admin-view") / "data"))
+    return data_copy(shop_golden, tmp_path_factory, "admin-view")
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +73,31 @@ def anonymous(view_dir: Path) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def viewer(view_dir: Path) -> Iterator[TestClient]:
     """A signed-in admin client that must not change anything."""
-    with TestClient(create_app(view_dir)) as client:
-        assert sign_in(client).status_code == 303
-        yield client
+    yield from signed_in_client(view_dir)
 
 
 @pytest.fixture(scope="module")
 def view_db(view_dir: Path) -> Iterator[sqlite3.Connection]:
     connection = db.connect(view_dir)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def refused_dir(shop_golden: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the data for requests that must be refused: each such test checks that
+    nothing changed, so they can share it."""
+    return data_copy(shop_golden, tmp_path_factory, "admin-refused")
+
+
+@pytest.fixture(scope="module")
+def refused(refused_dir: Path) -> Iterator[TestClient]:
+    yield from signed_in_client(refused_dir)
+
+
+@pytest.fixture(scope="module")
+def refused_db(refused_dir: Path) -> Iterator[sqlite3.Connection]:
+    connection = db.connect(refused_dir)
     yield connection
     connection.close()
 
@@ -136,14 +163,14 @@ def test_pages_redirect_to_login_without_a_session(anonymous: TestClient, path: 
 
 
 def test_post_without_a_session_changes_nothing(
-    shop_client: TestClient, conn: sqlite3.Connection
+    anonymous: TestClient, view_db: sqlite3.Connection
 ) -> None:
-    before = conn.execute("SELECT name FROM products WHERE id = 1").fetchone()[0]
+    before = view_db.execute("SELECT name FROM products WHERE id = 1").fetchone()[0]
     form = {"name": "Hijacked", "category_id": "1", "price": "1", "stock": "1", "status": "enabled"}
-    response = shop_client.post("/admin/products/1", data=form, follow_redirects=False)
+    response = anonymous.post("/admin/products/1", data=form, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"].startswith("/admin/login")
-    assert conn.execute("SELECT name FROM products WHERE id = 1").fetchone()[0] == before
+    assert view_db.execute("SELECT name FROM products WHERE id = 1").fetchone()[0] == before
 
 
 @pytest.mark.parametrize(
@@ -151,13 +178,13 @@ def test_post_without_a_session_changes_nothing(
     [("wrong-password", 401, "incorrect"), ("", 400, "Enter both"), ("x" * 5000, 400, "too long")],
 )
 def test_bad_sign_in_is_refused(
-    shop_client: TestClient, password: str, status: int, text: str
+    anonymous: TestClient, password: str, status: int, text: str
 ) -> None:
-    response = sign_in(shop_client, password=password)
+    response = sign_in(anonymous, password=password)
     assert response.status_code == status
     assert text in message(response)
     assert "admin_session" not in response.cookies
-    assert shop_client.get("/admin/orders", follow_redirects=False).status_code == 303
+    assert anonymous.get("/admin/orders", follow_redirects=False).status_code == 303
 
 
 def test_sign_in_goes_to_next_and_sign_out_ends_the_session(
@@ -303,17 +330,22 @@ def test_comment_without_status_change_is_added(
     ],
 )
 def test_invalid_status_change_is_refused(
-    admin: TestClient, conn: sqlite3.Connection, current: str, wanted: str, code: int, text: str
+    refused: TestClient,
+    refused_db: sqlite3.Connection,
+    current: str,
+    wanted: str,
+    code: int,
+    text: str,
 ) -> None:
-    conn.execute("UPDATE orders SET status = ? WHERE id = 1", (current,))
-    conn.commit()
-    history = conn.execute("SELECT COUNT(*) FROM order_history WHERE order_id = 1").fetchone()[0]
-    response = admin.post("/admin/orders/1/status", data={"status": wanted, "comment": ""})
+    refused_db.execute("UPDATE orders SET status = ? WHERE id = 1", (current,))
+    refused_db.commit()
+    history_sql = "SELECT COUNT(*) FROM order_history WHERE order_id = 1"
+    history = refused_db.execute(history_sql).fetchone()[0]
+    response = refused.post("/admin/orders/1/status", data={"status": wanted, "comment": ""})
     assert response.status_code == code
     assert text in message(response)
-    assert conn.execute("SELECT status FROM orders WHERE id = 1").fetchone()[0] == current
-    count = conn.execute("SELECT COUNT(*) FROM order_history WHERE order_id = 1").fetchone()[0]
-    assert count == history
+    assert refused_db.execute("SELECT status FROM orders WHERE id = 1").fetchone()[0] == current
+    assert refused_db.execute(history_sql).fetchone()[0] == history
 
 
 def test_cancel_returns_items_to_stock(admin: TestClient, conn: sqlite3.Connection) -> None:
@@ -427,15 +459,15 @@ def test_product_edit_shows_on_the_storefront(admin: TestClient, conn: sqlite3.C
     ],
 )
 def test_invalid_product_edit_changes_nothing(
-    admin: TestClient, conn: sqlite3.Connection, change: dict[str, str], text: str
+    refused: TestClient, refused_db: sqlite3.Connection, change: dict[str, str], text: str
 ) -> None:
-    before = tuple(conn.execute("SELECT * FROM products WHERE id = 1").fetchone())
+    before = tuple(refused_db.execute("SELECT * FROM products WHERE id = 1").fetchone())
     # A valid name change rides along: it must not be saved either.
-    form = {**valid_product_form(conn, 1), "name": "Half Saved", **change}
-    response = admin.post("/admin/products/1", data=form)
+    form = {**valid_product_form(refused_db, 1), "name": "Half Saved", **change}
+    response = refused.post("/admin/products/1", data=form)
     assert response.status_code == 422
     assert "not saved" in message(response) and text in message(response)
-    assert tuple(conn.execute("SELECT * FROM products WHERE id = 1").fetchone()) == before
+    assert tuple(refused_db.execute("SELECT * FROM products WHERE id = 1").fetchone()) == before
 
 
 # --- customers ------------------------------------------------------------------------------
@@ -513,17 +545,20 @@ def test_review_approve_reject_delete_keep_the_rating(
 
 
 def test_bulk_moderation_with_an_unknown_id_changes_nothing(
-    admin: TestClient, conn: sqlite3.Connection
+    refused: TestClient, refused_db: sqlite3.Connection
 ) -> None:
-    ids = [r[0] for r in conn.execute("SELECT id FROM reviews WHERE status != 'rejected' LIMIT 3")]
-    response = admin.post(
+    ids = [
+        r[0]
+        for r in refused_db.execute("SELECT id FROM reviews WHERE status != 'rejected' LIMIT 3")
+    ]
+    response = refused.post(
         "/admin/reviews/moderate",
         data={"action": "reject", "review_id": [*map(str, ids), "99999999"]},
     )
     assert response.status_code == 404
     assert "99999999" in message(response)
     marks = ", ".join("?" * len(ids))
-    rejected = conn.execute(
+    rejected = refused_db.execute(
         f"SELECT COUNT(*) FROM reviews WHERE status = 'rejected' AND id IN ({marks})", ids
     ).fetchone()[0]
     assert rejected == 0
@@ -650,23 +685,32 @@ def test_bad_query_gets_a_clear_4xx(viewer: TestClient, path: str, status: int, 
     ],
 )
 def test_bad_moderation_gets_a_clear_4xx(
-    admin: TestClient, conn: sqlite3.Connection, form: dict, status: int, text: str
+    refused: TestClient, refused_db: sqlite3.Connection, form: dict, status: int, text: str
 ) -> None:
-    before = conn.execute("SELECT status, COUNT(*) FROM reviews GROUP BY status").fetchall()
-    response = admin.post("/admin/reviews/moderate", data=form)
+    before = refused_db.execute("SELECT status, COUNT(*) FROM reviews GROUP BY status").fetchall()
+    response = refused.post("/admin/reviews/moderate", data=form)
     assert response.status_code == status
     assert text in message(response)
-    assert conn.execute("SELECT status, COUNT(*) FROM reviews GROUP BY status").fetchall() == before
+    assert (
+        refused_db.execute("SELECT status, COUNT(*) FROM reviews GROUP BY status").fetchall()
+        == before
+    )
 
 
-def test_overlong_order_comment_is_refused(admin: TestClient, conn: sqlite3.Connection) -> None:
-    conn.execute("UPDATE orders SET status = 'complete' WHERE id = 1")
-    conn.commit()
-    history = conn.execute("SELECT COUNT(*) FROM order_history WHERE order_id = 1").fetchone()[0]
+def test_overlong_order_comment_is_refused(
+    refused: TestClient, refused_db: sqlite3.Connection
+) -> None:
+    refused_db.execute("UPDATE orders SET status = 'complete' WHERE id = 1")
+    refused_db.commit()
+    history = refused_db.execute(
+        "SELECT COUNT(*) FROM order_history WHERE order_id = 1"
+    ).fetchone()[0]
     form = {"status": "refunded", "comment": "x" * 5000}
-    response = admin.post("/admin/orders/1/status", data=form)
+    response = refused.post("/admin/orders/1/status", data=form)
     assert response.status_code == 400
     assert "too long" in message(response)
-    assert conn.execute("SELECT status FROM orders WHERE id = 1").fetchone()[0] == "complete"
-    count = conn.execute("SELECT COUNT(*) FROM order_history WHERE order_id = 1").fetchone()[0]
+    assert refused_db.execute("SELECT status FROM orders WHERE id = 1").fetchone()[0] == "complete"
+    count = refused_db.execute("SELECT COUNT(*) FROM order_history WHERE order_id = 1").fetchone()[
+        0
+    ]
     assert count == history
