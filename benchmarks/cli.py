@@ -5,3 +5,27 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="Benchmarks with side-by-side baselines.", no_args_is_help=True)
+
+
+@app.command()
+def step(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    latency_ms: int = typer.Option(
+        2_500, "--latency-ms", min=0, help="API latency of the shop in the completeness pass."
+    ),
+) -> None:
+    """Step latency and observation tokens: webserv vs a fixed 2 s sleep vs BrowserGym."""
+    from benchmarks.step import run
+
+    report = run(latency_ms=latency_ms)
+    path = report.write()
+    if as_json:
+        typer.echo(report.to_json())
+        return
+    for row in report.rows:
+        typer.echo(f"{row.variant:>32} {row.metric:<10} p50 {row.p50:>9.1f}  p95 {row.p95:>9.1f}")
+    for ratio in report.ratios:
+        typer.echo(f"{ratio.metric}: {ratio.ours} is {ratio.ratio}x better than {ratio.baseline}")
+    for note in report.notes:
+        typer.echo(note)
+    typer.echo(f"written to {path}")

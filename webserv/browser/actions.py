@@ -110,8 +110,11 @@ _PROBE = """(els) => {
     checkVisibilityCSS: true});
   const hit = visible ? el.ownerDocument.elementFromPoint(r.left + r.width / 2,
     r.top + r.height / 2) : null;
+  const doc = el.ownerDocument;
+  const modal = doc.querySelector(':modal');
   return {
     visible,
+    inert: !!el.closest('[inert]') || (!!modal && !modal.contains(el)),
     disabled: !!el.disabled || el.getAttribute('aria-disabled') === 'true',
     covered: !!hit && hit !== el && !el.contains(hit) && !hit.contains(el),
   };
@@ -134,6 +137,10 @@ async def _target(controls: Controls, element_id: str) -> _Target:
     if state is None:
         raise ActionError(
             f"no element with id {element_id} on the page; use an id from the latest observation"
+        )
+    if state["inert"]:
+        raise ActionError(
+            f"element {element_id} is behind an open modal dialog; use or close the dialog first"
         )
     if state["disabled"]:
         raise ActionError(f"element {element_id} is disabled")

@@ -257,11 +257,19 @@
     walkChildren(el, ctx);
   };
 
-  const body = document.body || document.documentElement;
-  if (body) walkChildren(body, { prefix: '', dx: 0, dy: 0, heading: 0 });
+  // An open modal dialog makes the rest of the page inert: only the dialog can be used.
+  const modal = document.querySelector(':modal') ||
+    [...document.querySelectorAll('[aria-modal="true"]')].find((el) => el.checkVisibility());
+  const root = modal || document.body || document.documentElement;
+  if (modal) {
+    nodes.push({ k: 'text', t: '(a modal dialog is open; the page behind it is inert)', blk: -1,
+      cell: -1, vis: true, h: 0 });
+  }
+  if (root) walkChildren(root, { prefix: '', dx: 0, dy: 0, heading: 0 });
   for (const [el, id] of pendingIds) el.setAttribute('data-wsid', id);
   const scroller = document.scrollingElement || document.documentElement;
   return {
+    title: document.title,
     nodes,
     scroll: {
       y: Math.round(scroller ? scroller.scrollTop : 0),

@@ -336,10 +336,12 @@ class BrowserSession:
         Never raises for a bad or failed action: the observation's ``last_action_error`` says
         what went wrong.
         """
-        shown = action if isinstance(action, str) else str(action)
-        if isinstance(action, dict):
-            shown = json.dumps(action)
-        error = ""
+        shown, error = await self.act(action)
+        return await self.observe(last_action=shown, last_action_error=error)
+
+    async def act(self, action: str | dict[str, Any] | Action) -> tuple[str, str]:
+        """Carry out one action without observing; returns (the action as text, its error)."""
+        shown = json.dumps(action) if isinstance(action, dict) else str(action)
         try:
             parsed = parse(action)
             shown = str(parsed)
@@ -347,10 +349,10 @@ class BrowserSession:
                 await self._recover()
             await parsed.run(self)
         except ActionError as err:
-            error = str(err)
+            return shown, str(err)
         except PlaywrightError as err:
-            error = CRASHED if not self.alive else _describe(err)
-        return await self.observe(last_action=shown, last_action_error=error)
+            return shown, CRASHED if not self.alive else _describe(err)
+        return shown, ""
 
     async def observe(
         self,
@@ -359,10 +361,12 @@ class BrowserSession:
         last_action_error: str = "",
         screenshot: bool | None = None,
         som: bool | None = None,
+        settle: bool = True,
     ) -> Observation:
         """Wait for the page to settle (capped), then capture and render it.
 
-        ``screenshot`` and ``som`` override the session's config for this observation.
+        ``screenshot`` and ``som`` override the session's config for this observation;
+        ``settle=False`` captures the page as it is right now.
         """
         if not self.alive:
             await self._recover()
@@ -372,7 +376,7 @@ class BrowserSession:
         deadline = started + self.config.settle_timeout_ms / 1000
         settled = True
         page = self.page
-        while True:
+        while settle:
             settled = (
                 await wait_settled(page, self._trackers[page], self.config.quiet_ms, deadline)
                 and settled
@@ -389,8 +393,9 @@ class BrowserSession:
             png = await page.screenshot(type="png")
             if self.config.som if som is None else som:
                 png = overlay(png, rendered.boxes)
+        title = capture["title"]
         tabs = [
-            Tab(index=i, url=p.url, title=await _title(p), active=p is page)
+            Tab(index=i, url=p.url, title=title if p is page else await _title(p), active=p is page)
             for i, p in enumerate(self._pages)
         ]
         if not tabs:
@@ -401,13 +406,17 @@ class BrowserSession:
         if not self.alive:
             # The browser died while this observation was taken: observe the reopened tabs.
             return await self.observe(
-                last_action=last_action, last_action_error=CRASHED, screenshot=screenshot, som=som
+                last_action=last_action,
+                last_action_error=CRASHED,
+                screenshot=screenshot,
+                som=som,
+                settle=settle,
             )
         self._last_tabs = [tab.url for tab in tabs]
         self._last_active = next((tab.index for tab in tabs if tab.active), 0)
         return Observation(
             url=page.url,
-            title=await _title(page),
+            title=title,
             tabs=tabs,
             text=rendered.text,
             screenshot=png,
@@ -444,7 +453,7 @@ class BrowserSession:
                     await page.wait_for_load_state("domcontentloaded", timeout=2_000)
                 except PlaywrightError:
                     pass  # the next attempt or the empty capture below reports the state
-        return {"nodes": [], "scroll": {"y": 0, "height": 0, "vh": 0, "vw": 0}}
+        return {"title": "", "nodes": [], "scroll": {"y": 0, "height": 0, "vh": 0, "vw": 0}}
 
     async def raw_html(self) -> str:
         """The current page's serialised DOM (for size comparisons)."""
