@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from benchmarks.pool_commands import register as register_pool_benchmarks
+
 app = typer.Typer(help="Benchmarks with side-by-side baselines.", no_args_is_help=True)
+register_pool_benchmarks(app)
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """A pre-forked launcher: imports a site's code once, then forks one child per instance.
 
-Run as ``python -m webserv.pool.backends.zygote MODULE [PRELOAD ...]``. It imports the
-PRELOAD modules, freezes the heap (so children share those pages copy-on-write), prints
+Run as ``python -m webserv.pool.backends.zygote MODULE [PRELOAD ...]``. It imports each
+PRELOAD module (and calls it if given as ``module:function``, a warm-up), freezes the heap
+(so children share those pages copy-on-write), prints
 ``{"ready": pid}`` and then reads one JSON request per stdin line::
 
     {"args": [...], "env": {...}, "cwd": "...", "log": "..."}
@@ -54,7 +55,10 @@ def _child(module: str, request: dict[str, Any]) -> None:
 def main() -> None:
     module, *preload = sys.argv[1:]
     for name in preload:
-        importlib.import_module(name)
+        module_name, _, function = name.partition(":")
+        loaded = importlib.import_module(module_name)
+        if function:
+            getattr(loaded, function)()
     gc.collect()
     gc.freeze()
     # Children are reaped by the kernel; the pool watches them by pid.

@@ -1,0 +1,121 @@
+"""Cold launch: from the request to the first health answer < 400, per snapshot driver,
+against the baseline "fresh instance with a full data copy" on the same backend.
+
+Ours: a copy-on-write clone of the golden data, then the site started on it; on the process
+backend through the pre-forked launcher (the zygote is started once before timing, and its
+start-up is reported). Baseline: a full copy, then a fresh process or container, as WebArena
+does. On the process backend an extra variant, ``cold-<driver>``, starts a fresh interpreter
+on the clone, to separate what the clone and the zygote each contribute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from pathlib import Path
+
+import httpx
+
+from benchmarks.pool_setup import (
+    close_backend,
+    discard,
+    drop_page_cache,
+    golden_source,
+    launch,
+    load_note,
+    make_backend,
+    store_for,
+    supported_drivers,
+)
+from benchmarks.report import Report
+from webserv.pool.backends.base import Backend
+from webserv.pool.sites import shop_spec
+from webserv.pool.snapshot import SnapshotStore
+
+
+async def _series(
+    backend: Backend, store: SnapshotStore, n: int, label: str, cold_cache: bool
+) -> tuple[list[float], list[float]]:
+    spec = shop_spec()
+    launch_ms, clone_ms = [], []
+    async with httpx.AsyncClient() as client:
+        for i in range(n):
+            if cold_cache:
+                await asyncio.to_thread(drop_page_cache)
+            launched = await launch(backend, store, spec, client, f"bench-{label}-{i}")
+            launch_ms.append(launched.launch_ms)
+            clone_ms.append(launched.clone_ms)
+            await discard(backend, store, launched.instance)
+    return launch_ms, clone_ms
+
+
+async def _run(
+    backend_name: str,
+    drivers: list[str],
+    n: int,
+    source: Path,
+    root: Path | None,
+    cold_cache: bool,
+) -> Report:
+    report = Report(
+        benchmark="launch",
+        params={
+            "backend": backend_name,
+            "drivers": drivers,
+            "n": n,
+            "golden_bytes": None,
+            "page_cache": "dropped before every launch" if cold_cache else "warm",
+        },
+    )
+    report.notes.append(load_note("at start"))
+    ours = make_backend(backend_name)
+    cold = make_backend(backend_name, zygote=False) if backend_name == "process" else ours
+    try:
+        baseline_store = store_for("copy", source, root)
+        report.params["golden_bytes"] = baseline_store.golden_bytes("shop-bench")
+        # Warm-up, not timed: starts the zygote (process) or loads the image (docker).
+        warm_ms, _ = await _series(ours, baseline_store, 1, "warmup", False)
+        zygote = next(iter(getattr(ours, "zygotes", {}).values()), None)
+        if zygote is not None and zygote.start_s is not None:
+            report.notes.append(
+                f"zygote start (once per site, before any launch): {zygote.start_s * 1000:.0f} ms"
+            )
+        report.notes.append(f"first (warm-up) launch, untimed in the rows: {warm_ms[0]:.0f} ms")
+        samples, clones = await _series(cold, baseline_store, n, "full-copy", cold_cache)
+        report.add("full-copy", "launch_ms", samples, clone_ms_p50=statistics.median(clones))
+        for driver in drivers:
+            store = baseline_store if driver == "copy" else store_for(driver, source, root)
+            variant = f"{backend_name}-{driver}"
+            samples, clones = await _series(ours, store, n, driver, cold_cache)
+            report.add(variant, "launch_ms", samples, clone_ms_p50=statistics.median(clones))
+            report.compare("launch_ms", variant, "full-copy")
+            if backend_name == "process" and driver == drivers[0]:
+                samples, clones = await _series(cold, store, n, f"cold-{driver}", cold_cache)
+                report.add(
+                    f"cold-{driver}", "launch_ms", samples, clone_ms_p50=statistics.median(clones)
+                )
+                report.compare("launch_ms", f"cold-{driver}", "full-copy")
+            if store is not baseline_store:
+                await asyncio.to_thread(store.wipe)
+        await asyncio.to_thread(baseline_store.wipe)
+        report.notes.append(load_note("at end"))
+    finally:
+        await close_backend(ours)
+        if cold is not ours:
+            await close_backend(cold)
+    return report
+
+
+def run(
+    backend: str = "process",
+    drivers: list[str] | None = None,
+    n: int = 20,
+    data_dir: Path | None = None,
+    scale: float = 1.0,
+    root: Path | None = None,
+    cold_cache: bool = False,
+) -> Report:
+    """Run the launch benchmark; ``drivers`` defaults to every driver the store root supports."""
+    source = golden_source(data_dir, scale)
+    names = supported_drivers(root, drivers)
+    return asyncio.run(_run(backend, names, n, source, root, cold_cache))

@@ -1,0 +1,137 @@
+"""What the pool benchmarks share: the golden shop data, stores, backends, one timed launch."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from webserv import paths
+from webserv.pool.backends.base import Backend, Instance
+from webserv.pool.health import wait_healthy
+from webserv.pool.snapshot import DRIVERS, SnapshotStore
+from webserv.pool.spec import SiteSpec
+
+GOLDEN = "shop-bench"
+OWNER = "bench"
+
+
+def golden_source(data_dir: Path | None, scale: float) -> Path:
+    """A seeded shop data dir: ``data_dir`` if given, else one seeded once per scale."""
+    if data_dir is not None:
+        if not (data_dir / "shop.db").is_file():
+            raise FileNotFoundError(f"{data_dir} holds no shop.db; seed it first")
+        return data_dir
+    out = paths.home() / "bench" / f"shop-seed42-scale{scale:g}"
+    if not (out / "shop.db").is_file():
+        from webserv.sites.shop.seed import seed
+
+        seed(out, seed=42, scale=scale)
+    return out
+
+
+def supported_drivers(root: Path | None, wanted: list[str] | None) -> list[str]:
+    """The requested drivers (all by default) that work at the store root."""
+    store_root = SnapshotStore(root).root
+    names = wanted or list(DRIVERS)
+    unknown = [n for n in names if n not in DRIVERS]
+    if unknown:
+        raise ValueError(f"unknown snapshot driver(s) {unknown}; choose from {list(DRIVERS)}")
+    return [n for n in names if DRIVERS[n].supported(store_root)]
+
+
+def store_for(driver: str, source: Path, root: Path | None) -> SnapshotStore:
+    """A store with ``driver`` whose golden ``shop-bench`` is a fresh copy of ``source``."""
+    store = SnapshotStore(root, driver)
+    store.create_golden(GOLDEN, source, replace=True)
+    return store
+
+
+def make_backend(name: str, zygote: bool = True) -> Backend:
+    """The named backend, owned by the benchmarks (``process`` may run cold: no zygote)."""
+    if name == "process":
+        from webserv.pool.backends.process import ProcessBackend
+        from webserv.pool.sites import PRELOAD
+
+        return ProcessBackend(owner=OWNER, zygote=zygote, preload=PRELOAD)
+    if name == "docker":
+        from webserv.pool.backends.docker import DockerBackend
+
+        return DockerBackend(owner=OWNER)
+    raise ValueError(f"unknown backend {name!r}; choose process or docker")
+
+
+async def close_backend(backend: Backend) -> None:
+    close = getattr(backend, "close", None)
+    if close is not None:
+        await close()
+
+
+_ports = itertools.cycle(range(24000, 30000))
+
+
+def free_port() -> int:
+    """A free port below the ephemeral range (no outgoing connection can hold it)."""
+    for port in _ports:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class Launched:
+    instance: Instance
+    clone_ms: float
+    launch_ms: float  # from the request to the first health answer < 400
+
+
+async def launch(
+    backend: Backend,
+    store: SnapshotStore,
+    spec: SiteSpec,
+    client: httpx.AsyncClient,
+    instance_id: str,
+) -> Launched:
+    """Clone the golden data, start the site on it, wait until healthy; timed end to end."""
+    began = time.perf_counter()
+    data_dir = await asyncio.to_thread(store.clone, GOLDEN, instance_id)
+    cloned = time.perf_counter()
+    instance = await backend.start(spec, instance_id, data_dir, free_port())
+
+    async def alive() -> bool:
+        return await backend.alive(instance)
+
+    await wait_healthy(client, instance.url + spec.health_path, spec.ready_timeout_s, alive)
+    done = time.perf_counter()
+    return Launched(instance, (cloned - began) * 1000, (done - began) * 1000)
+
+
+async def discard(backend: Backend, store: SnapshotStore, instance: Instance) -> None:
+    await backend.stop(instance)
+    await asyncio.to_thread(store.destroy, instance.id)
+
+
+def drop_page_cache() -> None:
+    """Write back dirty pages and empty the page cache (root only): a cold-cache launch."""
+    import os
+
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def load_note(when: str) -> str:
+    """The host's load average, stated in every report: the CPUs are shared."""
+    import os
+
+    one, five, fifteen = os.getloadavg()
+    return f"load average {when}: {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} CPUs"

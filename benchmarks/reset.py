@@ -1,0 +1,111 @@
+"""Reset as a trainer sees it: how long until it holds a fresh instance for the next episode.
+
+Ours: the PoolManager hands over a warm standby instance (``handover_ms``) and recycles the
+used one in the background (``recycle_ms``: release until a replacement standby is ready:
+stop, destroy the clone, clone again, launch, health). Baseline: what WebArena does, the
+trainer waits while the used instance is stopped and a fresh one is started on a full data
+copy (``recreate-full-copy``, the same backend, a fresh process or container).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks.pool_setup import (
+    GOLDEN,
+    OWNER,
+    close_backend,
+    discard,
+    golden_source,
+    launch,
+    load_note,
+    make_backend,
+    store_for,
+    supported_drivers,
+)
+from benchmarks.report import Report
+from webserv.pool.manager import PoolManager, PoolSite
+from webserv.pool.sites import shop_spec
+
+
+async def _pool_series(backend_name: str, driver: str, source: Path, root: Path | None, n: int):
+    backend = make_backend(backend_name)
+    store = store_for(driver, source, root)
+    handover, recycle = [], []
+    site = PoolSite(shop_spec(), GOLDEN, standby=2)
+    try:
+        async with PoolManager(backend, store, [site], owner=OWNER) as pool:
+            await pool.wait_standby(timeout_s=300)
+            async with httpx.AsyncClient() as client:
+                for _ in range(n):
+                    began = time.perf_counter()
+                    lease = await pool.acquire("shop")
+                    handover.append((time.perf_counter() - began) * 1000)
+                    assert (await client.get(lease.url + "/")).status_code == 200
+                    began = time.perf_counter()
+                    await pool.release(lease.id)
+                    await pool.drain()
+                    await pool.wait_standby(timeout_s=300)
+                    recycle.append((time.perf_counter() - began) * 1000)
+    finally:
+        await close_backend(backend)
+        await asyncio.to_thread(store.wipe)
+    return handover, recycle
+
+
+async def _baseline_series(backend_name: str, source: Path, root: Path | None, n: int):
+    backend = make_backend(backend_name, zygote=False)
+    store = store_for("copy", source, root)
+    spec = shop_spec()
+    samples = []
+    try:
+        async with httpx.AsyncClient() as client:
+            current = await launch(backend, store, spec, client, "bench-recreate-0")
+            for i in range(1, n + 1):
+                began = time.perf_counter()
+                await discard(backend, store, current.instance)
+                current = await launch(backend, store, spec, client, f"bench-recreate-{i}")
+                samples.append((time.perf_counter() - began) * 1000)
+            await discard(backend, store, current.instance)
+    finally:
+        await close_backend(backend)
+        await asyncio.to_thread(store.wipe)
+    return samples
+
+
+async def _run(backend: str, drivers: list[str], n: int, source: Path, root: Path | None):
+    report = Report(
+        benchmark="reset",
+        params={"backend": backend, "drivers": drivers, "n": n, "standby": 2},
+        notes=[load_note("at start")],
+    )
+    baseline = await _baseline_series(backend, source, root, n)
+    report.add("recreate-full-copy", "handover_ms", baseline)
+    report.add("recreate-full-copy", "recycle_ms", baseline)
+    for driver in drivers:
+        handover, recycle = await _pool_series(backend, driver, source, root, n)
+        variant = f"standby-{driver}"
+        report.add(variant, "handover_ms", handover)
+        report.add(variant, "recycle_ms", recycle)
+        report.compare("handover_ms", variant, "recreate-full-copy")
+        report.compare("recycle_ms", variant, "recreate-full-copy")
+    report.notes.append(load_note("at end"))
+    return report
+
+
+def run(
+    backend: str = "process",
+    drivers: list[str] | None = None,
+    n: int = 20,
+    data_dir: Path | None = None,
+    scale: float = 1.0,
+    root: Path | None = None,
+) -> Report:
+    """Run the reset benchmark for every requested driver that the store root supports."""
+    source = golden_source(data_dir, scale)
+    names = supported_drivers(root, drivers)
+    return asyncio.run(_run(backend, names, n, source, root))
