@@ -221,5 +221,6 @@ def write_all(shots: Sequence[Shot], workers: int | None = None) -> int:
     workers = workers or min(4, os.cpu_count() or 1)
     if workers < 2 or len(shots) < 100:
         return sum(write(shot) for shot in shots)
-    with get_context("fork").Pool(workers) as pool:
+    # forkserver: never fork a process whose other threads may hold locks (test runners, pools)
+    with get_context("forkserver").Pool(workers) as pool:
         return sum(pool.imap_unordered(write, shots, chunksize=32))
