@@ -1,12 +1,87 @@
-"""``webserv demo``: the README's main job."""
+"""``webserv demo``: the README's main job.
+
+Seeds the shop's golden data once, starts a pool with one warm instance on a
+copy-on-write clone, leases it, checks its pages over HTTP and prints its URL and accounts.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import sys
+import time
 
 import typer
 
 
 def demo(
-    serve: bool = typer.Option(True, help="Keep the instance running until Ctrl-C."),
+    serve: bool = typer.Option(
+        sys.stdout.isatty(), help="Keep the instance up until Ctrl-C (default when interactive)."
+    ),
+    snapshot: str | None = typer.Option(
+        None, "--snapshot", help="Snapshot driver (default: detect)."
+    ),
 ) -> None:
-    """Seed the shop's golden data if absent, launch one instance on a fresh clone, print it."""
-    raise typer.Exit(code=2)
+    """Seed the shop if needed, launch an instance on a fresh clone, print its URL and accounts."""
+    asyncio.run(_demo(serve, snapshot))
+
+
+async def _demo(serve: bool, snapshot: str | None) -> None:
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    from webserv.pool.backends.process import ProcessBackend
+    from webserv.pool.golden import ensure_golden
+    from webserv.pool.manager import PoolManager, PoolSite
+    from webserv.pool.sites import PRELOAD, shop_spec
+    from webserv.pool.snapshot import SnapshotStore
+    from webserv.sites.shop.accounts import ACCOUNTS
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    spec = shop_spec()
+    store = SnapshotStore(driver=snapshot)
+    started = time.perf_counter()
+    with console.status("seeding the shop's golden data (once)"):
+        golden = await asyncio.to_thread(ensure_golden, store, spec)
+    console.print(
+        f"golden [bold]{golden}[/] ({store.driver.name} snapshots at {store.root}) "
+        f"ready in {time.perf_counter() - started:.1f} s"
+    )
+    backend = ProcessBackend(owner="demo", preload=PRELOAD)
+    pool = PoolManager(backend, store, [PoolSite(spec, golden, standby=1)], owner="demo")
+    try:
+        async with pool:
+            launch = time.perf_counter()
+            with console.status("launching one instance on a fresh clone"):
+                await pool.wait_standby()
+            standby_s = time.perf_counter() - launch
+            handover = time.perf_counter()
+            lease = await pool.acquire("shop")
+            handover_ms = (time.perf_counter() - handover) * 1000
+            console.print(
+                f"instance up in {standby_s:.2f} s, handed over in {handover_ms:.1f} ms: "
+                f"[bold green]{lease.url}[/]"
+            )
+            checks = Table("page", "status", "ms", title="pages")
+            async with httpx.AsyncClient(base_url=lease.url, timeout=30) as client:
+                for path in ("/", "/search?q=shirt", "/account/login", "/admin/login", "/cart"):
+                    t0 = time.perf_counter()
+                    response = await client.get(path)
+                    checks.add_row(
+                        path, str(response.status_code), f"{(time.perf_counter() - t0) * 1000:.0f}"
+                    )
+                    if response.status_code >= 400:
+                        raise RuntimeError(f"{lease.url}{path} answered {response.status_code}")
+            console.print(checks)
+            accounts = Table("role", "login", "password", "sign-in page", title="accounts")
+            for account in ACCOUNTS:
+                accounts.add_row(
+                    account.role, account.login, account.password, lease.url + account.login_path
+                )
+            console.print(accounts)
+            if serve:
+                console.print("serving until Ctrl-C")
+                await asyncio.Event().wait()
+            await pool.release(lease.id)
+    finally:
+        await backend.close()

@@ -1,0 +1,54 @@
+"""Golden snapshots made on demand: seed a site's data once, store it as its golden copy."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from webserv import paths
+from webserv.pool.snapshot import SnapshotStore
+from webserv.pool.spec import SiteSpec
+
+DEFAULT_SEED = 42
+
+
+def _seed_shop(out: Path, seed: int, scale: float) -> None:
+    from webserv.sites.shop.seed import seed as seed_shop
+
+    seed_shop(out, seed=seed, scale=scale)
+
+
+#: Sites whose data webserv can generate itself; WebArena's come from their images.
+SEEDERS: dict[str, Callable[[Path, int, float], None]] = {"shop": _seed_shop}
+
+
+def golden_name(spec: SiteSpec, seed: int = DEFAULT_SEED, scale: float = 1.0) -> str:
+    """``shop-1`` for the default data; seed and scale are in the name otherwise."""
+    if seed == DEFAULT_SEED and scale == 1.0:
+        return f"{spec.name}-{spec.version}"
+    return f"{spec.name}-{spec.version}-seed{seed}-scale{scale:g}"
+
+
+def seeded_source(spec: SiteSpec, seed: int = DEFAULT_SEED, scale: float = 1.0) -> Path:
+    """A seeded data dir for ``spec``, generated once under the webserv home and reused."""
+    if spec.name not in SEEDERS:
+        raise KeyError(f"webserv cannot seed {spec.name!r}; create its golden from its image")
+    out = paths.home() / "seeded" / golden_name(spec, seed, scale)
+    marker = out.with_name(out.name + ".done")
+    if not marker.exists():
+        if out.exists():  # an interrupted seed: start over
+            shutil.rmtree(out)
+        SEEDERS[spec.name](out, seed, scale)
+        marker.touch()
+    return out
+
+
+def ensure_golden(
+    store: SnapshotStore, spec: SiteSpec, seed: int = DEFAULT_SEED, scale: float = 1.0
+) -> str:
+    """The name of ``spec``'s golden snapshot in ``store``, seeding and storing it if absent."""
+    name = golden_name(spec, seed, scale)
+    if not store.has_golden(name):
+        store.create_golden(name, seeded_source(spec, seed, scale))
+    return name
