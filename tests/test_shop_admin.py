@@ -274,6 +274,25 @@ def test_orders_filter_by_dates_customer_and_number(
     assert column(viewer.get(f"/admin/orders?number={number}"), "Order #") == [number]
 
 
+def test_orders_and_products_filter_by_amount(
+    viewer: TestClient, view_db: sqlite3.Connection
+) -> None:
+    low, high = 100_00, 250_50
+    count = view_db.execute(
+        "SELECT COUNT(*) FROM orders WHERE total_cents BETWEEN ? AND ?", (low, high)
+    ).fetchone()[0]
+    response = viewer.get("/admin/orders?total_from=100&total_to=250.50&limit=200")
+    assert showing_total(response) == count >= 1
+    assert all(low <= cents(t) <= high for t in column(response, "Grand total"))
+
+    count = view_db.execute(
+        "SELECT COUNT(*) FROM products WHERE price_cents BETWEEN 1000 AND 3000"
+    ).fetchone()[0]
+    response = viewer.get("/admin/products?price_from=10&price_to=30&limit=200")
+    assert showing_total(response) == count >= 1
+    assert all(1000 <= cents(p) <= 3000 for p in column(response, "Price"))
+
+
 @pytest.mark.parametrize("direction", ["asc", "desc"])
 def test_orders_sort_by_total(viewer: TestClient, direction: str) -> None:
     totals = [
@@ -660,6 +679,11 @@ def test_dashboard_figures_equal_sql(viewer: TestClient, view_db: sqlite3.Connec
         ("/admin/orders?date_from=yesterday", 422, "date_from"),
         ("/admin/orders?date_from=2025-01-02&date_to=2025-01-01", 422, "start date"),
         ("/admin/orders?customer=" + "a" * 500, 422, "customer"),
+        ("/admin/orders?total_from=cheap", 422, "total_from"),
+        ("/admin/orders?total_to=-1", 422, "total_to"),
+        ("/admin/products?price_from=1.999", 422, "price_from"),
+        ("/admin/products?price_to=1e12", 422, "price_to"),
+        ("/admin/products?price_to=nan", 422, "price_to"),
         ("/admin/products?category=99999999", 404, "Category 99999999 does not exist"),
         ("/admin/products?stock=lots", 422, "stock"),
         ("/admin/reviews?rating=6", 422, "rating"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, ClassVar, Literal
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlencode
 
 from fastapi import HTTPException, Request
@@ -14,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 PAGE_SIZES = (20, 50, 100, 200)
 MAX_PAGE = 100_000
 MAX_SEARCH = 100
+# A dollar amount typed into a grid filter ("from"/"to" bounds of a price or total).
+Dollars = Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)]
 # Query parameters that belong to a one-off message, not to the grid's state.
 TRANSIENT = ("msg", "n")
 
@@ -103,6 +106,13 @@ class Where:
             self.add(f"substr({column}, 1, 10) >= ?", start.isoformat())
         if end:
             self.add(f"substr({column}, 1, 10) <= ?", end.isoformat())
+
+    def money_range(self, column: str, low: Decimal | None, high: Decimal | None) -> None:
+        """``low <= column <= high`` for a column in cents, bounds in dollars."""
+        if low is not None:
+            self.add(f"{column} >= ?", int(low * 100))
+        if high is not None:
+            self.add(f"{column} <= ?", int(high * 100))
 
     @property
     def sql(self) -> str:

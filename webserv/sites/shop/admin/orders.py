@@ -16,6 +16,7 @@ from webserv.sites.shop.admin.grid import (
     LIKE,
     MAX_SEARCH,
     DateRangeQuery,
+    Dollars,
     GridQuery,
     Links,
     Where,
@@ -51,6 +52,8 @@ class OrdersQuery(GridQuery, DateRangeQuery):
     status: OrderStatus | None = None
     number: str | None = Field(None, max_length=40)
     customer: str | None = Field(None, max_length=MAX_SEARCH)
+    total_from: Dollars | None = None
+    total_to: Dollars | None = None
 
 
 ORDERS_SELECT = """
@@ -81,6 +84,7 @@ def orders_grid(
             pattern,
         )
     where.date_range("o.created_at", query.date_from, query.date_to)
+    where.money_range("o.total_cents", query.total_from, query.total_to)
     page = fetch_page(
         conn, f"{ORDERS_SELECT} {where.sql}", where.params, query.order_by("o.id"), query
     )

@@ -16,6 +16,7 @@ from webserv.sites.shop.admin.common import MAX_ID, Id, not_found, render_admin
 from webserv.sites.shop.admin.grid import (
     LIKE,
     MAX_SEARCH,
+    Dollars,
     GridQuery,
     Links,
     Where,
@@ -53,6 +54,8 @@ class ProductsQuery(GridQuery):
     category: int | None = Field(None, ge=1, le=MAX_ID)
     status: Literal["enabled", "disabled"] | None = None
     stock: Literal["in", "low", "out"] | None = None
+    price_from: Dollars | None = None
+    price_to: Dollars | None = None
 
 
 def categories(conn: sqlite3.Connection) -> list[sqlite3.Row]:
@@ -97,6 +100,7 @@ def products_grid(
         where.add("p.stock BETWEEN 1 AND ?", LOW_STOCK)
     elif query.stock == "in":
         where.add("p.stock > 0")
+    where.money_range("p.price_cents", query.price_from, query.price_to)
     select = (
         "SELECT p.*, c.name AS category_name,"
         " (SELECT path FROM product_images i WHERE i.product_id = p.id"
