@@ -6,19 +6,12 @@ import asyncio
 import re
 
 import pytest
+from browser_helpers import element_id
 
-from webserv.browser.observation import Observation
 from webserv.browser.session import CRASHED, BrowserPool, BrowserSession, SessionConfig
 
 pytest_plugins = ["browser_fixtures"]
 pytestmark = pytest.mark.browser
-
-
-def element_id(obs: Observation, role: str, name: str) -> str:
-    """The id the observation shows for the element with this role and accessible name."""
-    match = re.search(rf'^(?:#+ )?\[([\d.]+)\] {role} "{re.escape(name)}"', obs.text, re.M)
-    assert match, f'no {role} "{name}" in:\n{obs.text}'
-    return match.group(1)
 
 
 @pytest.fixture

@@ -248,9 +248,9 @@
       const b = el.getBoundingClientRect();
       const sized = b.width > 0 && b.height > 0;
       const nested = CONTAINER_ROLES.has(role) || el.querySelector(INTERACTIVE) !== null;
-      if (sized || nested) {
-        nodes.push(interactiveNode(el, role || 'clickable', ctx, !nested));
-      }
+      const node = sized || nested ? interactiveNode(el, role || 'clickable', ctx, !nested) : null;
+      // An unnamed wrapper around other controls (an option holding a link) adds nothing.
+      if (node && (node.name || !nested || CONTAINER_ROLES.has(role))) nodes.push(node);
       if (nested && tag !== 'select') walkChildren(el, ctx);
       return;
     }
