@@ -450,3 +450,33 @@ def test_login_over_real_http(shop_server: str) -> None:
         )
         assert r.status_code == 200 and "Emma Lopez" in r.text
         assert "shop_session" in client.cookies
+
+
+def test_checkout_fails_cleanly_when_stock_ran_out(
+    shop_client: TestClient, shop_data_dir: Path
+) -> None:
+    product = simple_product(shop_data_dir)
+    login(shop_client)
+    shop_client.post("/api/cart", json={"product_id": product["id"], "qty": 3})
+    with db(shop_data_dir) as conn:
+        conn.execute("UPDATE products SET stock = 1 WHERE id = ?", (product["id"],))
+        orders_before = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+    form = {
+        "first_name": "Emma",
+        "last_name": "Lopez",
+        "street": "1 Test Way",
+        "city": "Austin",
+        "region": "TX",
+        "postcode": "78701",
+        "country": "US",
+        "phone": "(512) 555-0100",
+        "shipping_method": "standard",
+    }
+    r = shop_client.post("/checkout", data=form)
+    assert r.status_code == 409 and "left in stock" in r.text
+    conn = db(shop_data_dir)
+    assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == orders_before
+    assert (
+        conn.execute("SELECT stock FROM products WHERE id = ?", (product["id"],)).fetchone()[0] == 1
+    )
+    assert shop_client.get("/api/cart").json() == {"cart_count": 3}
