@@ -218,6 +218,7 @@ async def test_browser_is_recycled_and_replaced_after_a_crash(pages_url):
             await session.close()
         session = await pool.new_session()
         await session.start(f"{pages_url}/second.html?q=before")
+        await session.add_cookies([{"name": "login", "value": "emma", "url": pages_url}])
         launches = pool.launches
         assert session._chromium is not None
         # The browser dies between two steps: the next step runs on a replacement.
@@ -225,6 +226,8 @@ async def test_browser_is_recycled_and_replaced_after_a_crash(pages_url):
         obs = await session.step('goto("/second.html?q=after")')
         assert not obs.last_action_error and "Query: after" in obs.text
         assert pool.launches == launches + 1
+        cookies = await session.page.context.cookies()
+        assert [(c["name"], c["value"]) for c in cookies] == [("login", "emma")]
         # The browser dies during a step: that step reports it, the tabs come back.
         obs = await session.step('goto("/slow.html")')
         page = session.page

@@ -49,7 +49,7 @@ TAB_CLOSED = "the last tab closed itself; a new blank tab was opened"
 CAPTURE_SCRIPT = resources.files(__package__).joinpath("capture.js").read_text()
 CRASHED = (
     "the browser stopped during this step and was replaced; the tabs were reopened "
-    "(cookies and unsaved form input were lost)"
+    "(cookies the site set and unsaved form input were lost)"
 )
 
 
@@ -187,7 +187,8 @@ class BrowserSession:
         self._pages: list[Page] = []
         self._active: Page | None = None
         self._trackers: dict[Page, RequestTracker] = {}
-        # The tabs as last observed, reopened if the browser dies.
+        # The tabs as last observed and the cookies given, restored if the browser dies.
+        self._cookies: list[dict[str, Any]] = []
         self._last_tabs: list[str] = ["about:blank"]
         self._last_active = 0
 
@@ -203,6 +204,8 @@ class BrowserSession:
         if self._guard is not None:
             await self._guard.install(self._context)
         await self._context.add_init_script(SETTLE_SCRIPT)
+        if self._cookies:
+            await self._context.add_cookies(self._cookies)  # type: ignore[arg-type]
         self._context.on("page", self._adopt)
         for url in urls:
             page = await self._context.new_page()
@@ -229,6 +232,12 @@ class BrowserSession:
             self._trackers.pop(page, None)
         if self._active is page:
             self._active = self._pages[-1] if self._pages else None
+
+    async def add_cookies(self, cookies: list[dict[str, Any]]) -> None:
+        """Add cookies (e.g. a login session) to the context; kept across browser crashes."""
+        assert self._context is not None
+        self._cookies.extend(cookies)
+        await self._context.add_cookies(cookies)  # type: ignore[arg-type]
 
     @property
     def alive(self) -> bool:
