@@ -9,11 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_helpers import element_id
 from fastapi.testclient import TestClient
 from lxml import html
 
+from webserv.browser.session import BrowserPool, SessionConfig
 from webserv.sites.shop import accounts, db
 from webserv.sites.shop.app import create_app
+
+pytest_plugins = ["browser_fixtures"]
 
 PAGES = [
     "/admin/dashboard",
@@ -740,3 +744,66 @@ def test_overlong_order_comment_is_refused(
         0
     ]
     assert count == history
+
+
+# --- in a real browser ----------------------------------------------------------------------
+
+
+def query_one(data_dir: Path, sql: str, *params: object) -> tuple:
+    connection = db.connect(data_dir)
+    try:
+        return tuple(connection.execute(sql, params).fetchone())
+    finally:
+        connection.close()
+
+
+@pytest.mark.browser
+async def test_admin_in_a_browser(
+    browser_pool: BrowserPool, shop_server: str, shop_data_dir: Path
+) -> None:
+    """Sign in through the form, filter a grid, change an order, moderate with select-all."""
+    order_id, number = query_one(  # the newest complete order: first in the filtered grid
+        shop_data_dir,
+        "SELECT id, number FROM orders WHERE status = 'complete' ORDER BY created_at DESC, id DESC",
+    )
+    (complete,) = query_one(shop_data_dir, "SELECT COUNT(*) FROM orders WHERE status = 'complete'")
+    (pending,) = query_one(shop_data_dir, "SELECT COUNT(*) FROM reviews WHERE status = 'pending'")
+    assert pending >= 1
+    session = await browser_pool.new_session(
+        allowed_hosts=[shop_server.removeprefix("http://")],
+        config=SessionConfig(token_budget=50_000),
+    )
+    try:
+        obs = await session.start(f"{shop_server}/admin/orders")
+        assert "/admin/login?next=" in obs.url
+        obs = await session.step(f'type("{element_id(obs, "textbox", "Username")}", "admin")')
+        password = element_id(obs, "textbox", "Password")
+        obs = await session.step(f'type("{password}", {accounts.ADMIN.password!r}, submit=True)')
+        assert obs.url.endswith("/admin/orders"), obs.text
+
+        obs = await session.step(f'select("{element_id(obs, "combobox", "Status")}", "Complete")')
+        obs = await session.step(f'click("{element_id(obs, "button", "Search")}")')
+        # Blank filters stay out of the address.
+        assert obs.url.endswith("/admin/orders?status=complete&limit=20&sort=created_at&dir=desc")
+        assert f"of {complete} orders" in obs.text
+
+        obs = await session.step(f'click("{element_id(obs, "link", f"View order {number}")}")')
+        assert obs.url.endswith(f"/admin/orders/{order_id}")
+        obs = await session.step(f'select("{element_id(obs, "combobox", "Status")}", "Refunded")')
+        obs = await session.step(f'type("{element_id(obs, "textbox", "Comment")}", "Returned")')
+        obs = await session.step(f'click("{element_id(obs, "button", "Submit")}")')
+        assert "The order status was updated." in obs.text
+        assert "Refunded | Returned | admin" in obs.text
+
+        obs = await session.step(f"goto('{shop_server}/admin/reviews?status=pending&limit=200')")
+        box = element_id(obs, "checkbox", "Select all reviews on this page")
+        obs = await session.step(f'click("{box}")')
+        obs = await session.step(f'select("{element_id(obs, "combobox", "Action")}", "Reject")')
+        obs = await session.step(f'click("{element_id(obs, "button", "Apply to selected")}")')
+        assert f"{pending} review(s) rejected." in obs.text
+    finally:
+        await session.close()
+    assert query_one(shop_data_dir, "SELECT status FROM orders WHERE id = ?", order_id) == (
+        "refunded",
+    )
+    assert query_one(shop_data_dir, "SELECT COUNT(*) FROM reviews WHERE status = 'pending'") == (0,)

@@ -7,3 +7,11 @@ document.addEventListener("change", (event) => {
     row.checked = box.checked;
   }
 });
+
+// Filter forms leave blank fields out of the URL, so grid addresses stay short and readable.
+document.addEventListener("formdata", (event) => {
+  if (!(event.target instanceof HTMLFormElement) || event.target.method !== "get") return;
+  for (const [name, value] of [...event.formData.entries()]) {
+    if (value === "") event.formData.delete(name);
+  }
+});
