@@ -41,7 +41,7 @@ def serve(
             if self.started:
                 print(
                     f"shop ready on http://{host}:{port} in {process_age_ms():.0f} ms "
-                    f"(data dir {data_dir})",
+                    f"({time.process_time() * 1000:.0f} ms CPU; data dir {data_dir})",
                     file=sys.stderr,
                     flush=True,
                 )
