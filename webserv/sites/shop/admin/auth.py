@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -72,6 +73,17 @@ def safe_next(target: str | None) -> str:
     return HOME
 
 
+def return_target(request: Request) -> str:
+    """The page to come back to after signing in: the one asked for or, since a form post
+    cannot be replayed, the page the form was on."""
+    url: Any = request.url
+    if request.method != "GET":
+        url = urlsplit(request.headers.get("referer", ""))
+        if url.netloc != request.url.netloc:
+            return HOME
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
 class AdminRoute(APIRoute):
     """A route only a signed-in admin may use; anyone else is sent to the login page."""
 
@@ -81,13 +93,7 @@ class AdminRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             admin = await signed_in_admin(request)
             if admin is None:
-                target = request.url.path
-                if request.url.query:
-                    target += f"?{request.url.query}"
-                # A form post cannot be replayed after signing in: come back to the page instead.
-                if request.method != "GET":
-                    target = request.headers.get("referer", HOME).partition(request.url.netloc)[2]
-                login = f"/admin/login?{urlencode({'next': safe_next(target)})}"
+                login = f"/admin/login?{urlencode({'next': safe_next(return_target(request))})}"
                 return RedirectResponse(login, status_code=303)
             request.state.admin = admin
             return await handler(request)
