@@ -516,6 +516,30 @@ def test_customers_search_and_sort(viewer: TestClient, view_db: sqlite3.Connecti
     )
 
 
+def test_customer_view_shows_orders_wishlist_and_newsletter(
+    viewer: TestClient, view_db: sqlite3.Connection
+) -> None:
+    customer_id, email, wished = view_db.execute(
+        "SELECT c.id, c.email, COUNT(w.product_id) FROM customers c"
+        " JOIN wishlist w ON w.customer_id = c.id GROUP BY c.id ORDER BY c.id LIMIT 1"
+    ).fetchone()
+    numbers = [
+        row[0]
+        for row in view_db.execute(
+            "SELECT number FROM orders WHERE customer_id = ? ORDER BY created_at DESC, id DESC",
+            (customer_id,),
+        )
+    ]
+    subscribed = view_db.execute("SELECT 1 FROM newsletter WHERE email = ?", (email,)).fetchone()
+    response = viewer.get(f"/admin/customers/{customer_id}")
+    assert [row[0] for row in table(response)] == numbers
+    doc = page_of(response)
+    wishlist = doc.xpath("//section[@aria-labelledby='wishlist-title']//tbody/tr")
+    assert len(wishlist) == wished
+    newsletter = doc.xpath("string(//dt[.='Newsletter']/following-sibling::dd[1])")
+    assert newsletter.startswith("Subscribed" if subscribed else "Not subscribed")
+
+
 # --- reviews --------------------------------------------------------------------------------
 
 

@@ -97,6 +97,15 @@ def customer_view(
         " WHERE r.customer_id = ? ORDER BY r.created_at DESC, r.id DESC",
         (customer_id,),
     ).fetchall()
+    wishlist = conn.execute(
+        "SELECT p.id, p.name, p.sku, p.price_cents, w.added_at FROM wishlist w"
+        " JOIN products p ON p.id = w.product_id WHERE w.customer_id = ?"
+        " ORDER BY w.added_at DESC, p.id",
+        (customer_id,),
+    ).fetchall()
+    subscribed = conn.execute(
+        "SELECT created_at FROM newsletter WHERE email = ?", (customer["email"],)
+    ).fetchone()
     return render_admin(
         request,
         "customer.html",
@@ -105,4 +114,6 @@ def customer_view(
         orders=orders,
         stats=stats,
         reviews=reviews,
+        wishlist=wishlist,
+        subscribed=subscribed,
     )
