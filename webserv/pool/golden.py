@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +24,28 @@ def _seed_shop(out: Path, seed: int, scale: float) -> None:
 SEEDERS: dict[str, Callable[[Path, int, float], None]] = {"shop": _seed_shop}
 
 
+def generator_fingerprint(site: str) -> str:
+    """A short hash of the code that generates ``site``'s data, so a changed generator never
+    reuses golden data an older one made."""
+    if site != "shop":
+        raise KeyError(f"webserv cannot seed {site!r}")
+    import webserv.sites.shop as shop
+
+    root = Path(shop.__file__).parent
+    digest = hashlib.sha256()
+    for path in [root / "schema.sql", *sorted((root / "seed").rglob("*.py"))]:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def golden_name(spec: SiteSpec, seed: int = DEFAULT_SEED, scale: float = 1.0) -> str:
-    """``shop-1`` for the default data; seed and scale are in the name otherwise."""
+    """``shop-1-<generator hash>`` for the default data; seed and scale are in the name
+    otherwise."""
+    base = f"{spec.name}-{spec.version}-{generator_fingerprint(spec.name)}"
     if seed == DEFAULT_SEED and scale == 1.0:
-        return f"{spec.name}-{spec.version}"
-    return f"{spec.name}-{spec.version}-seed{seed}-scale{scale:g}"
+        return base
+    return f"{base}-seed{seed}-scale{scale:g}"
 
 
 def seeded_source(spec: SiteSpec, seed: int = DEFAULT_SEED, scale: float = 1.0) -> Path:
