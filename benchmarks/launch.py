@@ -70,8 +70,10 @@ async def _run(
     report.notes.append(load_note("at start"))
     ours = make_backend(backend_name)
     cold = make_backend(backend_name, zygote=False) if backend_name == "process" else ours
+    stores: list[SnapshotStore] = []
     try:
         baseline_store = store_for("copy", source, root)
+        stores.append(baseline_store)
         report.params["golden_bytes"] = baseline_store.golden_bytes("shop-bench")
         # Warm-up, not timed: starts the zygote (process) or loads the image (docker).
         warm_ms, _ = await _series(ours, baseline_store, 1, "warmup", False)
@@ -85,6 +87,7 @@ async def _run(
         report.add("full-copy", "launch_ms", samples, clone_ms_p50=statistics.median(clones))
         for driver in drivers:
             store = baseline_store if driver == "copy" else store_for(driver, source, root)
+            stores.append(store)
             variant = f"{backend_name}-{driver}"
             samples, clones = await _series(ours, store, n, driver, cold_cache)
             report.add(variant, "launch_ms", samples, clone_ms_p50=statistics.median(clones))
@@ -95,14 +98,13 @@ async def _run(
                     f"cold-{driver}", "launch_ms", samples, clone_ms_p50=statistics.median(clones)
                 )
                 report.compare("launch_ms", f"cold-{driver}", "full-copy")
-            if store is not baseline_store:
-                await asyncio.to_thread(store.wipe)
-        await asyncio.to_thread(baseline_store.wipe)
         report.notes.append(load_note("at end"))
     finally:
         await close_backend(ours)
         if cold is not ours:
             await close_backend(cold)
+        for store in stores:
+            await asyncio.to_thread(store.wipe)
     return report
 
 

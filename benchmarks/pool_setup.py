@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from webserv import paths
 from webserv.pool.backends.base import Backend, Instance
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import DRIVERS, SnapshotStore
+from webserv.pool.snapshot.store import default_root
 from webserv.pool.spec import SiteSpec
 
 GOLDEN = "shop-bench"
@@ -37,7 +39,7 @@ def golden_source(data_dir: Path | None, scale: float) -> Path:
 
 def supported_drivers(root: Path | None, wanted: list[str] | None) -> list[str]:
     """The requested drivers (all by default) that work at the store root."""
-    store_root = SnapshotStore(root).root
+    store_root = root or default_root()
     names = wanted or list(DRIVERS)
     unknown = [n for n in names if n not in DRIVERS]
     if unknown:
@@ -45,9 +47,16 @@ def supported_drivers(root: Path | None, wanted: list[str] | None) -> list[str]:
     return [n for n in names if DRIVERS[n].supported(store_root)]
 
 
+def run_root(root: Path | None) -> Path:
+    """This run's own directory under the store root, so concurrent runs never collide."""
+    return (root or default_root()) / "bench-runs" / f"{os.getpid()}"
+
+
 def store_for(driver: str, source: Path, root: Path | None) -> SnapshotStore:
-    """A store with ``driver`` whose golden ``shop-bench`` is a fresh copy of ``source``."""
-    store = SnapshotStore(root, driver)
+    """A store with ``driver`` whose golden ``shop-bench`` is a fresh copy of ``source``.
+
+    It lives in this run's own directory; ``wipe`` it when done."""
+    store = SnapshotStore(run_root(root), driver)
     store.create_golden(GOLDEN, source, replace=True)
     return store
 
@@ -123,15 +132,11 @@ async def discard(backend: Backend, store: SnapshotStore, instance: Instance) ->
 
 def drop_page_cache() -> None:
     """Write back dirty pages and empty the page cache (root only): a cold-cache launch."""
-    import os
-
     os.sync()
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
 def load_note(when: str) -> str:
     """The host's load average, stated in every report: the CPUs are shared."""
-    import os
-
     one, five, fifteen = os.getloadavg()
     return f"load average {when}: {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} CPUs"

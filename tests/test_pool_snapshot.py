@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,8 @@ DRIVERS = [
 def store_root(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """A btrfs directory for the btrfs-based drivers, else a temporary directory; wiped after."""
     driver = request.node.callspec.params["driver"]
-    root = BTRFS_ROOT / "tests" / tmp_path.name if driver in ("btrfs", "reflink") else tmp_path
+    unique = f"tests-{uuid.uuid4().hex[:12]}"
+    root = BTRFS_ROOT / unique if driver in ("btrfs", "reflink") else tmp_path
     yield root
     SnapshotStore(root, driver).wipe()
     shutil.rmtree(root, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -128,3 +129,5 @@ class SnapshotStore:
         for golden in (self.base / "golden").iterdir():
             self.driver.remove_golden(golden)
         shutil.rmtree(self.base, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.root.rmdir()  # only if no other driver's data is left in it
