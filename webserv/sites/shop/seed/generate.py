@@ -94,6 +94,10 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower().replace("'", "")).strip("-")
 
 
+def _words(text: str) -> set[str]:
+    return set(re.split(r"[\s-]+", text.lower()))
+
+
 def _count(kind: str, scale: float) -> int:
     return max(MIN_COUNTS[kind], round(FULL_COUNTS[kind] * scale))
 
@@ -210,8 +214,8 @@ class _Builder:
         for i in range(_count("products", self.scale)):
             cid, dept, leaf = self.leaves[i] if i < len(self.leaves) else rng.choice(self.leaves)
             brand = rng.choice(dept.brands)
-            adj = rng.choice(leaf.adjectives)
             ptype = rng.choice(leaf.types)
+            adj = rng.choice([a for a in leaf.adjectives if not _words(a) & _words(ptype)])
             name = self._name(rng, f"{brand} {adj} {ptype}", taken, 100 + i)
             taken.add(name)
             code = re.sub(r"[^A-Z]", "", leaf.name.upper())[:3]
