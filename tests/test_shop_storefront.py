@@ -175,6 +175,10 @@ def test_suggestions_api(shop_client: TestClient, shop_data_dir: Path) -> None:
     assert data["query"] == word and data["products"]
     assert all(p["url"] == f"/products/{p['id']}" for p in data["products"])
     assert shop_client.get("/api/suggest", params={"q": "zzqqxx"}).json()["products"] == []
+    coffee = shop_client.get("/api/suggest", params={"q": "coffee"}).json()
+    assert {"name": "Coffee & Tea", "url": "/category/coffee-tea"} in coffee["categories"]
+    literal = shop_client.get("/api/suggest", params={"q": "%_"}).json()
+    assert literal["products"] == [] and literal["categories"] == []
 
 
 def test_reviews_api_pages_approved_reviews(shop_client: TestClient, shop_data_dir: Path) -> None:

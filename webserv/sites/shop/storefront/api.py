@@ -23,7 +23,7 @@ from webserv.sites.shop.storefront.common import (
     find_cart,
 )
 from webserv.sites.shop.storefront.product import get_product
-from webserv.sites.shop.storefront.search import MAX_QUERY, search_where
+from webserv.sites.shop.storefront.search import MAX_QUERY, like_pattern, search_where
 
 router = APIRouter(prefix="/api")
 
@@ -63,8 +63,8 @@ def suggest(
         [*params, f"{q.strip()}%", SUGGESTIONS],
     ).fetchall()
     cats = conn.execute(
-        "SELECT name, slug FROM categories WHERE name LIKE ? ORDER BY position LIMIT 3",
-        (f"%{q.strip()}%",),
+        "SELECT name, slug FROM categories WHERE name LIKE ? ESCAPE '\\' ORDER BY position LIMIT 3",
+        (like_pattern(q.strip()),),
     ).fetchall()
     return Suggestions(
         query=q,

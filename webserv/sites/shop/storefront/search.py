@@ -21,7 +21,8 @@ class SearchQuery(ListingQuery):
     q: str = Field("", max_length=MAX_QUERY, description="words to look for")
 
 
-def _like(term: str) -> str:
+def like_pattern(term: str) -> str:
+    """A LIKE pattern matching ``term`` anywhere, with its own % and _ taken literally."""
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -38,7 +39,7 @@ def search_where(q: str) -> tuple[str, list[Any]]:
             " OR p.brand_id IN (SELECT id FROM brands WHERE name LIKE ? ESCAPE '\\')"
             " OR p.category_id IN (SELECT id FROM categories WHERE name LIKE ? ESCAPE '\\'))"
         )
-        params.extend([_like(term)] * 3)
+        params.extend([like_pattern(term)] * 3)
     return " AND ".join(clauses), params
 
 
