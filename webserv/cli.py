@@ -14,6 +14,7 @@ from webserv.browser.cli import observe
 from webserv.demo import demo
 from webserv.pool.cli import images_app, pool_app
 from webserv.sites.cli import app as site_app
+from webserv.tasks.cli import app as suite_app
 
 app = typer.Typer(
     name="webserv",
@@ -25,6 +26,7 @@ app.add_typer(site_app, name="site")
 app.add_typer(pool_app, name="pool")
 app.add_typer(images_app, name="images")
 app.add_typer(bench_app, name="bench")
+app.add_typer(suite_app, name="suite")
 app.command("observe")(observe)
 app.command("demo")(demo)
 

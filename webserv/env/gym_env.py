@@ -1,0 +1,200 @@
+"""WebEnv: the Gymnasium env of a task suite, a sync face on :class:`EnvSession`.
+
+Usage::
+
+    import gymnasium
+    import webserv.env  # registers webserv/Shop-v0
+
+    env = gymnasium.make("webserv/Shop-v0", max_steps=20)
+    obs, info = env.reset(seed=0, options={"task_id": 3})
+    obs, reward, terminated, truncated, info = env.step('click("12")')
+    env.close()
+
+Every ``reset`` starts the episode on a fresh site instance. Observations and rewards carry
+timings (``settle_ms``), so the env is registered as nondeterministic; the site state and
+the task chosen for a seed are deterministic.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from webserv.browser.observation import Observation
+from webserv.browser.session import SessionConfig
+from webserv.env.loop import LoopThread, acquire_runtime, release_runtime
+from webserv.env.runtime import RuntimeConfig
+from webserv.env.session import EnvSession
+from webserv.tasks.evaluators import Judge
+from webserv.tasks.suite import load_suite
+
+MAX_TEXT = 1_000_000
+MAX_SETTLE_MS = 3_600_000.0
+#: What ``action_space.sample()`` draws from; any string is a valid action to send.
+SAMPLE_CHARSET = "abcdefghijklmnopqrstuvwxyz0123456789()\"', _="
+
+
+class AnyText(spaces.Text):
+    """A text space holding any string up to ``max_length`` (Gymnasium's ``Text`` admits only
+    its charset, but pages and actions use all of Unicode). Samples use ``charset``."""
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
+
+
+TEXT_FIELDS = ("url", "title", "tabs", "text", "goal", "last_action", "last_action_error")
+
+
+class WebEnv(gymnasium.Env[dict[str, Any], str]):
+    """One environment over a task suite; actions are strings in the action grammar."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        suite: str = "shop",
+        task_ids: Sequence[int | str] | None = None,
+        max_steps: int = 30,
+        screenshot: bool = False,
+        token_budget: int = 2_000,
+        render_mode: str | None = None,
+        runtime_config: RuntimeConfig | dict[str, Any] | None = None,
+        judge: Judge | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
+        self.suite = load_suite(suite)
+        self.tasks = [self.suite.task(t) for t in task_ids] if task_ids else self.suite.tasks
+        if not self.tasks:
+            raise ValueError("no tasks to run")
+        manifest = self.suite.manifest
+        if isinstance(runtime_config, RuntimeConfig):
+            config = runtime_config
+        else:
+            values = {"seed": manifest.seed, "scale": manifest.scale, "standby": 1}
+            config = RuntimeConfig.model_validate({**values, **(runtime_config or {})})
+        if (config.seed, config.scale) != (manifest.seed, manifest.scale):
+            raise ValueError(
+                f"suite {manifest.name} was made for seed {manifest.seed} scale {manifest.scale}, "
+                f"the runtime serves seed {config.seed} scale {config.scale}"
+            )
+        self.render_mode = render_mode
+        self.max_steps = max_steps
+        self.screenshot = screenshot
+        self.browser_config = SessionConfig(
+            token_budget=token_budget,
+            screenshot=screenshot,
+            viewport_width=1280,
+            viewport_height=720,
+        )
+        self.judge = judge
+        self._config = config
+        self._loop: LoopThread | None = None
+        self._session: EnvSession | None = None
+        self._last: Observation | None = None
+        fields: dict[str, spaces.Space[Any]] = {
+            name: AnyText(MAX_TEXT, min_length=0, charset=SAMPLE_CHARSET) for name in TEXT_FIELDS
+        }
+        fields["token_count"] = spaces.Box(0, np.iinfo(np.int64).max, shape=(), dtype=np.int64)
+        fields["settle_ms"] = spaces.Box(0.0, MAX_SETTLE_MS, shape=(), dtype=np.float64)
+        if screenshot:
+            shape = (self.browser_config.viewport_height, self.browser_config.viewport_width, 3)
+            fields["screenshot"] = spaces.Box(0, 255, shape=shape, dtype=np.uint8)
+        self.observation_space = spaces.Dict(fields)
+        self.action_space = AnyText(4_096, min_length=1, charset=SAMPLE_CHARSET)
+
+    # ---- Gymnasium API ---------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Start an episode: ``options={"task_id": ...}`` picks the task, else the seeded RNG."""
+        super().reset(seed=seed)
+        options = options or {}
+        if options.get("task_id") is not None:
+            task = self.suite.task(options["task_id"])
+        else:
+            task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        loop, session = self._ensure()
+        obs, info = loop.run(session.reset(task))
+        self._last = obs
+        return self._convert(obs), info
+
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        loop, session = self._ensure()
+        result = loop.run(session.step(action))
+        self._last = result.observation
+        return (
+            self._convert(result.observation),
+            float(result.reward),
+            result.terminated,
+            result.truncated,
+            result.info,
+        )
+
+    def render(self) -> str | np.ndarray | None:
+        """``ansi``: the observation text; ``rgb_array``: a screenshot of the active tab."""
+        if self.render_mode is None or self._session is None or self._last is None:
+            return None
+        if self.render_mode == "ansi":
+            return self._last.text
+        assert self._loop is not None
+        obs = self._loop.run(self._session.observe(screenshot=True))
+        return _image(obs.screenshot)
+
+    def close(self) -> None:
+        """End the episode and give the instance back; stops the runtime if last to close."""
+        session, self._session = self._session, None
+        if session is not None and self._loop is not None:
+            try:
+                self._loop.run(session.close())
+            finally:
+                self._loop = None
+                release_runtime(self._config)
+        super().close()
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _ensure(self) -> tuple[LoopThread, EnvSession]:
+        if self._session is None or self._loop is None:
+            self._loop, runtime = acquire_runtime(self._config)
+            self._session = EnvSession(
+                runtime,
+                max_steps=self.max_steps,
+                browser_config=self.browser_config,
+                judge=self.judge,
+            )
+        return self._loop, self._session
+
+    def _convert(self, obs: Observation) -> dict[str, Any]:
+        converted: dict[str, Any] = {
+            "url": obs.url,
+            "title": obs.title,
+            "tabs": "\n".join(
+                f"{tab.index}{'*' if tab.active else ' '} {tab.title} <{tab.url}>"
+                for tab in obs.tabs
+            ),
+            "text": obs.text,
+            "goal": obs.goal,
+            "last_action": obs.last_action,
+            "last_action_error": obs.last_action_error,
+            "token_count": np.array(obs.token_count, dtype=np.int64),
+            "settle_ms": np.array(obs.settle_ms, dtype=np.float64),
+        }
+        if self.screenshot:
+            converted["screenshot"] = _image(obs.screenshot)
+        return converted
+
+
+def _image(png: bytes | None) -> np.ndarray:
+    from PIL import Image
+
+    if png is None:
+        raise RuntimeError("the observation has no screenshot")
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)

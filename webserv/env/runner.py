@@ -1,0 +1,195 @@
+"""Run a task suite with a policy: N envs in parallel on one runtime, one report.
+
+Each worker owns an :class:`EnvSession` and takes tasks from a shared queue; every episode
+starts on a fresh instance. The report has one result per task (score, steps, timings, the
+evaluator's checks) and the suite's success rate with reset/step latency percentiles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from webserv.env.runtime import EnvRuntime, RuntimeConfig
+from webserv.env.session import EnvSession
+from webserv.tasks.config import TaskConfig
+from webserv.tasks.policies import make_policy
+from webserv.tasks.suite import Suite
+
+
+class TaskResult(BaseModel):
+    """One episode of one task."""
+
+    task_id: int | str
+    template_id: int | str | None = None
+    intent: str
+    score: float | None = Field(description="None: not evaluable (no judge for fuzzy_match).")
+    success: bool
+    steps: int
+    answer: str | None = None
+    reset_ms: float | None = None
+    step_ms: list[float] = Field(default_factory=list)
+    settle_ms: list[float] = Field(default_factory=list)
+    eval_ms: float | None = None
+    checks: list[str] = Field(default_factory=list)
+    action_errors: list[str] = Field(default_factory=list)
+    error: str = ""
+
+
+class Latency(BaseModel):
+    p50: float
+    p95: float
+    n: int
+
+
+class SuiteReport(BaseModel):
+    """The outcome of one suite run."""
+
+    suite: str
+    policy: str
+    parallel: int
+    max_steps: int
+    tasks: int
+    successes: int
+    not_evaluable: int
+    success_rate: float
+    wall_s: float
+    latency: dict[str, Latency]
+    results: list[TaskResult]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100), linear between closest ranks."""
+    data = sorted(values)
+    if not data:
+        return 0.0
+    rank = (len(data) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(data) - 1)
+    return round(data[low] + (data[high] - data[low]) * (rank - low), 1)
+
+
+def _latency(values: list[float]) -> Latency:
+    return Latency(p50=percentile(values, 50), p95=percentile(values, 95), n=len(values))
+
+
+async def run_episode(
+    env: EnvSession, task: TaskConfig, policy_kind: str, seed: int = 0
+) -> TaskResult:
+    """One episode of ``task`` driven by the policy; errors end up in the result."""
+    result = TaskResult(
+        task_id=task.task_id,
+        template_id=task.intent_template_id,
+        intent=task.intent,
+        score=0.0,
+        success=False,
+        steps=0,
+    )
+    try:
+        obs, info = await env.reset(task)
+        assert env.task is not None
+        policy = make_policy(policy_kind, env.task, seed)  # the task with its URLs resolved
+        result.reset_ms = info["timings"]["reset_ms"]
+        observation: dict[str, Any] = obs.to_dict()
+        while True:
+            step = await env.step(policy.act(observation))
+            observation = step.observation.to_dict()
+            result.steps += 1
+            result.step_ms.append(step.info["timings"]["step_ms"])
+            result.settle_ms.append(step.observation.settle_ms)
+            if step.observation.last_action_error:
+                error = step.observation.last_action_error
+                result.action_errors.append(
+                    f"{step.observation.last_action} on {step.observation.url}: {error}"
+                )
+            if step.terminated or step.truncated:
+                evaluation = step.info["evaluation"]
+                result.score = evaluation["score"]
+                result.checks = evaluation["checks"]
+                result.eval_ms = step.info["timings"]["eval_ms"]
+                result.answer = step.observation.answer
+                break
+    except Exception as err:  # one broken episode must not stop the suite
+        result.error = f"{type(err).__name__}: {err}"
+        result.score = 0.0
+    result.success = result.score == 1.0
+    return result
+
+
+async def run_suite(
+    suite: Suite,
+    *,
+    policy: str = "reference",
+    parallel: int = 4,
+    max_steps: int = 20,
+    task_ids: Sequence[int | str] | None = None,
+    runtime: EnvRuntime | None = None,
+    on_result: Callable[[TaskResult], None] | None = None,
+) -> SuiteReport:
+    """Run the suite's tasks (or ``task_ids`` of them) with ``parallel`` envs at once.
+
+    Without a ``runtime``, one is started for the suite's golden data and closed after.
+    """
+    if parallel < 1:
+        raise ValueError("parallel must be at least 1")
+    tasks = [suite.task(t) for t in task_ids] if task_ids is not None else list(suite.tasks)
+    owned = runtime is None
+    if runtime is None:
+        manifest = suite.manifest
+        config = RuntimeConfig(
+            seed=manifest.seed,
+            scale=manifest.scale,
+            standby=parallel,
+            max_instances=2 * parallel + 2,
+        )
+        runtime = await EnvRuntime(config).start()
+    started = time.perf_counter()
+    queue: asyncio.Queue[TaskConfig] = asyncio.Queue()
+    for task in tasks:
+        queue.put_nowait(task)
+    results: list[TaskResult] = []
+
+    async def worker() -> None:
+        env = EnvSession(runtime, max_steps=max_steps)
+        try:
+            while not queue.empty():
+                task = queue.get_nowait()
+                seed = zlib.crc32(str(task.task_id).encode())
+                result = await run_episode(env, task, policy, seed)
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+        finally:
+            await env.close()
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(min(parallel, len(tasks)))))
+    finally:
+        if owned:
+            await runtime.close()
+    order = {str(task.task_id): i for i, task in enumerate(tasks)}
+    results.sort(key=lambda r: order[str(r.task_id)])
+    successes = sum(r.success for r in results)
+    return SuiteReport(
+        suite=suite.manifest.name,
+        policy=policy,
+        parallel=parallel,
+        max_steps=max_steps,
+        tasks=len(results),
+        successes=successes,
+        not_evaluable=sum(r.score is None for r in results),
+        success_rate=round(successes / len(results), 4) if results else 0.0,
+        wall_s=round(time.perf_counter() - started, 1),
+        latency={
+            "reset_ms": _latency([r.reset_ms for r in results if r.reset_ms is not None]),
+            "step_ms": _latency([ms for r in results for ms in r.step_ms]),
+            "settle_ms": _latency([ms for r in results for ms in r.settle_ms]),
+            "eval_ms": _latency([r.eval_ms for r in results if r.eval_ms is not None]),
+        },
+        results=results,
+    )

@@ -1,0 +1,118 @@
+"""``webserv suite ...``: list and run task suites."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Run WebArena-format task suites.", no_args_is_help=True)
+
+
+class PolicyKind(StrEnum):
+    reference = "reference"
+    random = "random"
+
+
+def _load(suite: str):  # type: ignore[no-untyped-def]
+    from webserv.tasks.suite import load_suite
+
+    try:
+        return load_suite(suite)
+    except (KeyError, FileNotFoundError) as err:
+        typer.echo(f"error: {err.args[0] if err.args else err}", err=True)
+        raise typer.Exit(2) from err
+
+
+@app.command("list")
+def list_tasks(suite: str = typer.Argument("shop", help="Suite name or directory.")) -> None:
+    """List the tasks of a suite: id, template, sites, evaluators, intent."""
+    loaded = _load(suite)
+    manifest = loaded.manifest
+    typer.echo(
+        f"suite {manifest.name}: {len(loaded.tasks)} tasks on site {manifest.site} "
+        f"(golden seed {manifest.seed}, scale {manifest.scale})"
+    )
+    for task in loaded.tasks:
+        evals = "+".join(task.eval.eval_types)
+        typer.echo(
+            f"{task.task_id:>4}  t{task.intent_template_id!s:<4} {','.join(task.sites):<15} "
+            f"{evals:<13} {task.intent}"
+        )
+
+
+@app.command()
+def run(
+    suite: str = typer.Argument("shop", help="Suite name or directory."),
+    policy: PolicyKind = typer.Option(PolicyKind.reference, help="Who acts."),
+    parallel: int = typer.Option(4, "--parallel", min=1, max=32, help="Episodes at once."),
+    max_steps: int = typer.Option(20, "--max-steps", min=1, help="Steps before truncation."),
+    task: list[str] = typer.Option([], "--task", help="Run only these task ids (repeatable)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
+) -> None:
+    """Run every task of SUITE with a policy; print per-task results and a summary."""
+    import asyncio
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from webserv.env.runner import TaskResult, run_suite
+
+    loaded = _load(suite)
+    try:
+        ids = [loaded.task(t).task_id for t in task] if task else None
+    except KeyError as err:
+        typer.echo(f"error: {err.args[0]}", err=True)
+        raise typer.Exit(2) from err
+    console = Console()
+    total = len(ids) if ids is not None else len(loaded.tasks)
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    passed = 0
+
+    with progress:
+        bar = progress.add_task(f"{loaded.manifest.name} ({policy.value})", total=total)
+
+        def on_result(result: TaskResult) -> None:
+            nonlocal passed
+            passed += result.success
+            mark = "[green]PASS[/]" if result.success else "[red]FAIL[/]"
+            if result.score is None:
+                mark = "[yellow]N/A [/]"
+            detail = result.error or next((c for c in result.checks if "FAIL" in c), "")
+            progress.console.print(
+                f"{mark} {result.task_id!s:>4} {result.steps:>2} steps  {result.intent[:70]}"
+                + (f"\n          {detail[:150]}" if detail and not result.success else "")
+            )
+            progress.update(bar, advance=1, description=f"{loaded.manifest.name}: {passed} passed")
+
+        report = asyncio.run(
+            run_suite(
+                loaded,
+                policy=policy.value,
+                parallel=parallel,
+                max_steps=max_steps,
+                task_ids=ids,
+                on_result=on_result,
+            )
+        )
+    lat = report.latency
+    console.print(
+        f"\n[bold]{report.suite}[/] with the {report.policy} policy: "
+        f"{report.successes}/{report.tasks} passed ({report.success_rate:.1%}), "
+        f"{report.not_evaluable} not evaluable, {report.wall_s:.0f} s with {report.parallel} "
+        f"in parallel"
+    )
+    for name in ("reset_ms", "step_ms", "settle_ms", "eval_ms"):
+        row = lat[name]
+        console.print(f"  {name:<10} p50 {row.p50:>8.1f}  p95 {row.p95:>8.1f}  n {row.n}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(report.model_dump_json(indent=2))
+        console.print(f"report written to {json_out}")

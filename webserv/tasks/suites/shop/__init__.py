@@ -1,0 +1,1 @@
+"""The shop suite: ``suite.json`` (golden data it targets), ``tasks.json`` (generated)."""

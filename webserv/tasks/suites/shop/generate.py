@@ -1,0 +1,524 @@
+"""Generate the shop suite's ``tasks.json`` from the golden data of the manifest's seed.
+
+Every reference answer and every expected state is read from the seeded ``shop.db`` (the
+reports through the admin's own report functions), so the answers are right by construction
+for that data. Run it again whenever the seeder or the pages change::
+
+    python -m webserv.tasks.suites.shop.generate            # seeds a temporary data dir
+    python -m webserv.tasks.suites.shop.generate --data-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from webserv.sites.shop import db
+from webserv.sites.shop.admin.reports import bestsellers, sales_by_period
+from webserv.sites.shop.web import money
+from webserv.tasks.suite import SuiteManifest
+
+HERE = Path(__file__).parent
+ADMIN = "__SHOPPING_ADMIN__"
+SHOP = "__SHOPPING__"
+PER_TEMPLATE = 4
+MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+
+Task = dict[str, Any]
+Template = Callable[[sqlite3.Connection, random.Random], Iterator[Task]]
+TEMPLATES: list[tuple[int, Template]] = []
+
+
+def template(template_id: int) -> Callable[[Template], Template]:
+    def register(fn: Template) -> Template:
+        TEMPLATES.append((template_id, fn))
+        return fn
+
+    return register
+
+
+def task(
+    *,
+    site: str,
+    start_url: str,
+    intent_template: str,
+    values: dict[str, Any],
+    evaluation: dict[str, Any],
+    solution: list[str],
+) -> Task:
+    """One task in WebArena's format (``task_id`` and template id are set by the caller)."""
+    intent = intent_template
+    for key, value in values.items():
+        intent = intent.replace("{{" + key + "}}", str(value))
+    evaluation = {
+        "eval_types": [],
+        "reference_answers": None,
+        "reference_url": "",
+        "program_html": [],
+        "string_note": "",
+        **evaluation,
+    }
+    return {
+        "sites": [site],
+        "require_login": True,
+        "storage_state": f"./.auth/{site}_state.json",
+        "start_url": start_url,
+        "geolocation": None,
+        "intent_template": intent_template,
+        "instantiation_dict": values,
+        "intent": intent,
+        "require_reset": False,
+        "eval": evaluation,
+        "reference_solution": solution,
+    }
+
+
+def answer(kind: str, value: str) -> dict[str, Any]:
+    refs: Any = [value] if kind == "must_include" else value
+    return {"eval_types": ["string_match"], "reference_answers": {kind: refs}}
+
+
+def html_check(url: str, locator: str, kind: str, value: str) -> dict[str, Any]:
+    refs: Any = [value] if kind == "must_include" else value
+    return {
+        "eval_types": ["program_html"],
+        "program_html": [{"url": url, "locator": locator, "required_contents": {kind: refs}}],
+    }
+
+
+def q(text: str) -> str:
+    """A string literal for an action."""
+    return json.dumps(text)
+
+
+def sample(rng: random.Random, rows: list[Any], n: int = PER_TEMPLATE) -> list[Any]:
+    return rng.sample(rows, min(n, len(rows)))
+
+
+def unique_names(conn: sqlite3.Connection, sql: str) -> list[sqlite3.Row]:
+    """Rows whose ``name`` column is unique in the result (so a question names one thing)."""
+    rows = conn.execute(sql).fetchall()
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["name"]] = counts.get(row["name"], 0) + 1
+    return [row for row in rows if counts[row["name"]] == 1]
+
+
+def month_range(month: str) -> tuple[date, date]:
+    year, mon = map(int, month.split("-"))
+    end = date(year + mon // 12, mon % 12 + 1, 1).toordinal() - 1
+    return date(year, mon, 1), date.fromordinal(end)
+
+
+def month_label(month: str) -> str:
+    year, mon = month.split("-")
+    return f"{MONTHS[int(mon) - 1]} {year}"
+
+
+# ---- admin: information seeking ---------------------------------------------------------
+
+
+@template(1)
+def order_total(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = conn.execute("SELECT id, number, total_cents FROM orders ORDER BY id").fetchall()
+    for row in sample(rng, rows):
+        yield task(
+            site="shopping_admin",
+            start_url=f"{ADMIN}/orders",
+            intent_template="What is the grand total of order #{{number}}?",
+            values={"number": row["number"]},
+            evaluation=answer("must_include", money(row["total_cents"])),
+            solution=[
+                f"type('searchbox \"Order number\"', {q(row['number'])}, submit=True)",
+                f"click('link \"View order {row['number']}\"')",
+                f"stop({q(money(row['total_cents']))})",
+            ],
+        )
+
+
+@template(2)
+def customer_order_count(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = unique_names(
+        conn,
+        "SELECT c.id, c.first_name || ' ' || c.last_name AS name,"
+        " (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id) AS n"
+        " FROM customers c ORDER BY c.id",
+    )
+    for row in sample(rng, rows):
+        yield task(
+            site="shopping_admin",
+            start_url=f"{ADMIN}/customers",
+            intent_template="How many orders has the customer {{name}} placed in total?",
+            values={"name": row["name"]},
+            evaluation=answer("must_include", str(row["n"])),
+            solution=[
+                f"type('searchbox \"Name, email, phone or city\"', {q(row['name'])}, submit=True)",
+                f"click('link \"View {row['name']}\"')",
+                f"stop({q(str(row['n']))})",
+            ],
+        )
+
+
+@template(3)
+def customer_phone(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = unique_names(
+        conn,
+        "SELECT id, first_name || ' ' || last_name AS name, email, phone FROM customers"
+        " WHERE phone != '' ORDER BY id",
+    )
+    for row in sample(rng, rows):
+        yield task(
+            site="shopping_admin",
+            start_url=ADMIN,
+            intent_template="What is the phone number of the customer with email {{email}}?",
+            values={"email": row["email"]},
+            evaluation=answer("must_include", row["phone"]),
+            solution=[f"goto('{ADMIN}/customers/{row['id']}')", f"stop({q(row['phone'])})"],
+        )
+
+
+def order_months(conn: sqlite3.Connection) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT substr(created_at, 1, 7) FROM orders ORDER BY 1"
+        ).fetchall()
+    ]
+
+
+@template(4)
+def top_bestseller(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    candidates = []
+    for month in order_months(conn):
+        start, end = month_range(month)
+        rows = bestsellers(conn, start, end, "counted", 10)
+        # A tie in quantity makes "the best-selling product" ambiguous: skip such months.
+        if rows and (len(rows) == 1 or rows[0]["qty"] > rows[1]["qty"]):
+            candidates.append((month, start, end, rows[0]["name"]))
+    for month, start, end, name in sample(rng, candidates):
+        query = urlencode({"date_from": start.isoformat(), "date_to": end.isoformat()})
+        yield task(
+            site="shopping_admin",
+            start_url=ADMIN,
+            intent_template="What is the top-1 best-selling product in {{month}}?",
+            values={"month": month_label(month)},
+            evaluation=answer("exact_match", name),
+            solution=[f"goto('{ADMIN}/reports/bestsellers?{query}')", f"stop({q(name)})"],
+        )
+
+
+@template(5)
+def monthly_revenue(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    candidates = []
+    for month in order_months(conn):
+        start, end = month_range(month)
+        rows = sales_by_period(conn, "month", start, end, "counted")
+        if rows:
+            candidates.append((month, start, end, money(rows[0].revenue_cents)))
+    for month, start, end, revenue in sample(rng, candidates):
+        query = urlencode(
+            {"period": "month", "date_from": start.isoformat(), "date_to": end.isoformat()}
+        )
+        yield task(
+            site="shopping_admin",
+            start_url=ADMIN,
+            intent_template=(
+                "What was the shop's revenue in {{month}}, not counting canceled or "
+                "refunded orders?"
+            ),
+            values={"month": month_label(month)},
+            evaluation=answer("must_include", revenue),
+            solution=[f"goto('{ADMIN}/reports/sales?{query}')", f"stop({q(revenue)})"],
+        )
+
+
+@template(6)
+def orders_by_status(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = conn.execute("SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status")
+    for row in sample(rng, rows.fetchall()):
+        yield task(
+            site="shopping_admin",
+            start_url=f"{ADMIN}/orders",
+            intent_template="How many orders have the status {{status}}?",
+            values={"status": row["status"]},
+            evaluation=answer("must_include", str(row["n"])),
+            solution=[
+                f"select('combobox \"Status\"', {q(row['status'].capitalize())})",
+                "click('button \"Search\"')",
+                f"stop({q(str(row['n']))})",
+            ],
+        )
+
+
+@template(7)
+def product_stock(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = unique_names(conn, "SELECT id, name, sku, stock FROM products ORDER BY id")
+    for row in sample(rng, rows):
+        yield task(
+            site="shopping_admin",
+            start_url=f"{ADMIN}/products",
+            intent_template="How many units of the product with SKU {{sku}} are in stock?",
+            values={"sku": row["sku"]},
+            evaluation=answer("must_include", str(row["stock"])),
+            solution=[
+                f"type('searchbox \"Name or SKU\"', {q(row['sku'])}, submit=True)",
+                f"click('link \"Edit {row['name']}\"')",
+                f"stop({q(str(row['stock']))})",
+            ],
+        )
+
+
+@template(8)
+def product_rating(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = unique_names(
+        conn,
+        "SELECT id, name, rating_avg, rating_count FROM products WHERE rating_count > 1"
+        " ORDER BY id",
+    )
+    for row in sample(rng, rows):
+        rating = f"{row['rating_avg']:.2f}"
+        yield task(
+            site="shopping_admin",
+            start_url=ADMIN,
+            intent_template=(
+                "What is the average rating of {{product}} over its approved reviews? "
+                "Give it with two decimals."
+            ),
+            values={"product": row["name"]},
+            evaluation=answer("must_include", rating),
+            solution=[f"goto('{ADMIN}/products/{row['id']}')", f"stop({q(rating)})"],
+        )
+
+
+# ---- admin: changes of state, checked on the admin's own pages --------------------------
+
+
+@template(20)
+def refund_order(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = conn.execute("SELECT id, number FROM orders WHERE status = 'complete' ORDER BY id")
+    for row in sample(rng, rows.fetchall()):
+        url = f"{ADMIN}/orders/{row['id']}"
+        yield task(
+            site="shopping_admin",
+            start_url=f"{ADMIN}/orders",
+            intent_template="Refund order #{{number}}.",
+            values={"number": row["number"]},
+            evaluation=html_check(
+                url, "document.querySelector('h1 + p').innerText", "must_include", "Refunded"
+            ),
+            solution=[
+                f"goto('{url}')",
+                "select('combobox \"Status\"', 'Refunded')",
+                "click('button \"Submit\"')",
+                "stop()",
+            ],
+        )
+
+
+@template(21)
+def order_comment(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = conn.execute("SELECT id, number FROM orders ORDER BY id").fetchall()
+    notes = ("Customer asked to leave the parcel at the back door", "Gift wrap requested")
+    for i, row in enumerate(sample(rng, rows)):
+        note = f"{notes[i % len(notes)]} (ticket {1000 + row['id']})"
+        url = f"{ADMIN}/orders/{row['id']}"
+        yield task(
+            site="shopping_admin",
+            start_url=ADMIN,
+            intent_template='Add the comment "{{note}}" to order #{{number}}.',
+            values={"note": note, "number": row["number"]},
+            evaluation=html_check(url, "", "must_include", note),
+            solution=[
+                f"goto('{url}')",
+                f"type('textbox \"Comment\"', {q(note)})",
+                "click('button \"Submit\"')",
+                "stop()",
+            ],
+        )
+
+
+def product_field_check(product_id: int, field: str, expected: str) -> dict[str, Any]:
+    locator = f"document.querySelector('#{field}').value"
+    return html_check(f"{ADMIN}/products/{product_id}", locator, "exact_match", expected)
+
+
+@template(22)
+def set_price(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = unique_names(conn, "SELECT id, name, price_cents FROM products ORDER BY id")
+    for row in sample(rng, rows):
+        price = f"{(row['price_cents'] + 500) / 100:.2f}"
+        yield task(
+            site="shopping_admin",
+            start_url=f"{ADMIN}/products",
+            intent_template="Change the price of {{product}} to ${{price}}.",
+            values={"product": row["name"], "price": price},
+            evaluation=product_field_check(row["id"], "price", price),
+            solution=[
+                f"goto('{ADMIN}/products/{row['id']}')",
+                f"type('textbox \"Price ($)\"', {q(price)})",
+                "click('button \"Save\"')",
+                "stop()",
+            ],
+        )
+
+
+@template(23)
+def set_stock(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = unique_names(conn, "SELECT id, name, sku, stock FROM products ORDER BY id")
+    for row in sample(rng, rows):
+        stock = str(row["stock"] + 25)
+        yield task(
+            site="shopping_admin",
+            start_url=f"{ADMIN}/products",
+            intent_template="We received a delivery: set the stock of SKU {{sku}} to {{stock}}.",
+            values={"sku": row["sku"], "stock": stock},
+            evaluation=product_field_check(row["id"], "stock", stock),
+            solution=[
+                f"type('searchbox \"Name or SKU\"', {q(row['sku'])}, submit=True)",
+                f"click('link \"Edit {row['name']}\"')",
+                f"type('textbox \"Quantity in stock\"', {q(stock)})",
+                "click('button \"Save\"')",
+                "stop()",
+            ],
+        )
+
+
+@template(24)
+def disable_product(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = unique_names(conn, "SELECT id, name FROM products WHERE status = 'enabled' ORDER BY id")
+    for row in sample(rng, rows):
+        yield task(
+            site="shopping_admin",
+            start_url=f"{ADMIN}/products",
+            intent_template="Take {{product}} off sale by disabling it.",
+            values={"product": row["name"]},
+            evaluation=product_field_check(row["id"], "status", "disabled"),
+            solution=[
+                f"goto('{ADMIN}/products/{row['id']}')",
+                "select('combobox \"Status\"', 'Disabled')",
+                "click('button \"Save\"')",
+                "stop()",
+            ],
+        )
+
+
+@template(25)
+def feature_product(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = unique_names(conn, "SELECT id, name FROM products WHERE is_featured = 0 ORDER BY id")
+    for row in sample(rng, rows):
+        url = f"{ADMIN}/products/{row['id']}"
+        yield task(
+            site="shopping_admin",
+            start_url=ADMIN,
+            intent_template="Feature {{product}} on the home page.",
+            values={"product": row["name"]},
+            evaluation=html_check(
+                url, "String(document.querySelector('#is_featured').checked)", "exact_match", "true"
+            ),
+            solution=[
+                f"goto('{url}')",
+                "click('checkbox \"Featured on the home page\"')",
+                "click('button \"Save\"')",
+                "stop()",
+            ],
+        )
+
+
+def pending_reviews(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT r.id, r.title, r.nickname, r.product_id, p.name AS product FROM reviews r"
+        " JOIN products p ON p.id = r.product_id WHERE r.status = 'pending' ORDER BY r.id"
+    ).fetchall()
+
+
+def moderate(rows: list[sqlite3.Row], action: str) -> Iterator[Task]:
+    label, state = {"approve": ("Approve", "Approved"), "reject": ("Reject", "Rejected")}[action]
+    for row in rows:
+        row_locator = (
+            f"document.querySelector('input[name=review_id][value=\"{row['id']}\"]')"
+            ".closest('tr').innerText"
+        )
+        yield task(
+            site="shopping_admin",
+            start_url=f"{ADMIN}/reviews",
+            intent_template=f'{label} the pending review "{{{{title}}}}" that {{{{nickname}}}}'
+            " wrote about {{product}}.",
+            values={"title": row["title"], "nickname": row["nickname"], "product": row["product"]},
+            evaluation=html_check(
+                f"{ADMIN}/reviews?product_id={row['product_id']}",
+                row_locator,
+                "must_include",
+                state,
+            ),
+            solution=[
+                f"goto('{ADMIN}/reviews?status=pending&product_id={row['product_id']}')",
+                f"click('button \"{label} review {row['id']}: {row['title']}\"')",
+                "stop()",
+            ],
+        )
+
+
+@template(26)
+def approve_review(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = pending_reviews(conn)
+    half = len(rows) // 2
+    yield from moderate(rows[:half][:PER_TEMPLATE], "approve")
+
+
+@template(27)
+def reject_review(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = pending_reviews(conn)
+    half = len(rows) // 2
+    yield from moderate(rows[half:][:PER_TEMPLATE], "reject")
+
+
+def generate(data_dir: Path, manifest: SuiteManifest) -> list[Task]:
+    """Every task of the suite, numbered in template order."""
+    conn = db.connect(data_dir)
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    if (int(meta["seed"]), float(meta["scale"])) != (manifest.seed, manifest.scale):
+        raise ValueError(
+            f"{data_dir} holds seed {meta['seed']} scale {meta['scale']}, but the suite targets "
+            f"seed {manifest.seed} scale {manifest.scale}"
+        )
+    tasks: list[Task] = []
+    try:
+        for template_id, fn in TEMPLATES:
+            rng = random.Random(f"{manifest.seed}-{template_id}")
+            for item in fn(conn, rng):
+                tasks.append({"task_id": len(tasks), "intent_template_id": template_id, **item})
+    finally:
+        conn.close()
+    return tasks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, help="A data dir seeded as the manifest says.")
+    parser.add_argument("--out", type=Path, default=HERE / "tasks.json")
+    args = parser.parse_args()
+    manifest = SuiteManifest.model_validate_json((HERE / "suite.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = args.data_dir
+        if data_dir is None:
+            from webserv.sites.shop.seed import seed
+
+            data_dir = Path(tmp) / "data"
+            seed(data_dir, seed=manifest.seed, scale=manifest.scale)
+        tasks = generate(data_dir, manifest)
+    args.out.write_text(json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {len(tasks)} tasks to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
