@@ -36,7 +36,13 @@ def ensure() -> dict[str, str]:
         [str(python()), "-c", "import browsergym.core"], capture_output=True
     ).returncode
     if installed != 0:
-        subprocess.run([str(python()), "-m", "pip", "install", "--quiet", BROWSERGYM], check=True)
+        done = subprocess.run(
+            [str(python()), "-m", "pip", "install", "--quiet", BROWSERGYM],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"installing {BROWSERGYM} failed:\n{done.stderr[-2000:]}")
     browsers = venv_dir() / "ms-playwright"
     revision = _chromium_revision()
     link = browsers / f"chromium-{revision}" / "chrome-linux" / "chrome"

@@ -231,10 +231,9 @@ async def test_browser_is_recycled_and_replaced_after_a_crash(pages_url):
         # The browser dies during a step: that step reports it, the tabs come back.
         obs = await session.step('goto("/slow.html")')
         page = session.page
-        token = await page.evaluate("window.__wsSettleStart.token")
         more = element_id(obs, "button", "More reviews")
         dying = asyncio.ensure_future(session.step(f'click("{more}")'))
-        await page.wait_for_function("t => window.__wsSettleStart.token !== t", arg=token)
+        await page.wait_for_function("() => window.__wsSettle.inflight > 0")
         await session._chromium.browser.close()
         obs = await dying
         assert obs.last_action_error == CRASHED

@@ -45,6 +45,34 @@
     }
   };
 
+  // Calm: this document and its same-origin frames are loaded, have no fetch/XHR in flight
+  // and saw no DOM or network change for `quiet` ms, counted from no earlier than `since`.
+  const calm = (w, quiet, since, t) => {
+    if (w.document.readyState !== 'complete') return false;
+    const s = w.__wsSettle;
+    if (s && (s.inflight > 0 || t - Math.max(s.lastActivity, since) < quiet)) return false;
+    if (!s && t - since < quiet) return false;
+    for (let i = 0; i < w.frames.length; i++) {
+      let child = null;
+      try { child = w.frames[i].document ? w.frames[i] : null; } catch (err) { child = null; }
+      if (child && !calm(child, quiet, since, t)) return false;
+    }
+    return true;
+  };
+  const nativeSetTimeout = window.setTimeout.bind(window);
+  const POLL_MS = 20;
+  // Resolves true once calm, false after `timeout` ms; checked in the page, without round trips.
+  state.wait = ({ quiet, since, timeout }) => new Promise((resolve) => {
+    const start = now();
+    const check = () => {
+      const t = now();
+      if (calm(window, quiet, since, t)) resolve(true);
+      else if (t - start >= timeout) resolve(false);
+      else nativeSetTimeout(check, POLL_MS);
+    };
+    check();
+  });
+
   const observe = () => {
     new MutationObserver(touch).observe(document, {
       subtree: true, childList: true, attributes: true, characterData: true,

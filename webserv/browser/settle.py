@@ -6,7 +6,7 @@ A page is settled when all of these hold at once:
   (:class:`RequestTracker`) and by the fetch/XHR wrappers of ``settle.js``;
 * neither the DOM nor the network changed for a quiet window (``quiet_ms``), counted from
   the later of the last change and the start of the wait, in the page and in every
-  same-origin iframe;
+  same-origin iframe (checked inside the page by ``settle.js``, without round trips);
 * every such document has finished loading (``readyState == "complete"``).
 
 The wait is capped: past the deadline the caller gets ``False`` and reports the observation
@@ -16,41 +16,20 @@ as not settled.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import time
 from importlib import resources
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request
-from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 #: The init script every page gets before its own scripts run.
 SETTLE_SCRIPT = resources.files(__package__).joinpath("settle.js").read_text()
 
-#: How often the page-side predicate is re-evaluated while waiting.
-POLL_MS = 25
-
-_SETTLED = """({quiet, token}) => {
-  const now = performance.timeOrigin + performance.now();
-  if (!window.__wsSettleStart || window.__wsSettleStart.token !== token) {
-    window.__wsSettleStart = { token, at: now };
-  }
-  const since = window.__wsSettleStart.at;
-  const calm = (w) => {
-    if (w.document.readyState !== 'complete') return false;
-    const s = w.__wsSettle;
-    if (s && (s.inflight > 0 || now - Math.max(s.lastActivity, since) < quiet)) return false;
-    if (!s && now - since < quiet) return false;
-    for (let i = 0; i < w.frames.length; i++) {
-      let child = null;
-      try { child = w.frames[i].document ? w.frames[i] : null; } catch (e) { child = null; }
-      if (child && !calm(child)) return false;
-    }
-    return true;
-  };
-  return calm(window);
-}"""
-
-_tokens = itertools.count(1)
+# Pages without the init script (error pages) only need to have loaded.
+_WAIT = """(args) => window.__wsSettle && window.__wsSettle.wait
+  ? window.__wsSettle.wait(args)
+  : new Promise((resolve) => document.readyState === 'complete' ? resolve(true)
+      : window.addEventListener('load', () => resolve(true), { once: true }))"""
 
 
 class RequestTracker:
@@ -85,18 +64,21 @@ class RequestTracker:
 
 
 async def wait_settled(page: Page, tracker: RequestTracker, quiet_ms: int, deadline: float) -> bool:
-    """Wait until ``page`` is settled; False if ``deadline`` (event-loop time) came first."""
+    """Wait until ``page`` is settled; False if ``deadline`` (event-loop time) came first.
+
+    The quiet window counts from now at the earliest, so a change an action set off just
+    before the wait (a navigation about to start) is not missed.
+    """
     loop = asyncio.get_running_loop()
-    arg = {"quiet": quiet_ms, "token": next(_tokens)}
+    since = time.time() * 1000  # the page's clock: performance.timeOrigin + performance.now()
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
             return False
+        args = {"quiet": quiet_ms, "since": since, "timeout": remaining * 1000}
         try:
-            await page.wait_for_function(
-                _SETTLED, arg=arg, polling=POLL_MS, timeout=remaining * 1000
-            )
-        except PlaywrightTimeoutError:
+            calm = await asyncio.wait_for(page.evaluate(_WAIT, args), remaining + 1)
+        except TimeoutError:
             return False
         except PlaywrightError:
             if page.is_closed():
@@ -109,6 +91,8 @@ async def wait_settled(page: Page, tracker: RequestTracker, quiet_ms: int, deadl
             except PlaywrightError:
                 return False
             continue
+        if not calm:
+            return False
         if tracker.inflight == 0:
             return True
         try:
