@@ -129,39 +129,39 @@ async def test_opera_json_actions(session: BrowserSession, pages_url):
     assert obs.answer == "" and obs.last_action == "stop()"
 
 
-@pytest.mark.parametrize(
-    ("action", "message"),
-    [
-        ('click("999")', "no element with id 999 on the page"),
-        ('click("abc")', "is not an element id"),
-        ("click(", "cannot parse action"),
-        ('click("1", "2")', "too many positional arguments"),
-        ('jump("1")', "unknown action 'jump'"),
-        ("DISABLED", "is disabled"),
-        ('select("SORT", "Cheapest")', "has no option 'Cheapest'; options are: \"Relevance\""),
-        ('select("BUTTON", "x")', "is not a select element"),
-        ('type("BUTTON", "x")', "is not a text field"),
-        ('press("NoSuchKey")', "unknown key 'NoSuchKey'"),
-        ("switch_tab(5)", "there is no tab 5"),
-        ("close_tab()", "cannot close the only tab"),
-        ("forward()", "there is no next page"),
-        ('goto("http://10.255.255.1/")', "outside the hosts this session may visit"),
-        ('goto("http://127.0.0.1:1/")', "could not open http://127.0.0.1:1/"),
-    ],
-)
-async def test_errors_come_back_in_a_valid_observation(
-    session: BrowserSession, pages_url, action, message
-):
+BAD_ACTIONS = [
+    ('click("999")', "no element with id 999 on the page"),
+    ('click("abc")', "is not an element id"),
+    ("click(", "cannot parse action"),
+    ('click("1", "2")', "too many positional arguments"),
+    ('jump("1")', "unknown action 'jump'"),
+    ('click("DISABLED")', "is disabled"),
+    ('select("SORT", "Cheapest")', "has no option 'Cheapest'; options are: \"Relevance\""),
+    ('select("BUTTON", "x")', "is not a select element"),
+    ('type("BUTTON", "x")', "is not a text field"),
+    ('press("NoSuchKey")', "unknown key 'NoSuchKey'"),
+    ("switch_tab(5)", "there is no tab 5"),
+    ("close_tab()", "cannot close the only tab"),
+    ("forward()", "there is no next page"),
+    ('goto("http://10.255.255.1/")', "outside the hosts this session may visit"),
+    ('goto("http://127.0.0.1:1/")', "could not open http://127.0.0.1:1/"),
+]
+
+
+async def test_errors_come_back_in_a_valid_observation(session: BrowserSession, pages_url):
     obs = await session.start(f"{pages_url}/basic.html")
-    action = (
-        action.replace("DISABLED", f'click("{element_id(obs, "button", "Unavailable")}")')
-        .replace("SORT", element_id(obs, "combobox", "Sort by"))
-        .replace("BUTTON", element_id(obs, "button", "Click me"))
-    )
-    after = await session.step(action)
-    assert message in after.last_action_error
-    assert after.last_action
-    assert after.text and after.token_count > 0 and after.tabs
+    ids = {
+        "DISABLED": element_id(obs, "button", "Unavailable"),
+        "SORT": element_id(obs, "combobox", "Sort by"),
+        "BUTTON": element_id(obs, "button", "Click me"),
+    }
+    for action, message in BAD_ACTIONS:
+        for placeholder, value in ids.items():
+            action = action.replace(placeholder, value)
+        after = await session.step(action)
+        assert message in after.last_action_error, (action, after.last_action_error)
+        assert after.last_action, action
+        assert after.text and after.token_count > 0 and after.tabs, action
 
 
 async def test_slow_fetch_is_awaited(session: BrowserSession, pages_url):
