@@ -86,8 +86,11 @@ async def _run(
         samples, clones = await _series(cold, baseline_store, n, "full-copy", cold_cache)
         report.add("full-copy", "launch_ms", samples, clone_ms_p50=statistics.median(clones))
         for driver in drivers:
-            store = baseline_store if driver == "copy" else store_for(driver, source, root)
-            stores.append(store)
+            if driver == "copy":
+                store = baseline_store
+            else:
+                store = store_for(driver, source, root)
+                stores.append(store)
             variant = f"{backend_name}-{driver}"
             samples, clones = await _series(ours, store, n, driver, cold_cache)
             report.add(variant, "launch_ms", samples, clone_ms_p50=statistics.median(clones))

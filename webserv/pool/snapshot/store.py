@@ -106,7 +106,8 @@ class SnapshotStore:
         self.driver.destroy(self.clone_path(clone_id))
 
     def clones(self) -> list[str]:
-        return sorted(p.name for p in (self.base / "clones").iterdir())
+        clones = self.base / "clones"
+        return sorted(p.name for p in clones.iterdir()) if clones.is_dir() else []
 
     def exclusive_bytes(self, clone_id: str) -> int:
         """Bytes on disk that only this clone uses (measured by the driver's mechanism)."""
@@ -126,7 +127,8 @@ class SnapshotStore:
         """Destroy every clone and golden copy of this driver (tests and benchmarks)."""
         for clone_id in self.clones():
             self.destroy(clone_id)
-        for golden in (self.base / "golden").iterdir():
+        goldens = self.base / "golden"
+        for golden in goldens.iterdir() if goldens.is_dir() else []:
             self.driver.remove_golden(golden)
         shutil.rmtree(self.base, ignore_errors=True)
         with contextlib.suppress(OSError):
