@@ -25,7 +25,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
     """Poll ``url`` until it answers < 400; fail early if ``proc`` exits."""
     deadline = time.monotonic() + timeout_s
     with httpx.Client(timeout=2.0) as client:
