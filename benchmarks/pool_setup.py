@@ -20,7 +20,8 @@ from webserv.pool.snapshot.store import default_root
 from webserv.pool.spec import SiteSpec
 
 GOLDEN = "shop-bench"
-OWNER = "bench"
+#: Per run, so concurrent runs never reconcile (stop) each other's instances.
+OWNER = f"bench{os.getpid()}"
 
 
 def golden_source(data_dir: Path | None, scale: float) -> Path:
@@ -81,7 +82,9 @@ async def close_backend(backend: Backend) -> None:
         await close()
 
 
-_ports = itertools.cycle(range(24000, 30000))
+# Each run starts at its own offset, so concurrent runs rarely probe the same ports.
+_PORTS = range(24000, 30000)
+_ports = itertools.islice(itertools.cycle(_PORTS), os.getpid() * 97 % len(_PORTS), None)
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import re
 import socket
 import time
@@ -148,7 +149,8 @@ class PoolManager:
         self._instances: dict[str, Instance] = {}
         self._leases: dict[str, Lease] = {}
         self._ports: set[int] = set()
-        self._next_port = port_range[0]
+        # Managers in different processes start at different ports, so they rarely race.
+        self._next_port = random.randrange(*port_range)
         self._changed = asyncio.Condition()
         self._wake = {name: asyncio.Event() for name in self.sites}
         self._tasks: list[asyncio.Task[None]] = []
