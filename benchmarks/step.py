@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import socket
 import sqlite3
@@ -325,6 +326,7 @@ def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
     from webserv.browser.session import SessionConfig
 
     defaults = SessionConfig()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-step-golden-") as tmp:
         golden = _golden(Path(tmp))
         db = golden / "shop.db"
@@ -390,6 +392,14 @@ def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
     report.compare("step_ms", "webserv", "browsergym")
     report.compare("obs_tokens", "webserv", "raw-html")
     report.compare("obs_tokens", "webserv", "browsergym-axtree")
+    report.notes.append(
+        f"1-minute load average of the machine: {load_before:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} CPUs)"
+    )
+    for variant, samples in (("webserv", ours), ("browsergym", theirs)):
+        failures = sorted({s.error.splitlines()[0][:160] for s in samples if s.error})
+        if failures:
+            report.notes.append(f"{variant} step errors: " + " | ".join(failures))
     truncated = sum("omitted; scroll" in s.text for s in ours)
     report.notes.append(
         f"webserv observations cut to the token budget: {truncated}/{len(ours)}; "
