@@ -173,6 +173,13 @@ async def test_slow_fetch_is_awaited(session: BrowserSession, pages_url):
     assert obs.settle_ms >= 600
 
 
+async def test_a_pending_short_timer_is_awaited(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/basic.html")
+    # The 300 ms timer outlasts the 200 ms quiet window: only tracking it catches its change.
+    obs = await session.step(f'click("{element_id(obs, "button", "Delayed")}")')
+    assert "delayed done" in obs.text and obs.settle_ms >= 300
+
+
 async def test_settle_cap_holds_on_a_mutation_storm(browser_pool: BrowserPool, pages_url):
     config = SessionConfig(settle_timeout_ms=1_500)
     session = await browser_pool.new_session(config=config)

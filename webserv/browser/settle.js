@@ -1,5 +1,6 @@
 // Installed in every frame before any page script runs. Tracks what settle detection needs:
-// fetch/XHR calls in flight and the time of the last DOM mutation or network completion.
+// fetch/XHR calls in flight, short timers pending, and the time of the last DOM mutation,
+// network completion or timer.
 (() => {
   if (window.__wsSettle) return;
   // Absolute milliseconds, so that frames with different time origins compare.
@@ -9,6 +10,37 @@
   const touch = () => { state.lastActivity = now(); };
   const begin = () => { state.inflight += 1; touch(); };
   const end = () => { state.inflight = Math.max(0, state.inflight - 1); touch(); };
+
+  // Short timers set outside a timer callback (debounces, "load after a moment") are pending
+  // work; timers set from timer callbacks (animation or polling chains) are not, or a page
+  // with a ticking loop would never settle.
+  const nativeSetTimeout = window.setTimeout.bind(window);
+  const nativeClearTimeout = window.clearTimeout.bind(window);
+  const SHORT_TIMER_MS = 500;
+  const timers = new Set();
+  let inTimer = false;
+  state.timers = timers;
+  window.setTimeout = function (fn, delay, ...args) {
+    if (typeof fn !== 'function' || inTimer || (Number(delay) || 0) > SHORT_TIMER_MS) {
+      return nativeSetTimeout(fn, delay, ...args);
+    }
+    const id = nativeSetTimeout((...params) => {
+      timers.delete(id);
+      touch();
+      inTimer = true;
+      try {
+        fn.apply(this, params);
+      } finally {
+        inTimer = false;
+      }
+    }, delay, ...args);
+    timers.add(id);
+    return id;
+  };
+  window.clearTimeout = function (id) {
+    timers.delete(id);
+    return nativeClearTimeout(id);
+  };
 
   const nativeFetch = window.fetch;
   if (nativeFetch) {
@@ -50,7 +82,9 @@
   const calm = (w, quiet, since, t) => {
     if (w.document.readyState !== 'complete') return false;
     const s = w.__wsSettle;
-    if (s && (s.inflight > 0 || t - Math.max(s.lastActivity, since) < quiet)) return false;
+    if (s && (s.inflight > 0 || s.timers.size > 0 || t - Math.max(s.lastActivity, since) < quiet)) {
+      return false;
+    }
     if (!s && t - since < quiet) return false;
     for (let i = 0; i < w.frames.length; i++) {
       let child = null;
@@ -59,7 +93,6 @@
     }
     return true;
   };
-  const nativeSetTimeout = window.setTimeout.bind(window);
   const POLL_MS = 20;
   // Resolves true once calm, false after `timeout` ms; checked in the page, without round trips.
   state.wait = ({ quiet, since, timeout }) => new Promise((resolve) => {

@@ -4,6 +4,8 @@ A page is settled when all of these hold at once:
 
 * no document, fetch or XHR request is in flight, as seen by Playwright's request events
   (:class:`RequestTracker`) and by the fetch/XHR wrappers of ``settle.js``;
+* no short timer (<= 500 ms, e.g. a debounced search) set by the page's own code, rather
+  than by another timer, is still pending;
 * neither the DOM nor the network changed for a quiet window (``quiet_ms``), counted from
   the later of the last change and the start of the wait, in the page and in every
   same-origin iframe (checked inside the page by ``settle.js``, without round trips);
