@@ -33,12 +33,15 @@ class TaskResult(BaseModel):
     steps: int
     answer: str | None = None
     reset_ms: float | None = None
+    acquire_ms: float | None = Field(None, description="Part of reset_ms spent leasing.")
     step_ms: list[float] = Field(default_factory=list)
     settle_ms: list[float] = Field(default_factory=list)
     eval_ms: float | None = None
     checks: list[str] = Field(default_factory=list)
     action_errors: list[str] = Field(default_factory=list)
     error: str = ""
+    last_url: str = ""
+    last_text: str = Field("", description="The final observation, kept when the task failed.")
 
 
 class Latency(BaseModel):
@@ -82,6 +85,7 @@ async def run_episode(
     env: EnvSession, task: TaskConfig, policy_kind: str, seed: int = 0
 ) -> TaskResult:
     """One episode of ``task`` driven by the policy; errors end up in the result."""
+    observation: dict[str, Any] = {}
     result = TaskResult(
         task_id=task.task_id,
         template_id=task.intent_template_id,
@@ -95,7 +99,8 @@ async def run_episode(
         assert env.task is not None
         policy = make_policy(policy_kind, env.task, seed)  # the task with its URLs resolved
         result.reset_ms = info["timings"]["reset_ms"]
-        observation: dict[str, Any] = obs.to_dict()
+        result.acquire_ms = info["timings"]["acquire_ms"]
+        observation = obs.to_dict()
         while True:
             step = await env.step(policy.act(observation))
             observation = step.observation.to_dict()
@@ -107,6 +112,7 @@ async def run_episode(
                 result.action_errors.append(
                     f"{step.observation.last_action} on {step.observation.url}: {error}"
                 )
+            result.last_url = step.observation.url
             if step.terminated or step.truncated:
                 evaluation = step.info["evaluation"]
                 result.score = evaluation["score"]
@@ -118,6 +124,8 @@ async def run_episode(
         result.error = f"{type(err).__name__}: {err}"
         result.score = 0.0
     result.success = result.score == 1.0
+    if not result.success and observation:
+        result.last_text = str(observation.get("text", ""))[:4000]
     return result
 
 
@@ -187,6 +195,7 @@ async def run_suite(
         wall_s=round(time.perf_counter() - started, 1),
         latency={
             "reset_ms": _latency([r.reset_ms for r in results if r.reset_ms is not None]),
+            "acquire_ms": _latency([r.acquire_ms for r in results if r.acquire_ms is not None]),
             "step_ms": _latency([ms for r in results for ms in r.step_ms]),
             "settle_ms": _latency([ms for r in results for ms in r.settle_ms]),
             "eval_ms": _latency([r.eval_ms for r in results if r.eval_ms is not None]),

@@ -107,8 +107,14 @@ class EnvSession:
             self.runtime.browsers.new_session(
                 allowed_hosts=[host], goal=task.intent, config=self.browser_config
             ),
+            return_exceptions=True,
         )
-        self._browser = browser
+        if isinstance(browser, BrowserSession):
+            self._browser = browser  # closed with the lease by the next reset or close
+        for outcome in (cookies, browser):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(browser, BrowserSession) and isinstance(cookies, list)
         if cookies:
             await browser.page.context.add_cookies(cookies)  # type: ignore[arg-type]
         ready_ms = _ms(started)

@@ -53,6 +53,7 @@ def run(
 ) -> None:
     """Run every task of SUITE with a policy; print per-task results and a summary."""
     import asyncio
+    import sys
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -65,7 +66,7 @@ def run(
     except KeyError as err:
         typer.echo(f"error: {err.args[0]}", err=True)
         raise typer.Exit(2) from err
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     total = len(ids) if ids is not None else len(loaded.tasks)
     progress = Progress(
         "[progress.description]{task.description}",
@@ -109,7 +110,7 @@ def run(
         f"{report.not_evaluable} not evaluable, {report.wall_s:.0f} s with {report.parallel} "
         f"in parallel"
     )
-    for name in ("reset_ms", "step_ms", "settle_ms", "eval_ms"):
+    for name in ("reset_ms", "acquire_ms", "step_ms", "settle_ms", "eval_ms"):
         row = lat[name]
         console.print(f"  {name:<10} p50 {row.p50:>8.1f}  p95 {row.p95:>8.1f}  n {row.n}")
     if json_out is not None:

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from webserv.sites.shop import db
+from webserv.sites.shop import accounts, db
 from webserv.sites.shop.admin.reports import bestsellers, sales_by_period
+from webserv.sites.shop.shipping import METHODS
 from webserv.sites.shop.web import money
 from webserv.tasks.suite import SuiteManifest
 
 HERE = Path(__file__).parent
 ADMIN = "__SHOPPING_ADMIN__"
 SHOP = "__SHOPPING__"
-PER_TEMPLATE = 4
+PER_TEMPLATE = 3
 MONTHS = (
     "January February March April May June July August September October November December"
 ).split()
@@ -101,6 +102,12 @@ def q(text: str) -> str:
     return json.dumps(text)
 
 
+def el(role: str, name: str) -> str:
+    """An element named as the observation shows it (``button "Save"``), as a string literal;
+    the reference policy turns it into the element's id."""
+    return json.dumps(f"{role} {json.dumps(name, ensure_ascii=False)}", ensure_ascii=False)
+
+
 def sample(rng: random.Random, rows: list[Any], n: int = PER_TEMPLATE) -> list[Any]:
     return rng.sample(rows, min(n, len(rows)))
 
@@ -139,11 +146,14 @@ def order_total(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
             values={"number": row["number"]},
             evaluation=answer("must_include", money(row["total_cents"])),
             solution=[
-                f"type('searchbox \"Order number\"', {q(row['number'])}, submit=True)",
-                f"click('link \"View order {row['number']}\"')",
+                f"type({el('searchbox', 'Order number')}, {q(row['number'])}, submit=True)",
+                f"click({el('link', 'View order ' + row['number'])})",
                 f"stop({q(money(row['total_cents']))})",
             ],
         )
+
+
+SEARCH_CUSTOMERS = "Name, email, phone or city"
 
 
 @template(2)
@@ -162,8 +172,8 @@ def customer_order_count(conn: sqlite3.Connection, rng: random.Random) -> Iterat
             values={"name": row["name"]},
             evaluation=answer("must_include", str(row["n"])),
             solution=[
-                f"type('searchbox \"Name, email, phone or city\"', {q(row['name'])}, submit=True)",
-                f"click('link \"View {row['name']}\"')",
+                f"type({el('searchbox', SEARCH_CUSTOMERS)}, {q(row['name'])}, submit=True)",
+                f"click({el('link', 'View ' + row['name'])})",
                 f"stop({q(str(row['n']))})",
             ],
         )
@@ -253,8 +263,8 @@ def orders_by_status(conn: sqlite3.Connection, rng: random.Random) -> Iterator[T
             values={"status": row["status"]},
             evaluation=answer("must_include", str(row["n"])),
             solution=[
-                f"select('combobox \"Status\"', {q(row['status'].capitalize())})",
-                "click('button \"Search\"')",
+                f"select({el('combobox', 'Status')}, {q(row['status'].capitalize())})",
+                f"click({el('button', 'Search')})",
                 f"stop({q(str(row['n']))})",
             ],
         )
@@ -271,8 +281,8 @@ def product_stock(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task
             values={"sku": row["sku"]},
             evaluation=answer("must_include", str(row["stock"])),
             solution=[
-                f"type('searchbox \"Name or SKU\"', {q(row['sku'])}, submit=True)",
-                f"click('link \"Edit {row['name']}\"')",
+                f"type({el('searchbox', 'Name or SKU')}, {q(row['sku'])}, submit=True)",
+                f"click({el('link', 'Edit ' + row['name'])})",
                 f"stop({q(str(row['stock']))})",
             ],
         )
@@ -318,8 +328,8 @@ def refund_order(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]
             ),
             solution=[
                 f"goto('{url}')",
-                "select('combobox \"Status\"', 'Refunded')",
-                "click('button \"Submit\"')",
+                f"select({el('combobox', 'Status')}, 'Refunded')",
+                f"click({el('button', 'Submit')})",
                 "stop()",
             ],
         )
@@ -340,8 +350,8 @@ def order_comment(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task
             evaluation=html_check(url, "", "must_include", note),
             solution=[
                 f"goto('{url}')",
-                f"type('textbox \"Comment\"', {q(note)})",
-                "click('button \"Submit\"')",
+                f"type({el('textbox', 'Comment')}, {q(note)})",
+                f"click({el('button', 'Submit')})",
                 "stop()",
             ],
         )
@@ -365,8 +375,8 @@ def set_price(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
             evaluation=product_field_check(row["id"], "price", price),
             solution=[
                 f"goto('{ADMIN}/products/{row['id']}')",
-                f"type('textbox \"Price ($)\"', {q(price)})",
-                "click('button \"Save\"')",
+                f"type({el('textbox', 'Price ($)')}, {q(price)})",
+                f"click({el('button', 'Save')})",
                 "stop()",
             ],
         )
@@ -384,10 +394,10 @@ def set_stock(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
             values={"sku": row["sku"], "stock": stock},
             evaluation=product_field_check(row["id"], "stock", stock),
             solution=[
-                f"type('searchbox \"Name or SKU\"', {q(row['sku'])}, submit=True)",
-                f"click('link \"Edit {row['name']}\"')",
-                f"type('textbox \"Quantity in stock\"', {q(stock)})",
-                "click('button \"Save\"')",
+                f"type({el('searchbox', 'Name or SKU')}, {q(row['sku'])}, submit=True)",
+                f"click({el('link', 'Edit ' + row['name'])})",
+                f"type({el('textbox', 'Quantity in stock')}, {q(stock)})",
+                f"click({el('button', 'Save')})",
                 "stop()",
             ],
         )
@@ -405,8 +415,8 @@ def disable_product(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Ta
             evaluation=product_field_check(row["id"], "status", "disabled"),
             solution=[
                 f"goto('{ADMIN}/products/{row['id']}')",
-                "select('combobox \"Status\"', 'Disabled')",
-                "click('button \"Save\"')",
+                f"select({el('combobox', 'Status')}, 'Disabled')",
+                f"click({el('button', 'Save')})",
                 "stop()",
             ],
         )
@@ -427,8 +437,8 @@ def feature_product(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Ta
             ),
             solution=[
                 f"goto('{url}')",
-                "click('checkbox \"Featured on the home page\"')",
-                "click('button \"Save\"')",
+                f"click({el('checkbox', 'Featured on the home page')})",
+                f"click({el('button', 'Save')})",
                 "stop()",
             ],
         )
@@ -444,6 +454,7 @@ def pending_reviews(conn: sqlite3.Connection) -> list[sqlite3.Row]:
 def moderate(rows: list[sqlite3.Row], action: str) -> Iterator[Task]:
     label, state = {"approve": ("Approve", "Approved"), "reject": ("Reject", "Rejected")}[action]
     for row in rows:
+        button = f"{label} review {row['id']}: {row['title']}"
         row_locator = (
             f"document.querySelector('input[name=review_id][value=\"{row['id']}\"]')"
             ".closest('tr').innerText"
@@ -462,7 +473,7 @@ def moderate(rows: list[sqlite3.Row], action: str) -> Iterator[Task]:
             ),
             solution=[
                 f"goto('{ADMIN}/reviews?status=pending&product_id={row['product_id']}')",
-                f"click('button \"{label} review {row['id']}: {row['title']}\"')",
+                f"click({el('button', button)})",
                 "stop()",
             ],
         )
@@ -480,6 +491,231 @@ def reject_review(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task
     rows = pending_reviews(conn)
     half = len(rows) // 2
     yield from moderate(rows[half:][:PER_TEMPLATE], "reject")
+
+
+# ---- storefront: the documented customer, every page behind the cookie dialog -------------
+
+ACCEPT_COOKIES = f"click({el('button', 'Accept cookies and close')})"
+
+
+def customer_id(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT id FROM customers WHERE email = ?", (accounts.CUSTOMER.login,))
+    return int(row.fetchone()["id"])
+
+
+def effective_price(row: sqlite3.Row) -> int:
+    special = row["special_cents"]
+    return special if special is not None else row["price_cents"]
+
+
+def on_sale(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return unique_names(
+        conn,
+        "SELECT id, name, price_cents, special_cents, options_json, stock, rating_count"
+        " FROM products WHERE status = 'enabled' ORDER BY id",
+    )
+
+
+@template(40)
+def search_price(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    for row in sample(rng, on_sale(conn)):
+        price = money(effective_price(row))
+        yield task(
+            site="shopping",
+            start_url=SHOP,
+            intent_template="How much does {{product}} cost today?",
+            values={"product": row["name"]},
+            evaluation=answer("must_include", price),
+            solution=[
+                ACCEPT_COOKIES,
+                f"type({el('combobox', 'Search')}, {q(row['name'])}, submit=True)",
+                f"click({el('link', row['name'])})",
+                f"stop({q(price)})",
+            ],
+        )
+
+
+@template(41)
+def cheaper_of_two(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = on_sale(conn)
+    pairs = []
+    for _ in range(PER_TEMPLATE):
+        first, second = rng.sample(rows, 2)
+        if effective_price(first) != effective_price(second):
+            pairs.append((first, second))
+    for first, second in pairs:
+        cheaper = min((first, second), key=effective_price)
+        yield task(
+            site="shopping",
+            start_url=SHOP,
+            intent_template="Which is cheaper right now, {{first}} or {{second}}?",
+            values={"first": first["name"], "second": second["name"]},
+            evaluation=answer("exact_match", cheaper["name"]),
+            solution=[
+                ACCEPT_COOKIES,
+                f"goto('{SHOP}/products/{first['id']}')",
+                f"goto('{SHOP}/products/{second['id']}')",
+                f"stop({q(cheaper['name'])})",
+            ],
+        )
+
+
+@template(42)
+def review_count(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = [row for row in on_sale(conn) if row["rating_count"] > 1]
+    for row in sample(rng, rows):
+        count = str(row["rating_count"])
+        yield task(
+            site="shopping",
+            start_url=SHOP,
+            intent_template="How many customer reviews does {{product}} have?",
+            values={"product": row["name"]},
+            evaluation=answer("must_include", count),
+            solution=[
+                ACCEPT_COOKIES,
+                f"type({el('combobox', 'Search')}, {q(row['name'])}, submit=True)",
+                f"click({el('link', row['name'])})",
+                f"stop({q(count)})",
+            ],
+        )
+
+
+@template(43)
+def my_order_total(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = conn.execute(
+        "SELECT number, total_cents FROM orders WHERE customer_id = ? ORDER BY id",
+        (customer_id(conn),),
+    ).fetchall()
+    for row in sample(rng, rows):
+        total = money(row["total_cents"])
+        yield task(
+            site="shopping",
+            start_url=SHOP,
+            intent_template="How much did I pay in total for my order #{{number}}?",
+            values={"number": row["number"]},
+            evaluation=answer("must_include", total),
+            solution=[
+                ACCEPT_COOKIES,
+                f"click({el('link', 'My Orders')})",
+                f"stop({q(total)})",
+            ],
+        )
+
+
+def latest_order_check(total: str) -> dict[str, Any]:
+    """The customer's newest order, as the admin's order grid lists it."""
+    query = urlencode({"customer": accounts.CUSTOMER.login, "sort": "created_at", "dir": "desc"})
+    check = html_check(
+        f"{ADMIN}/orders?{query}",
+        "document.querySelector('table.grid tbody tr').innerText",
+        "must_include",
+        total,
+    )
+    # The shop's seeded orders are all past "pending": only the new order can be.
+    check["program_html"][0]["required_contents"]["must_include"].append("Pending")
+    return check
+
+
+@template(50)
+def buy(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    rows = [row for row in on_sale(conn) if row["stock"] >= 3]
+    methods = list(METHODS.values())
+    for i, row in enumerate(sample(rng, rows)):
+        qty = 1 + i % 2
+        method = methods[i % len(methods)]
+        options = json.loads(row["options_json"])
+        chosen = {name: values[-1] for name, values in options.items()}
+        subtotal = qty * effective_price(row)
+        cost = method.cost(subtotal)
+        label = f"{method.label} ({method.days}): {money(cost) if cost else 'Free'}"
+        wanted = ", ".join(f"{name.lower()} {value}" for name, value in chosen.items())
+        yield task(
+            site="shopping",
+            start_url=f"{SHOP}/products/{row['id']}",
+            intent_template="Buy {{qty}} of {{product}}{{options}} with {{method}}.",
+            values={
+                "qty": qty,
+                "product": row["name"],
+                "options": f" ({wanted})" if wanted else "",
+                "method": method.label.lower(),
+            },
+            evaluation=latest_order_check(money(subtotal + cost)),
+            solution=[
+                ACCEPT_COOKIES,
+                *(f"select({el('combobox', name)}, {q(value)})" for name, value in chosen.items()),
+                f"type({el('textbox', 'Qty')}, '{qty}')",
+                f"click({el('button', 'Add to Cart')})",
+                f"goto('{SHOP}/checkout')",
+                f"click({el('radio', label)})",
+                f"click({el('button', 'Place Order')})",
+                "stop()",
+            ],
+        )
+
+
+REVIEW_TITLES = ("Great buy", "Works as described", "Could be better")
+
+
+@template(51)
+def write_review(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    for i, row in enumerate(sample(rng, on_sale(conn))):
+        stars = 5 - i % 3
+        title = f"{REVIEW_TITLES[i % len(REVIEW_TITLES)]} (#{row['id']})"
+        body = "Arrived quickly and matches the description."
+        yield task(
+            site="shopping",
+            start_url=f"{SHOP}/products/{row['id']}",
+            intent_template=(
+                'Review {{product}}: {{stars}} stars, summary "{{title}}", text "{{body}}".'
+            ),
+            values={"product": row["name"], "stars": stars, "title": title, "body": body},
+            evaluation=html_check(
+                f"{ADMIN}/reviews?{urlencode({'q': title})}",
+                "document.querySelector('table.grid tbody').innerText",
+                "must_include",
+                f"{row['name']}",
+            ),
+            solution=[
+                ACCEPT_COOKIES,
+                f"click({el('radio', f'{stars} stars')})",
+                f"type({el('textbox', 'Review')}, {q(body)})",
+                # Enter in the summary field submits the form without aiming at the button,
+                # which the reviews loading above it can push down.
+                f"type({el('textbox', 'Summary')}, {q(title)}, submit=True)",
+                "stop()",
+            ],
+        )
+
+
+@template(52)
+def add_to_wishlist(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]:
+    listed = {
+        row[0]
+        for row in conn.execute(
+            "SELECT product_id FROM wishlist WHERE customer_id = ?", (customer_id(conn),)
+        )
+    }
+    rows = [row for row in on_sale(conn) if row["id"] not in listed]
+    for row in sample(rng, rows):
+        yield task(
+            site="shopping",
+            start_url=SHOP,
+            intent_template="Add {{product}} to my wish list.",
+            values={"product": row["name"]},
+            evaluation=html_check(
+                f"{SHOP}/account/wishlist",
+                "document.querySelector('main').innerText",
+                "must_include",
+                row["name"],
+            ),
+            solution=[
+                ACCEPT_COOKIES,
+                f"type({el('combobox', 'Search')}, {q(row['name'])}, submit=True)",
+                f"click({el('link', row['name'])})",
+                f"click({el('button', 'Add to Wish List')})",
+                "stop()",
+            ],
+        )
 
 
 def generate(data_dir: Path, manifest: SuiteManifest) -> list[Task]:
