@@ -394,8 +394,13 @@ class BrowserSession:
             if self._active is page or self._active is None:
                 break
             page = self._active
-        settle_ms = (loop.time() - started) * 1000
         capture = await self._capture(page)
+        if settle and self._active is not None and self._active is not page:
+            # A tab opened while the page was captured: it is the one to observe.
+            page = self._active
+            settled = await wait_settled(page, self._trackers[page], self.config.quiet_ms, deadline)
+            capture = await self._capture(page)
+        settle_ms = (loop.time() - started) * 1000
         rendered = render(capture, self.config.token_budget)
         png = None
         if self.config.screenshot if screenshot is None else screenshot:
