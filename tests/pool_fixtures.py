@@ -80,4 +80,6 @@ async def process_backend(
         preload=PRELOAD,
     )
     yield backend
+    for leftover in await backend.owned(backend.owner):  # left by a failed test
+        await backend.stop(leftover)
     await backend.close()
