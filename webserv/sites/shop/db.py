@@ -47,7 +47,11 @@ def now() -> str:
 
 
 def get_db(request: Request) -> Iterator[sqlite3.Connection]:
-    """FastAPI dependency: one connection per request, committed on success."""
+    """FastAPI dependency: one connection per request, committed on success.
+
+    Declare it with ``scope="function"`` so the commit happens before the response is sent:
+    a client following a redirect must see what the request wrote (a new session, an order).
+    """
     conn = connect(request.app.state.data_dir)
     try:
         yield conn

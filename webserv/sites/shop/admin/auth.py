@@ -119,7 +119,7 @@ def login(
     username: str = Form(""),
     password: str = Form(""),
     next: str = Form(HOME),
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     username = username.strip()
     target = safe_next(next)
@@ -170,7 +170,9 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, conn: sqlite3.Connection = Depends(db.get_db)) -> Response:
+def logout(
+    request: Request, conn: sqlite3.Connection = Depends(db.get_db, scope="function")
+) -> Response:
     token = request.cookies.get(COOKIE)
     if token:
         conn.execute("DELETE FROM sessions WHERE token = ? AND admin_id IS NOT NULL", (token,))

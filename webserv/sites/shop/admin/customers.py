@@ -45,7 +45,7 @@ class CustomersQuery(GridQuery):
 def customers_grid(
     request: Request,
     query: Annotated[CustomersQuery, Query()],
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     where = Where()
     if query.q:
@@ -77,7 +77,9 @@ def customers_grid(
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 def customer_view(
-    request: Request, customer_id: Id, conn: sqlite3.Connection = Depends(db.get_db)
+    request: Request,
+    customer_id: Id,
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     customer = conn.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
     if customer is None:

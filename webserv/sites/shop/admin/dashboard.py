@@ -21,7 +21,9 @@ RECENT_WINDOWS = (7, 30)
 
 @router.get("/", response_class=HTMLResponse)
 @router.get("/dashboard", response_class=HTMLResponse)
-def dashboard(request: Request, conn: sqlite3.Connection = Depends(db.get_db)) -> Response:
+def dashboard(
+    request: Request, conn: sqlite3.Connection = Depends(db.get_db, scope="function")
+) -> Response:
     totals = conn.execute(
         f"SELECT COUNT(*) AS orders, COUNT(CASE WHEN {REVENUE_SQL} THEN 1 END) AS paid,"
         f" COALESCE(SUM(CASE WHEN {REVENUE_SQL} THEN total_cents END), 0) AS sales"

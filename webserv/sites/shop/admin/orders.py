@@ -68,7 +68,7 @@ FROM orders o JOIN customers c ON c.id = o.customer_id
 def orders_grid(
     request: Request,
     query: Annotated[OrdersQuery, Query()],
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     where = Where()
     if query.status:
@@ -144,7 +144,7 @@ def order_page(
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 def order_view(
-    request: Request, order_id: Id, conn: sqlite3.Connection = Depends(db.get_db)
+    request: Request, order_id: Id, conn: sqlite3.Connection = Depends(db.get_db, scope="function")
 ) -> Response:
     return order_page(request, conn, load_order(conn, order_id))
 
@@ -172,7 +172,7 @@ def change_status(
     order_id: Id,
     status: str = Form(""),
     comment: str = Form(""),
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
     admin: Admin = Depends(current_admin),
 ) -> Response:
     order = load_order(conn, order_id)

@@ -75,7 +75,7 @@ def categories(conn: sqlite3.Connection) -> list[sqlite3.Row]:
 def products_grid(
     request: Request,
     query: Annotated[ProductsQuery, Query()],
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     where = Where()
     if query.q:
@@ -242,7 +242,9 @@ def cents_text(cents: int | None) -> str:
 
 @router.get("/products/{product_id}", response_class=HTMLResponse)
 def product_edit(
-    request: Request, product_id: Id, conn: sqlite3.Connection = Depends(db.get_db)
+    request: Request,
+    product_id: Id,
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     product = load_product(conn, product_id)
     values = {
@@ -270,7 +272,7 @@ def product_save(
     status: str = Form(""),
     is_featured: str | None = Form(None),
     description: str = Form(""),
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     product = load_product(conn, product_id)
     values: dict[str, Any] = {

@@ -149,7 +149,7 @@ def form_context(query: ReportQuery, start: date, end: date) -> dict[str, Any]:
 def sales_report(
     request: Request,
     query: Annotated[SalesQuery, Query()],
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     start, end = resolve_range(conn, query, DEFAULT_SPAN_DAYS[query.period])
     rows = sales_by_period(conn, query.period, start, end, query.status)
@@ -166,7 +166,7 @@ def sales_report(
 def bestsellers_report(
     request: Request,
     query: Annotated[BestsellersQuery, Query()],
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     start, end = resolve_range(conn, query, DEFAULT_SPAN_DAYS["month"])
     return render_admin(

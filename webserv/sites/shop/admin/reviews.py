@@ -54,7 +54,7 @@ class ReviewsQuery(GridQuery):
 def reviews_grid(
     request: Request,
     query: Annotated[ReviewsQuery, Query()],
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     where = Where()
     product = None
@@ -131,7 +131,7 @@ def moderate(
     action: str = Form(""),
     review_id: list[str] = Form([]),
     back: str = Form(GRID),
-    conn: sqlite3.Connection = Depends(db.get_db),
+    conn: sqlite3.Connection = Depends(db.get_db, scope="function"),
 ) -> Response:
     if action not in ACTIONS:
         raise HTTPException(400, f"Unknown action '{action[:40]}': use approve, reject or delete.")

@@ -29,7 +29,7 @@ CART_TTL = timedelta(days=30)
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="a database id")]
 PageNo = Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE, description="1-based page number")]
-Conn = Annotated[sqlite3.Connection, Depends(db.get_db)]
+Conn = Annotated[sqlite3.Connection, Depends(db.get_db, scope="function")]
 
 
 async def read_form(request: Request) -> FormData:
