@@ -49,9 +49,11 @@ class BrowserPageReader:
         return self._context
 
     async def read(self, url: str, locator: str) -> str:
-        """Open ``url`` and return the text ``locator`` selects ("" = the page's text).
+        """Open ``url`` and return the text ``locator`` selects.
 
-        A JavaScript locator that fails (its element is missing) reads as "", as in WebArena.
+        ``""`` reads the page's visible text (WebArena reads its HTML; the text is what a
+        reference answer is written against, without markup or escapes). A JavaScript
+        locator that fails (its element is missing) reads as "", as in WebArena.
         """
         if url.startswith("func:") or locator.startswith("func:"):
             raise UnsupportedLocator(f"func: helpers of WebArena are not supported: {locator}")

@@ -677,10 +677,11 @@ def write_review(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Task]
             ),
             solution=[
                 ACCEPT_COOKIES,
-                f"click({el('radio', f'{stars} stars')})",
+                # Filling the text first scrolls the form into view, which loads the reviews
+                # above it; the clicks then aim at a page that no longer moves. Enter in the
+                # summary field submits the form.
                 f"type({el('textbox', 'Review')}, {q(body)})",
-                # Enter in the summary field submits the form without aiming at the button,
-                # which the reviews loading above it can push down.
+                f"click({el('radio', f'{stars} stars')})",
                 f"type({el('textbox', 'Summary')}, {q(title)}, submit=True)",
                 "stop()",
             ],
