@@ -24,6 +24,8 @@ from typing import Any
 import psutil
 from pydantic import BaseModel, Field
 
+from webserv.stats import percentile
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 #: Metrics where larger is better; every other metric is a cost.
@@ -32,19 +34,6 @@ HIGHER_IS_BETTER = frozenset({"healthy_instances", "steps_per_s"})
 
 def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation between closest ranks."""
-    data = sorted(values)
-    if not data:
-        raise ValueError("percentile of an empty sample")
-    if len(data) == 1:
-        return float(data[0])
-    rank = (len(data) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(data) - 1)
-    return float(data[low] + (data[high] - data[low]) * (rank - low))
 
 
 class Row(BaseModel):

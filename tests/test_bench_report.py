@@ -1,4 +1,5 @@
-from benchmarks.report import Report, percentile
+from benchmarks.report import Report
+from webserv.stats import percentile
 
 
 def test_percentile_interpolates():

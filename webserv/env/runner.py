@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from webserv.env.runtime import EnvRuntime, RuntimeConfig
 from webserv.env.session import EnvSession
+from webserv.stats import percentile
 from webserv.tasks.config import TaskConfig
 from webserv.tasks.policies import make_policy
 from webserv.tasks.suite import Suite
@@ -66,19 +67,12 @@ class SuiteReport(BaseModel):
     results: list[TaskResult]
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100), linear between closest ranks."""
-    data = sorted(values)
-    if not data:
-        return 0.0
-    rank = (len(data) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(data) - 1)
-    return round(data[low] + (data[high] - data[low]) * (rank - low), 1)
-
-
 def _latency(values: list[float]) -> Latency:
-    return Latency(p50=percentile(values, 50), p95=percentile(values, 95), n=len(values))
+    if not values:
+        return Latency(p50=0.0, p95=0.0, n=0)
+    return Latency(
+        p50=round(percentile(values, 50), 1), p95=round(percentile(values, 95), 1), n=len(values)
+    )
 
 
 async def run_episode(
