@@ -150,16 +150,15 @@ async def _target(controls: Controls, element_id: str) -> _Target:
 async def _act(target: _Target, element_id: str, method: str, timeout_ms: int) -> None:
     """Call a Playwright input method on a probed element.
 
-    A visible, uncovered element is used at once; otherwise Playwright waits (up to the
-    timeout) until it is actionable. A covered element gets the event dispatched on itself.
+    Playwright waits (up to the timeout) until the element is stable and would receive the
+    event at its click point, so a layout shift (content loading above it) cannot send the
+    click elsewhere. A covered element gets the event dispatched on itself.
     """
     if target.covered and method == "click":
         await target.locator.evaluate("el => el.click()")
         return
     try:
-        await getattr(target.locator, method)(
-            timeout=timeout_ms, force=target.visible and not target.covered
-        )
+        await getattr(target.locator, method)(timeout=timeout_ms)
     except PlaywrightTimeoutError as err:
         if method == "click":
             await target.locator.evaluate("el => el.click()")
