@@ -1,6 +1,7 @@
 """``webserv demo``: the README's main job.
 
-Seeds the shop's golden data once, starts a pool with one warm instance on a
+Runs the shop task suite in parallel with the reference policy and prints its report;
+then seeds the full shop's golden data once, starts a pool with one warm instance on a
 copy-on-write clone, leases it, checks its pages over HTTP and prints its URL and accounts.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from pathlib import Path
 
 import typer
 
@@ -20,8 +22,23 @@ def demo(
     snapshot: str | None = typer.Option(
         None, "--snapshot", help="Snapshot driver (default: detect)."
     ),
+    parallel: int = typer.Option(4, "--parallel", min=1, max=32, help="Suite episodes at once."),
+    report: Path = typer.Option(
+        Path("demo-report.json"), "--report", help="Where the suite's JSON report goes."
+    ),
 ) -> None:
-    """Seed the shop if needed, launch an instance on a fresh clone, print its URL and accounts."""
+    """Run the shop suite with the reference policy, then launch an instance and print it."""
+    from webserv.tasks.cli import PolicyKind
+    from webserv.tasks.cli import run as run_suite
+
+    run_suite(
+        suite="shop",
+        policy=PolicyKind.reference,
+        parallel=parallel,
+        max_steps=20,
+        task=[],
+        json_out=report,
+    )
     asyncio.run(_demo(serve, snapshot))
 
 
