@@ -377,6 +377,9 @@ class BrowserSession:
         ``screenshot`` and ``som`` override the session's config for this observation;
         ``settle=False`` captures the page as it is right now.
         """
+        if self.alive and self._active is None:
+            # Every tab closed under us: the browser is going down, or the page closed itself.
+            await self._vanished()
         if not self.alive:
             await self._recover()
             last_action_error = last_action_error or CRASHED
