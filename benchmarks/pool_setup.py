@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 
-from webserv import paths
 from webserv.pool.backends.base import Backend, Instance
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import DRIVERS, SnapshotStore
@@ -25,17 +24,15 @@ OWNER = f"bench{os.getpid()}"
 
 
 def golden_source(data_dir: Path | None, scale: float) -> Path:
-    """A seeded shop data dir: ``data_dir`` if given, else one seeded once per scale."""
+    """A seeded shop data dir: ``data_dir`` if given, else the one seeded once per scale."""
     if data_dir is not None:
         if not (data_dir / "shop.db").is_file():
             raise FileNotFoundError(f"{data_dir} holds no shop.db; seed it first")
         return data_dir
-    out = paths.home() / "bench" / f"shop-seed42-scale{scale:g}"
-    if not (out / "shop.db").is_file():
-        from webserv.sites.shop.seed import seed
+    from webserv.pool.golden import DEFAULT_SEED, seeded_source
+    from webserv.pool.sites import shop_spec
 
-        seed(out, seed=42, scale=scale)
-    return out
+    return seeded_source(shop_spec(), DEFAULT_SEED, scale)
 
 
 def supported_drivers(root: Path | None, wanted: list[str] | None) -> list[str]:

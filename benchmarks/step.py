@@ -309,14 +309,6 @@ def complete(samples: list[Sample], products: list[tuple[int, str]]) -> int:
 # ---- the benchmark -----------------------------------------------------------------------
 
 
-def _golden(tmp: Path) -> Path:
-    from webserv.sites.shop.seed import seed
-
-    out = tmp / "golden"
-    seed(out, seed=SEED, scale=SCALE)
-    return out
-
-
 def _add(report: Report, variant: str, metric: str, values: list[float], **extra: object) -> None:
     report.add(variant, metric, [v for v in values if v == v], **extra)  # v != v drops NaN
 
@@ -324,32 +316,33 @@ def _add(report: Report, variant: str, metric: str, values: list[float], **extra
 def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
     """Run the whole benchmark and return its report."""
     from webserv.browser.session import SessionConfig
+    from webserv.pool.golden import seeded_source
+    from webserv.pool.sites import shop_spec
 
     defaults = SessionConfig()
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="bench-step-golden-") as tmp:
-        golden = _golden(Path(tmp))
-        db = golden / "shop.db"
-        steps = scenario(db)
-        products = reviewed_products(db, slow_pages)
-        slow_steps = slow_scenario(products)
+    golden = seeded_source(shop_spec(), SEED, SCALE)
+    db = golden / "shop.db"
+    steps = scenario(db)
+    products = reviewed_products(db, slow_pages)
+    slow_steps = slow_scenario(products)
 
-        with shop(golden) as base:
-            ours = asyncio.run(run_webserv(base, steps, None))
-            fixed = asyncio.run(run_webserv(base, steps, FIXED_SLEEP_S))
-            gym = BrowserGymLoop()
-            try:
-                theirs = gym.run(base, steps)
-            finally:
-                gym.close()
-        with shop(golden, latency_ms=latency_ms) as slow_base:
-            slow_ours = asyncio.run(run_webserv(slow_base, slow_steps, None))
-            slow_fixed = asyncio.run(run_webserv(slow_base, slow_steps, FIXED_SLEEP_S))
-            gym = BrowserGymLoop()
-            try:
-                slow_theirs = gym.run(slow_base, slow_steps)
-            finally:
-                gym.close()
+    with shop(golden) as base:
+        ours = asyncio.run(run_webserv(base, steps, None))
+        fixed = asyncio.run(run_webserv(base, steps, FIXED_SLEEP_S))
+        gym = BrowserGymLoop()
+        try:
+            theirs = gym.run(base, steps)
+        finally:
+            gym.close()
+    with shop(golden, latency_ms=latency_ms) as slow_base:
+        slow_ours = asyncio.run(run_webserv(slow_base, slow_steps, None))
+        slow_fixed = asyncio.run(run_webserv(slow_base, slow_steps, FIXED_SLEEP_S))
+        gym = BrowserGymLoop()
+        try:
+            slow_theirs = gym.run(slow_base, slow_steps)
+        finally:
+            gym.close()
 
     report = Report(
         benchmark="step",
