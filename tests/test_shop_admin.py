@@ -734,6 +734,19 @@ def test_bad_query_gets_a_clear_4xx(viewer: TestClient, path: str, status: int, 
 
 
 @pytest.mark.parametrize(
+    ("path", "back_link"),
+    [("/admin/orders/99999999", "/admin"), ("/products/999999", "/")],
+)
+def test_error_page_leads_back_to_its_own_side(
+    viewer: TestClient, path: str, back_link: str
+) -> None:
+    """An admin error leads back to the admin, a storefront error back to the shop."""
+    response = viewer.get(path)
+    assert response.status_code == 404
+    assert page_of(response).xpath("//main//a/@href") == [back_link]
+
+
+@pytest.mark.parametrize(
     ("form", "status", "text"),
     [
         ({"action": "approve"}, 400, "Select at least one review"),
