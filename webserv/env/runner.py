@@ -19,6 +19,7 @@ from webserv.env.runtime import EnvRuntime, RuntimeConfig
 from webserv.env.session import EnvSession
 from webserv.stats import percentile
 from webserv.tasks.config import TaskConfig
+from webserv.tasks.evaluators import Judge
 from webserv.tasks.policies import make_policy
 from webserv.tasks.suite import Suite
 
@@ -131,11 +132,13 @@ async def run_suite(
     max_steps: int = 20,
     task_ids: Sequence[int | str] | None = None,
     runtime: EnvRuntime | None = None,
+    judge: Judge | None = None,
     on_result: Callable[[TaskResult], None] | None = None,
 ) -> SuiteReport:
     """Run the suite's tasks (or ``task_ids`` of them) with ``parallel`` envs at once.
 
     Without a ``runtime``, one is started for the suite's golden data and closed after.
+    ``judge`` grades ``fuzzy_match`` answers; without one such tasks are not evaluable.
     """
     if parallel < 1:
         raise ValueError("parallel must be at least 1")
@@ -157,7 +160,7 @@ async def run_suite(
     results: list[TaskResult] = []
 
     async def worker() -> None:
-        env = EnvSession(runtime, max_steps=max_steps)
+        env = EnvSession(runtime, max_steps=max_steps, judge=judge)
         try:
             while not queue.empty():
                 task = queue.get_nowait()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from webserv.env.runner import SuiteReport
+    from webserv.tasks.suite import Suite
 
 app = typer.Typer(help="Run WebArena-format task suites.", no_args_is_help=True)
 
@@ -23,6 +28,21 @@ def _load(suite: str):  # type: ignore[no-untyped-def]
     except (KeyError, FileNotFoundError) as err:
         typer.echo(f"error: {err.args[0] if err.args else err}", err=True)
         raise typer.Exit(2) from err
+
+
+async def _run_with_judge(
+    endpoint: str | None, model: str, key: str, suite: Suite, **options: Any
+) -> SuiteReport:
+    """``run_suite`` with a fuzzy_match judge on ``endpoint`` when one is given."""
+    from webserv.env.runner import run_suite
+    from webserv.tasks.judge import ChatJudge
+
+    judge = ChatJudge(endpoint, model, api_key=key) if endpoint else None
+    try:
+        return await run_suite(suite, judge=judge, **options)
+    finally:
+        if judge is not None:
+            await judge.close()
 
 
 @app.command("list")
@@ -50,6 +70,16 @@ def run(
     max_steps: int = typer.Option(20, "--max-steps", min=1, help="Steps before truncation."),
     task: list[str] = typer.Option([], "--task", help="Run only these task ids (repeatable)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
+    judge_endpoint: str | None = typer.Option(
+        None,
+        "--judge-endpoint",
+        help="OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) of the model that "
+        "grades fuzzy_match answers; without it such tasks are reported not evaluable.",
+    ),
+    judge_model: str = typer.Option("", "--judge-model", help="Model name for the judge."),
+    judge_key: str = typer.Option(
+        "EMPTY", "--judge-key", envvar="WEBSERV_JUDGE_API_KEY", help="API key for the judge."
+    ),
 ) -> None:
     """Run every task of SUITE with a policy; print per-task results and a summary."""
     import asyncio
@@ -58,8 +88,11 @@ def run(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from webserv.env.runner import TaskResult, run_suite
+    from webserv.env.runner import TaskResult
 
+    if judge_endpoint and not judge_model:
+        typer.echo("error: --judge-endpoint needs --judge-model", err=True)
+        raise typer.Exit(2)
     loaded = _load(suite)
     try:
         ids = [loaded.task(t).task_id for t in task] if task else None
@@ -94,7 +127,10 @@ def run(
             progress.update(bar, advance=1, description=f"{loaded.manifest.name}: {passed} passed")
 
         report = asyncio.run(
-            run_suite(
+            _run_with_judge(
+                judge_endpoint,
+                judge_model,
+                judge_key,
                 loaded,
                 policy=policy.value,
                 parallel=parallel,

@@ -1,7 +1,8 @@
 """WebArena's evaluators: ``string_match``, ``url_match`` and ``program_html``.
 
 A task's score is the product of its evaluators' scores, as in WebArena. ``fuzzy_match``
-needs a judge (an LLM in WebArena); without one the task is reported as not evaluable
+needs a judge (an LLM in WebArena; :mod:`webserv.tasks.judge` asks any OpenAI-compatible
+endpoint); without one, or when it gives no verdict, the task is reported as not evaluable
 (score ``None``), never guessed. ``program_html`` reads the final state through a
 :class:`PageReader` that opens its own page, so the agent's page is never touched.
 """
@@ -17,8 +18,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from webserv.tasks.config import ALTERNATIVE_SEPARATOR, ReferenceAnswers, TaskConfig
 
 
+class JudgeError(RuntimeError):
+    """The judge gave no usable verdict (unreachable endpoint, unexpected reply)."""
+
+
 class Judge(Protocol):
-    """Decides whether an answer means the same as the reference (WebArena's fuzzy_match)."""
+    """Decides whether an answer means the same as the reference (WebArena's fuzzy_match).
+
+    Raises :class:`JudgeError` when it cannot decide; the check is then not evaluable.
+    """
 
     async def same_meaning(self, intent: str, answer: str, reference: str) -> bool: ...
 
@@ -101,7 +109,12 @@ async def match_contents(
             score = None
         else:
             for ref in refs:
-                ok = await judge.same_meaning(intent, prediction, ref)
+                try:
+                    ok = await judge.same_meaning(intent, prediction, ref)
+                except JudgeError as err:
+                    checks.append(f"fuzzy_match {ref!r}: not evaluable ({err})")
+                    score = None
+                    continue
                 checks.append(f"fuzzy_match {ref!r}: {'ok' if ok else 'FAIL'}")
                 score = score * ok if score is not None else None
     return Evaluation(score=None if score is None else float(score), checks=checks)
