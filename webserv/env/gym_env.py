@@ -17,37 +17,20 @@ the task chosen for a seed are deterministic.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium
 import numpy as np
-from gymnasium import spaces
 
 from webserv.browser.observation import Observation
 from webserv.browser.session import SessionConfig
 from webserv.env.loop import LoopThread, acquire_runtime, release_runtime
 from webserv.env.runtime import RuntimeConfig
 from webserv.env.session import EnvSession
+from webserv.env.spaces import action_space, image, observation_space, to_gym
 from webserv.tasks.evaluators import Judge
 from webserv.tasks.suite import load_suite
-
-MAX_TEXT = 1_000_000
-MAX_SETTLE_MS = 3_600_000.0
-#: What ``action_space.sample()`` draws from; any string is a valid action to send.
-SAMPLE_CHARSET = "abcdefghijklmnopqrstuvwxyz0123456789()\"', _="
-
-
-class AnyText(spaces.Text):
-    """A text space holding any string up to ``max_length`` (Gymnasium's ``Text`` admits only
-    its charset, but pages and actions use all of Unicode). Samples use ``charset``."""
-
-    def contains(self, x: Any) -> bool:
-        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
-
-
-TEXT_FIELDS = ("url", "title", "tabs", "text", "goal", "last_action", "last_action_error")
 
 
 class WebEnv(gymnasium.Env[dict[str, Any], str]):
@@ -97,16 +80,10 @@ class WebEnv(gymnasium.Env[dict[str, Any], str]):
         self._loop: LoopThread | None = None
         self._session: EnvSession | None = None
         self._last: Observation | None = None
-        fields: dict[str, spaces.Space[Any]] = {
-            name: AnyText(MAX_TEXT, min_length=0, charset=SAMPLE_CHARSET) for name in TEXT_FIELDS
-        }
-        fields["token_count"] = spaces.Box(0, np.iinfo(np.int64).max, shape=(), dtype=np.int64)
-        fields["settle_ms"] = spaces.Box(0.0, MAX_SETTLE_MS, shape=(), dtype=np.float64)
-        if screenshot:
-            shape = (self.browser_config.viewport_height, self.browser_config.viewport_width, 3)
-            fields["screenshot"] = spaces.Box(0, 255, shape=shape, dtype=np.uint8)
-        self.observation_space = spaces.Dict(fields)
-        self.action_space = AnyText(4_096, min_length=1, charset=SAMPLE_CHARSET)
+        self.observation_space = observation_space(
+            screenshot, self.browser_config.viewport_height, self.browser_config.viewport_width
+        )
+        self.action_space = action_space()
 
     # ---- Gymnasium API ---------------------------------------------------------------------
 
@@ -145,7 +122,7 @@ class WebEnv(gymnasium.Env[dict[str, Any], str]):
             return self._last.text
         assert self._loop is not None
         obs = self._loop.run(self._session.observe(screenshot=True))
-        return _image(obs.screenshot)
+        return image(obs.screenshot)
 
     def close(self) -> None:
         """End the episode and give the instance back; stops the runtime if last to close."""
@@ -172,29 +149,4 @@ class WebEnv(gymnasium.Env[dict[str, Any], str]):
         return self._loop, self._session
 
     def _convert(self, obs: Observation) -> dict[str, Any]:
-        converted: dict[str, Any] = {
-            "url": obs.url,
-            "title": obs.title,
-            "tabs": "\n".join(
-                f"{tab.index}{'*' if tab.active else ' '} {tab.title} <{tab.url}>"
-                for tab in obs.tabs
-            ),
-            "text": obs.text,
-            "goal": obs.goal,
-            "last_action": obs.last_action,
-            "last_action_error": obs.last_action_error,
-            "token_count": np.array(obs.token_count, dtype=np.int64),
-            "settle_ms": np.array(obs.settle_ms, dtype=np.float64),
-        }
-        if self.screenshot:
-            converted["screenshot"] = _image(obs.screenshot)
-        return converted
-
-
-def _image(png: bytes | None) -> np.ndarray:
-    from PIL import Image
-
-    if png is None:
-        raise RuntimeError("the observation has no screenshot")
-    with Image.open(io.BytesIO(png)) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return to_gym(obs, self.screenshot)

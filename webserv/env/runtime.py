@@ -36,6 +36,11 @@ class RuntimeConfig(BaseModel):
     golden_source: Path | None = Field(
         None, description="An already seeded data dir to use instead of seeding one."
     )
+    owner: str | None = Field(
+        None,
+        description="Owner label of the instances (default: per process). A runtime started "
+        "again with the same owner reconciles what the previous one left running.",
+    )
 
 
 def prepare_golden(store: SnapshotStore, spec: SiteSpec, config: RuntimeConfig) -> str:
@@ -70,7 +75,7 @@ class EnvRuntime:
         config = self.config
         store = await asyncio.to_thread(SnapshotStore, config.snapshot_root, config.snapshot_driver)
         golden = await asyncio.to_thread(prepare_golden, store, self.spec, config)
-        owner = f"env{os.getpid()}"
+        owner = config.owner or f"env{os.getpid()}"
         self._backend = ProcessBackend(owner=owner, preload=PRELOAD)
         self.pool = PoolManager(
             self._backend,

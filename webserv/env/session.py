@@ -89,15 +89,20 @@ class EnvSession:
         self._cookies.update(zip(wanted, got, strict=True))
         return [cookie for role in sorted(roles) for cookie in self._cookies[role]]
 
-    async def reset(self, task: TaskConfig) -> tuple[Observation, dict[str, Any]]:
-        """Start an episode of ``task`` (unresolved, with placeholders) on a fresh instance."""
+    async def reset(
+        self, task: TaskConfig, lease: Lease | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
+        """Start an episode of ``task`` (unresolved, with placeholders) on a fresh instance:
+        ``lease`` if given (one the caller acquired, e.g. one of a group), else a new one."""
         started = time.perf_counter()
         pool = self.runtime.pool
         if pool is None:
             raise RuntimeError("the runtime is not started")
         await self._end_episode()
         pool_site = pool_site_of(task.sites)
-        self._lease = await pool.acquire(pool_site)
+        if lease is not None and lease.instance.site != pool_site:
+            raise ValueError(f"lease {lease.id} is on {lease.instance.site}, not {pool_site}")
+        self._lease = lease or await pool.acquire(pool_site)
         acquired_ms = _ms(started)
         resolved = task.resolve(base_urls(self._lease.url))
         roles = {binding(site).role for site in task.sites} if task.require_login else set()
