@@ -13,6 +13,7 @@ from benchmarks.cli import app as bench_app
 from webserv.browser.cli import observe
 from webserv.demo import demo
 from webserv.pool.cli import images_app, pool_app
+from webserv.server.cli import serve
 from webserv.sites.cli import app as site_app
 from webserv.tasks.cli import app as suite_app
 
@@ -29,6 +30,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(suite_app, name="suite")
 app.command("observe")(observe)
 app.command("demo")(demo)
+app.command("serve")(serve)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,202 @@
+"""RemoteWebEnv: the Gymnasium env of a ``webserv serve`` server, over HTTP.
+
+Usage::
+
+    from webserv.client import RemoteWebEnv
+
+    env = RemoteWebEnv("http://127.0.0.1:8100", token=None, site="shop", task=None)
+    obs, info = env.reset(seed=0)                      # or options={"task_id": 3}
+    obs, reward, terminated, truncated, info = env.step('click("12")')
+    env.close()
+
+It has the observation and action spaces, observations and info keys of the in-process
+:class:`webserv.env.WebEnv` (``webserv/Shop-v0``), and works inside
+``gymnasium.vector.AsyncVectorEnv`` (each worker process makes its own HTTP connection).
+
+The env is created on the server at the first ``reset``; later resets start a new episode
+on it (a fresh site instance each time). An env the server no longer has (its TTL ran out,
+the server restarted) is replaced at the next ``reset``; ``step`` on it raises
+:class:`RemoteEnvError` with code ``env_gone`` or ``not_found``.
+
+Retries: a call is repeated only when repeating it cannot act twice: when the connection
+could not be made (nothing was sent), when the server refused it with 429/503 and
+Retry-After (it did nothing), and for idempotent requests (GET, DELETE) after a read error.
+A ``step`` or ``reset`` whose answer was lost is never sent again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import gymnasium
+import httpx
+import numpy as np
+
+from webserv.env.spaces import action_space, image, observation_space, to_gym
+
+#: Viewport of the server's browser contexts (the screenshot's shape is height x width).
+VIEWPORT = (720, 1280)
+
+
+class RemoteEnvError(RuntimeError):
+    """The server answered with an error: ``status``, its ``code`` and its message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
+    """One env on a webserv server; actions are strings in the action grammar.
+
+    ``task`` fixes the task of every episode (else ``reset(options={"task_id": ...})`` or the
+    seeded choice of the server picks it). ``timeout_s`` bounds each HTTP call; ``retry_for_s``
+    bounds how long refused or unreachable calls are retried.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        site: str = "shop",
+        task: int | str | None = None,
+        max_steps: int = 30,
+        screenshot: bool = False,
+        token_budget: int = 2_000,
+        render_mode: str | None = None,
+        timeout_s: float = 180.0,
+        retry_for_s: float = 120.0,
+        client_id: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
+        self.base_url = base_url.rstrip("/")
+        self.site = site
+        self.task = task
+        self.options = {
+            "max_steps": max_steps,
+            "screenshot": screenshot,
+            "token_budget": token_budget,
+        }
+        self.screenshot = screenshot
+        self.render_mode = render_mode
+        self.retry_for_s = retry_for_s
+        self.observation_space = observation_space(screenshot, *VIEWPORT)
+        self.action_space = action_space()
+        self.env_id: str | None = None
+        self._last_text: str | None = None
+        headers = {"X-Webserv-Client": client_id} if client_id else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
+
+    # ---- Gymnasium API ---------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Start an episode: ``options={"task_id": ...}`` picks the task, else the seed does."""
+        super().reset(seed=seed)
+        options = options or {}
+        task = options.get("task_id", self.task)
+        body: dict[str, Any] = {"task": task, "seed": seed}
+        data = None
+        if self.env_id is not None:
+            try:
+                data = self._call("POST", f"/v1/envs/{self.env_id}/reset", json=body)
+            except RemoteEnvError as err:
+                if err.code not in ("env_gone", "not_found"):
+                    raise
+                self.env_id = None  # the server ended it: start over with a new one
+        if data is None:
+            body.update(site=self.site, options=self.options)
+            data = self._call("POST", "/v1/envs", json=body)
+            self.env_id = data["env_id"]
+        return self._observation(data["observation"]), data["info"]
+
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self.env_id is None:
+            raise RemoteEnvError(409, "episode_over", "no episode is running; call reset() first")
+        data = self._call("POST", f"/v1/envs/{self.env_id}/step", json={"action": action})
+        return (
+            self._observation(data["observation"]),
+            float(data["reward"]),
+            bool(data["terminated"]),
+            bool(data["truncated"]),
+            data["info"],
+        )
+
+    def render(self) -> str | np.ndarray | None:
+        """``ansi``: the observation text; ``rgb_array``: a screenshot of the active tab."""
+        if self.render_mode is None or self.env_id is None:
+            return None
+        if self.render_mode == "ansi":
+            return self._last_text
+        response = self._request("GET", f"/v1/envs/{self.env_id}/screenshot")
+        return image(response.content)
+
+    def close(self) -> None:
+        """Close the env on the server (its instance is recycled) and the connection."""
+        env_id, self.env_id = self.env_id, None
+        try:
+            if env_id is not None:
+                try:
+                    self._call("DELETE", f"/v1/envs/{env_id}")
+                except RemoteEnvError as err:
+                    if err.code not in ("env_gone", "not_found"):
+                        raise
+        finally:
+            self._http.close()
+        super().close()
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _observation(self, wire: dict[str, Any]) -> dict[str, Any]:
+        from webserv.server.schemas import ObservationOut
+
+        obs = ObservationOut.model_validate(wire).to_observation()
+        self._last_text = obs.text
+        return to_gym(obs, self.screenshot)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return self._request(method, path, **kwargs).json()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request, retrying only where that cannot act twice (see the module doc)."""
+        idempotent = method in ("GET", "DELETE")
+        deadline = time.monotonic() + self.retry_for_s
+        pause = 0.2
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.ConnectError:
+                wait, failure = pause, RemoteEnvError(503, "unreachable", f"{self.base_url}{path}")
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as err:
+                if not idempotent:
+                    raise
+                wait, failure = pause, RemoteEnvError(503, "unreachable", f"{path}: {err}")
+            else:
+                if response.status_code < 400:
+                    return response
+                failure = _error(response)
+                retry_after = response.headers.get("retry-after")
+                if response.status_code not in (429, 503) or retry_after is None:
+                    raise failure
+                wait = float(retry_after)
+            if time.monotonic() + wait > deadline:
+                raise failure
+            time.sleep(wait)  # back off before asking again
+            pause = min(pause * 2, 5.0)
+
+
+def _error(response: httpx.Response) -> RemoteEnvError:
+    try:
+        body = response.json()
+        return RemoteEnvError(response.status_code, body["error"], body["message"])
+    except (ValueError, KeyError, TypeError):
+        return RemoteEnvError(response.status_code, "http_error", response.text[:500])

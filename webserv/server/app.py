@@ -1,0 +1,298 @@
+"""The FastAPI app: envs under ``/v1``, ``/healthz`` and ``/metrics``.
+
+``create_app(config)`` starts, in its lifespan, the lease store, the runtime (pool and
+browser; or uses the one passed in) and the :class:`EnvService`. Every error is JSON
+(``{"error": code, "message": ...}``); requests carry ``Authorization: Bearer <token>``
+when the server has a token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from webserv.env.runtime import EnvRuntime
+from webserv.server import errors
+from webserv.server.config import ServerConfig
+from webserv.server.metrics import Metrics
+from webserv.server.schemas import (
+    Closed,
+    CreateRequest,
+    EnvSummary,
+    ErrorBody,
+    GroupOut,
+    GroupRequest,
+    Health,
+    ObservationOut,
+    PoolOut,
+    ResetOut,
+    ResetRequest,
+    StepOut,
+    StepRequest,
+)
+from webserv.server.service import EnvService
+from webserv.server.store import open_store
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "Malformed request",
+        401: "Missing or wrong token",
+        404: "Unknown env or group",
+        409: "Episode over, or the env is busy with another call",
+        410: "The env ended (TTL expired, closed, or its server restarted)",
+        413: "Request, action or typed text too large",
+        429: "Too many envs open; see Retry-After",
+        503: "Pool full; see Retry-After",
+        504: "The call took longer than the request timeout",
+    }.items()
+}
+
+EnvId = Path(min_length=1, max_length=64, description="An env id from POST /v1/envs.")
+GroupId = Path(min_length=1, max_length=64, description="A group id from POST /v1/groups.")
+
+
+class Guard:
+    """Pure ASGI middleware: request size limit (413) and request latency metrics."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            bad = not length.isdigit()
+            await self._reject(send, bad)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                await self._reject(send, False)
+                return
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.request_seconds.labels(scope["method"], path).observe(
+                time.perf_counter() - started
+            )
+
+    async def _reject(self, send: Send, bad: bool) -> None:
+        status, code = (400, "bad_request") if bad else (413, "too_large")
+        message = (
+            "invalid Content-Length"
+            if bad
+            else f"request body larger than {self.max_body_bytes} bytes"
+        )
+        self.metrics.errors.labels(code).inc()
+        payload = json.dumps({"error": code, "message": message}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(payload)),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastAPI:
+    """The server app; ``runtime``, if given, is used (already started) and left running."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime_config = config.runtime_config()
+        store = await open_store(config.redis_url)
+        own = runtime is None
+        try:
+            active = runtime or await EnvRuntime(runtime_config).start()
+            try:
+                service = EnvService(config, active, store, metrics)
+                await service.start()
+                app.state.service = service
+                try:
+                    yield
+                finally:
+                    await service.shutdown()
+            finally:
+                if own:
+                    await active.close()
+        finally:
+            await store.close()
+
+    app = FastAPI(
+        title="webserv",
+        summary="Web environments for RL agents: create, reset, step, close over HTTP.",
+        version="1",
+        lifespan=lifespan,
+    )
+    errors.install(app, lambda code: metrics.errors.labels(code).inc())
+    app.add_middleware(Guard, max_body_bytes=config.max_body_bytes, metrics=metrics)
+
+    def authorized(authorization: str | None = Header(None, include_in_schema=False)) -> None:
+        if config.token is None:
+            return
+        expected = f"Bearer {config.token}".encode()
+        if authorization is None or not hmac.compare_digest(authorization.encode(), expected):
+            raise errors.Unauthorized(
+                "missing or wrong token: send Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    def service(request: Request) -> EnvService:
+        return request.app.state.service
+
+    def client_of(
+        request: Request,
+        x_webserv_client: str | None = Header(None, max_length=200, description="Who you are."),
+    ) -> str:
+        if x_webserv_client:
+            return x_webserv_client
+        return request.client.host if request.client else "unknown"
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorized)], responses=_ERRORS)
+
+    @v1.post("/envs", status_code=201, response_model=ResetOut, summary="Create an env")
+    async def create_env(
+        req: CreateRequest,
+        svc: EnvService = Depends(service),
+        client: str = Depends(client_of),
+    ) -> ResetOut:
+        """Lease an instance and a browser context, start the first episode."""
+        env, obs, info = await svc.create(req, client)
+        return ResetOut(env_id=env.id, observation=ObservationOut.of(obs), info=info)
+
+    @v1.get("/envs/{env_id}", response_model=EnvSummary, summary="Describe an env")
+    async def get_env(env_id: str = EnvId, svc: EnvService = Depends(service)) -> EnvSummary:
+        return svc.summary(await svc.get(env_id))
+
+    @v1.post("/envs/{env_id}/reset", response_model=ResetOut, summary="Start a new episode")
+    async def reset_env(
+        env_id: str = EnvId,
+        req: ResetRequest = Body(default_factory=ResetRequest),
+        svc: EnvService = Depends(service),
+    ) -> ResetOut:
+        """A new episode on a fresh instance (the old one is recycled)."""
+        env, obs, info = await svc.reset(env_id, req)
+        return ResetOut(
+            env_id=env.id, group=env.record.group, observation=ObservationOut.of(obs), info=info
+        )
+
+    @v1.post("/envs/{env_id}/step", response_model=StepOut, summary="Act")
+    async def step_env(
+        req: StepRequest, env_id: str = EnvId, svc: EnvService = Depends(service)
+    ) -> StepOut:
+        """Carry out one action; a bad action is reported in `last_action_error`."""
+        result = await svc.step(env_id, req.action)
+        return StepOut(
+            observation=ObservationOut.of(result.observation),
+            reward=result.reward,
+            terminated=result.terminated,
+            truncated=result.truncated,
+            info=result.info,
+        )
+
+    @v1.get(
+        "/envs/{env_id}/screenshot",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "PNG of the viewport"}},
+        summary="Screenshot",
+    )
+    async def screenshot(env_id: str = EnvId, svc: EnvService = Depends(service)) -> Response:
+        return Response(await svc.screenshot(env_id), media_type="image/png")
+
+    @v1.delete("/envs/{env_id}", response_model=Closed, summary="Close an env")
+    async def close_env(env_id: str = EnvId, svc: EnvService = Depends(service)) -> Closed:
+        """End the env; its instance is recycled. Later calls answer 410."""
+        return Closed(closed=await svc.close(env_id))
+
+    @v1.post("/groups", status_code=201, response_model=GroupOut, summary="Create a group")
+    async def create_group(
+        req: GroupRequest,
+        svc: EnvService = Depends(service),
+        client: str = Depends(client_of),
+    ) -> GroupOut:
+        """`n` envs on the same task, each on its own instance of the identical start state
+        (all or none)."""
+        group, made = await svc.create_group(req, client)
+        return GroupOut(group=group, envs=[_reset_out(env, obs, info) for env, obs, info in made])
+
+    @v1.post("/groups/{group}/reset", response_model=GroupOut, summary="Reset a group")
+    async def reset_group(
+        group: str = GroupId,
+        req: ResetRequest = Body(default_factory=ResetRequest),
+        svc: EnvService = Depends(service),
+    ) -> GroupOut:
+        """A new episode of one task for every env of the group, from identical instances."""
+        made = await svc.reset_group(group, req)
+        return GroupOut(group=group, envs=[_reset_out(env, obs, info) for env, obs, info in made])
+
+    @v1.delete("/groups/{group}", response_model=Closed, summary="Close a group")
+    async def close_group(group: str = GroupId, svc: EnvService = Depends(service)) -> Closed:
+        return Closed(closed=await svc.close_group(group))
+
+    @v1.get("/pool", response_model=PoolOut, summary="Pool and envs")
+    async def pool(svc: EnvService = Depends(service)) -> PoolOut:
+        """This server's envs and pool, and every live server in the registry."""
+        status = svc.pool_status()
+        servers = await svc.store.servers()
+        return PoolOut(
+            server=svc.owner,
+            store=svc.store.name,
+            envs=[svc.summary(env) for env in svc.envs_list()],
+            pool=status.model_dump() if status else {},
+            servers=[record.model_dump() for record in servers],
+        )
+
+    app.include_router(v1)
+
+    @app.get("/healthz", response_model=Health, summary="Liveness")
+    async def healthz(svc: EnvService = Depends(service)) -> Health:
+        return Health(status="ok", server=svc.owner, envs=len(svc.envs))
+
+    @app.get(
+        "/metrics",
+        dependencies=[Depends(authorized)],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus metrics"}},
+        summary="Prometheus metrics",
+    )
+    async def prometheus(svc: EnvService = Depends(service)) -> Response:
+        body = metrics.render(len(svc.envs), svc.pool_status())
+        return Response(body, media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _reset_out(env: Any, obs: Any, info: dict[str, Any]) -> ResetOut:
+    return ResetOut(
+        env_id=env.id, group=env.record.group, observation=ObservationOut.of(obs), info=info
+    )

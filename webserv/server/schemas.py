@@ -1,0 +1,139 @@
+"""The request and response bodies of the HTTP API (they make its OpenAPI spec)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from webserv.browser.observation import Observation, Tab
+
+TaskId = int | str
+
+
+class EnvOptions(BaseModel):
+    """How one env behaves for all its episodes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(30, ge=1, description="Steps before an episode is truncated.")
+    token_budget: int = Field(2_000, ge=64, le=100_000, description="Tokens in `text` at most.")
+    screenshot: bool = Field(False, description="Attach a PNG to every observation.")
+
+
+class ResetRequest(BaseModel):
+    """Start a new episode: ``task`` picks it, else the env's RNG (seeded by ``seed``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: TaskId | None = Field(None, description="A task id of the suite.")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="Seeds the task choice.")
+
+
+class CreateRequest(ResetRequest):
+    """Create an env and start its first episode."""
+
+    site: str = Field("shop", description="The site the env runs on.")
+    options: EnvOptions = Field(default_factory=EnvOptions)
+
+
+class GroupRequest(CreateRequest):
+    """Create ``n`` envs whose first episodes start from the identical state."""
+
+    n: int = Field(ge=1, description="Envs in the group.")
+
+
+class StepRequest(BaseModel):
+    """One action: call text such as ``click("12")``, or a JSON action object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str | dict[str, Any]
+
+
+class ObservationOut(BaseModel):
+    """An observation on the wire: the screenshot, if any, as base64 PNG."""
+
+    url: str
+    title: str
+    tabs: list[Tab]
+    text: str
+    screenshot: str | None = Field(None, description="Base64 PNG of the viewport.")
+    last_action: str = ""
+    last_action_error: str = ""
+    goal: str = ""
+    token_count: int
+    settle_ms: float
+    settled: bool
+    truncated: bool
+    blocked_urls: list[str] = Field(default_factory=list)
+    answer: str | None = None
+
+    @classmethod
+    def of(cls, obs: Observation) -> ObservationOut:
+        shot = base64.b64encode(obs.screenshot).decode() if obs.screenshot else None
+        return cls(**obs.model_dump(exclude={"screenshot"}), screenshot=shot)
+
+    def to_observation(self) -> Observation:
+        png = base64.b64decode(self.screenshot) if self.screenshot else None
+        return Observation(**self.model_dump(exclude={"screenshot"}), screenshot=png)
+
+
+class ResetOut(BaseModel):
+    env_id: str
+    group: str | None = None
+    observation: ObservationOut
+    info: dict[str, Any]
+
+
+class StepOut(BaseModel):
+    observation: ObservationOut
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
+
+
+class GroupOut(BaseModel):
+    group: str
+    envs: list[ResetOut]
+
+
+class Closed(BaseModel):
+    closed: list[str] = Field(description="The env ids that were closed.")
+
+
+class EnvSummary(BaseModel):
+    env_id: str
+    group: str | None
+    client: str
+    task_id: TaskId | None
+    steps: int
+    episode_running: bool
+    instance_url: str | None
+    expires_in_s: float
+
+
+class PoolOut(BaseModel):
+    """The pool registry: this server, its envs and pool, and the other live servers."""
+
+    server: str
+    store: str
+    envs: list[EnvSummary]
+    pool: dict[str, Any]
+    servers: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str
+    server: str
+    envs: int
+
+
+class ErrorBody(BaseModel):
+    """Every error: a stable code, a message for people, and extra detail where useful."""
+
+    error: str
+    message: str
+    detail: Any = None

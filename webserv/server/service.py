@@ -1,0 +1,460 @@
+"""EnvService: the server's envs, each an :class:`EnvSession` with an owner, a TTL and a lock.
+
+It turns HTTP calls into env operations and env failures into :mod:`errors`: a full pool
+into 503 with Retry-After, too many envs into 429, a call on an ended episode into 409, an
+env whose TTL ran out or whose server restarted into 410. It keeps the lease store current
+(every call renews the env's TTL there), ends envs nobody called within their TTL, publishes
+the server's registry entry, and on start ends the envs a previous run of the same server
+left in the store (their browser contexts died with that process; the pool reconciles their
+instances by label when the runtime starts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+from gymnasium.utils.seeding import np_random
+
+from webserv.browser.actions import ActionError, parse
+from webserv.browser.observation import Observation
+from webserv.browser.session import SessionConfig
+from webserv.env.runtime import EnvRuntime
+from webserv.env.session import EnvSession, EpisodeOver, StepResult
+from webserv.pool.health import NotReady
+from webserv.pool.manager import Lease, PoolFull, PoolStatus
+from webserv.server import errors
+from webserv.server.config import ServerConfig
+from webserv.server.metrics import Metrics
+from webserv.server.schemas import (
+    CreateRequest,
+    EnvOptions,
+    EnvSummary,
+    GroupRequest,
+    ResetRequest,
+    TaskId,
+)
+from webserv.server.store import EnvRecord, LeaseStore, ServerRecord
+from webserv.tasks.config import TaskConfig
+from webserv.tasks.suite import load_suite
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: How much longer than the env's TTL the pool keeps its instance leased: the pool's own
+#: reaper is the backstop should the server's miss an env.
+POOL_LEASE_MARGIN_S = 60.0
+
+
+@dataclass(eq=False)
+class ServedEnv:
+    """One env of the server: its session, its options, its RNG, who owns it, until when."""
+
+    record: EnvRecord
+    session: EnvSession
+    options: EnvOptions
+    rng: np.random.Generator
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    deadline: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.record.env_id
+
+
+class EnvService:
+    """All envs of one server process."""
+
+    def __init__(
+        self, config: ServerConfig, runtime: EnvRuntime, store: LeaseStore, metrics: Metrics
+    ) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.store = store
+        self.metrics = metrics
+        self.owner = config.owner
+        self.suite = load_suite(config.suite)
+        self.site = self.suite.manifest.site
+        self.envs: dict[str, ServedEnv] = {}
+        self.groups: dict[str, list[str]] = {}
+        self.started_at = time.time()
+        self._pending = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ending: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.reclaim()
+        self._tasks = [
+            asyncio.create_task(self._reaper()),
+            asyncio.create_task(self._heartbeat()),
+        ]
+
+    async def reclaim(self) -> int:
+        """End the envs a previous run of this server left in the store; how many there were."""
+        leftovers = await self.store.owned(self.owner)
+        for record in leftovers:
+            await self.store.delete(
+                record,
+                reason=f"env {record.env_id} was lost when its server {self.owner} restarted "
+                "(its browser and instance are gone); create a new env",
+            )
+        if leftovers:
+            log.info("ended %d envs left by a previous run of %s", len(leftovers), self.owner)
+        return len(leftovers)
+
+    async def shutdown(self) -> None:
+        """Stop the loops and end every env (their instances go back to the pool)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(
+            *(
+                self._end(env, f"env {env.id} ended: its server shut down")
+                for env in self.envs_list()
+            )
+        )
+        await asyncio.gather(*self._ending, return_exceptions=True)
+
+    def envs_list(self) -> list[ServedEnv]:
+        return list(self.envs.values())
+
+    # -- envs ------------------------------------------------------------------------
+
+    async def create(self, req: CreateRequest, client: str) -> tuple[ServedEnv, Observation, dict]:
+        """A new env with its first episode started."""
+        self._check_site(req.site)
+        self._admit(1)
+        env = self._new_env(req.options, client, group=None)
+        self._pending += 1
+        try:
+            obs, info = await self._reset(env, req, lease=None)
+            await self._register(env)
+        except BaseException:
+            await self._discard(env)
+            raise
+        finally:
+            self._pending -= 1
+        return env, obs, info
+
+    async def create_group(
+        self, req: GroupRequest, client: str
+    ) -> tuple[str, list[tuple[ServedEnv, Observation, dict]]]:
+        """``n`` envs whose first episodes run the same task from identical instances."""
+        self._check_site(req.site)
+        if req.n > self.config.max_group:
+            raise errors.TooLarge(f"a group has at most {self.config.max_group} envs, not {req.n}")
+        self._admit(req.n)
+        group = uuid.uuid4().hex[:12]
+        envs = [self._new_env(req.options, client, group) for _ in range(req.n)]
+        self._pending += req.n
+        try:
+            results = await self._reset_group(envs, req)
+            for env in envs:
+                await self._register(env)
+        except BaseException:
+            await asyncio.gather(*(self._discard(env) for env in envs))
+            raise
+        finally:
+            self._pending -= req.n
+        self.groups[group] = [env.id for env in envs]
+        return group, [(env, obs, info) for env, (obs, info) in zip(envs, results, strict=True)]
+
+    async def reset(self, env_id: str, req: ResetRequest) -> tuple[ServedEnv, Observation, dict]:
+        env = await self.get(env_id)
+        async with self._using(env):
+            obs, info = await self._reset(env, req, lease=None)
+        return env, obs, info
+
+    async def reset_group(
+        self, group: str, req: ResetRequest
+    ) -> list[tuple[ServedEnv, Observation, dict]]:
+        """A new episode for every env of ``group``: one task, identical start state."""
+        envs = [self.envs[i] for i in self.groups.get(group, []) if i in self.envs]
+        if not envs:
+            raise errors.NotFound(f"unknown group {group!r} (closed, expired or never created)")
+        async with contextlib.AsyncExitStack() as stack:
+            for env in envs:
+                await stack.enter_async_context(self._using(env))
+            results = await self._reset_group(envs, req)
+        return [(env, obs, info) for env, (obs, info) in zip(envs, results, strict=True)]
+
+    async def step(self, env_id: str, action: str | dict[str, Any]) -> StepResult:
+        self._check_action(action)
+        env = await self.get(env_id)
+        async with self._using(env):
+            started = time.perf_counter()
+            result = await self._call(env.session.step(action))
+            self.metrics.step_seconds.observe(time.perf_counter() - started)
+            self.metrics.steps.inc()
+        return result
+
+    async def screenshot(self, env_id: str) -> bytes:
+        env = await self.get(env_id)
+        async with self._using(env):
+            obs = await self._call(env.session.observe(screenshot=True))
+        assert obs.screenshot is not None
+        return obs.screenshot
+
+    async def close(self, env_id: str) -> list[str]:
+        env = await self.get(env_id)
+        await self._end(env, f"env {env_id} was closed by its client")
+        return [env_id]
+
+    async def close_group(self, group: str) -> list[str]:
+        ids = [i for i in self.groups.get(group, []) if i in self.envs]
+        if not ids:
+            raise errors.NotFound(f"unknown group {group!r} (closed, expired or never created)")
+        await asyncio.gather(
+            *(self._end(self.envs[i], f"env {i} was closed with its group") for i in ids)
+        )
+        return ids
+
+    async def get(self, env_id: str) -> ServedEnv:
+        """The env ``env_id`` of this server, or the error that says why there is none."""
+        env = self.envs.get(env_id)
+        if env is not None:
+            return env
+        reason = await self.store.gone(env_id)
+        if reason:
+            raise errors.Gone(reason)
+        record = await self.store.get(env_id)
+        if record is not None and record.server != self.owner:
+            raise errors.NotFound(f"env {env_id} is served by server {record.server}, not this one")
+        raise errors.NotFound(f"unknown env {env_id!r}")
+
+    def summary(self, env: ServedEnv) -> EnvSummary:
+        task = env.session.task
+        return EnvSummary(
+            env_id=env.id,
+            group=env.record.group,
+            client=env.record.client,
+            task_id=task.task_id if task else None,
+            steps=env.session.steps,
+            episode_running=not env.session.done,
+            instance_url=env.session.instance_url,
+            expires_in_s=round(max(0.0, env.deadline - time.monotonic()), 1),
+        )
+
+    def pool_status(self) -> PoolStatus | None:
+        pool = self.runtime.pool
+        return pool.status() if pool is not None else None
+
+    # -- internals -------------------------------------------------------------------
+
+    def _check_site(self, site: str) -> None:
+        if site != self.site:
+            raise errors.BadRequest(f"unknown site {site!r}; this server serves {self.site!r}")
+
+    def _check_action(self, action: str | dict[str, Any]) -> None:
+        size = len(action) if isinstance(action, str) else len(repr(action))
+        limit = self.config.max_action_chars
+        if size > limit:
+            raise errors.TooLarge(f"the action has {size} characters, more than {limit}")
+        try:
+            parsed = parse(action)
+        except ActionError:
+            return  # the env reports it in the observation, as in process
+        text = parsed.args.get("text")
+        if isinstance(text, str) and len(text) > self.config.max_typed_chars:
+            raise errors.TooLarge(
+                f"type() would enter {len(text)} characters, more than "
+                f"{self.config.max_typed_chars}"
+            )
+
+    def _admit(self, n: int) -> None:
+        open_envs = len(self.envs) + self._pending
+        if open_envs + n > self.config.max_envs:
+            raise errors.TooManyEnvs(
+                f"{open_envs} envs open or starting, {n} more asked, max_envs="
+                f"{self.config.max_envs}; close envs or retry later",
+                headers=errors.retry_after(5),
+            )
+
+    def _new_env(self, options: EnvOptions, client: str, group: str | None) -> ServedEnv:
+        if options.max_steps > self.config.max_steps_limit:
+            raise errors.BadRequest(
+                f"options.max_steps is at most {self.config.max_steps_limit}, "
+                f"not {options.max_steps}"
+            )
+        browser_config = SessionConfig(
+            token_budget=options.token_budget, screenshot=options.screenshot
+        )
+        session = EnvSession(
+            self.runtime, max_steps=options.max_steps, browser_config=browser_config
+        )
+        record = EnvRecord(env_id=uuid.uuid4().hex, server=self.owner, client=client, group=group)
+        return ServedEnv(record, session, options, np_random(None)[0])
+
+    def _pick(self, env: ServedEnv, req: ResetRequest) -> TaskConfig:
+        """The task ``req`` names, else one drawn with the env's RNG (as WebEnv does)."""
+        if req.seed is not None:
+            env.rng = np_random(req.seed)[0]
+        if req.task is not None:
+            return self._task(req.task)
+        tasks = self.suite.tasks
+        return tasks[int(env.rng.integers(len(tasks)))]
+
+    def _task(self, task_id: TaskId) -> TaskConfig:
+        try:
+            return self.suite.task(task_id)
+        except KeyError as err:
+            raise errors.BadRequest(str(err.args[0])) from err
+
+    async def _reset(
+        self, env: ServedEnv, req: ResetRequest, lease: Lease | None
+    ) -> tuple[Observation, dict]:
+        task = self._pick(env, req)
+        started = time.perf_counter()
+        obs, info = await self._call(env.session.reset(task, lease=lease))
+        self.metrics.reset_seconds.observe(time.perf_counter() - started)
+        self.metrics.resets.inc()
+        pool = self.runtime.pool
+        if pool is not None:
+            pool.renew(info["lease"], self.config.env_ttl_s + POOL_LEASE_MARGIN_S)
+        env.record.lease = info["lease"]
+        env.record.instance = info["instance_url"]
+        info["env_id"] = env.id
+        return obs, info
+
+    async def _reset_group(
+        self, envs: list[ServedEnv], req: ResetRequest
+    ) -> list[tuple[Observation, dict]]:
+        seed = req.seed if req.seed is not None else secrets.randbits(63)
+        first = self._pick(envs[0], req.model_copy(update={"seed": seed}))
+        for env in envs[1:]:
+            self._pick(env, req.model_copy(update={"seed": seed}))
+        pool = self.runtime.pool
+        assert pool is not None
+        leases = await self._call(pool.acquire_group(self.site, len(envs)))
+        fixed = req.model_copy(update={"task": first.task_id, "seed": None})
+        outcomes = await asyncio.gather(
+            *(self._reset(env, fixed, lease) for env, lease in zip(envs, leases, strict=True)),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        """Run an env operation under the request timeout, its failures as API errors."""
+        try:
+            return await asyncio.wait_for(awaitable, self.config.request_timeout_s)
+        except TimeoutError as err:
+            raise errors.Timeout(
+                f"the call took longer than {self.config.request_timeout_s} s"
+            ) from err
+        except PoolFull as err:
+            headers = errors.retry_after(err.retry_after_s)
+            raise errors.PoolFullError(str(err), headers=headers) from err
+        except EpisodeOver as err:
+            raise errors.EpisodeOverError(str(err)) from err
+        except (NotReady, OSError) as err:
+            raise errors.PoolFullError(
+                f"no instance could be started: {err}", headers=errors.retry_after(5)
+            ) from err
+
+    @contextlib.asynccontextmanager
+    async def _using(self, env: ServedEnv):  # type: ignore[no-untyped-def]
+        """Hold ``env`` for one call: one call at a time, and its TTL renewed."""
+        if env.lock.locked():
+            raise errors.Busy(f"env {env.id} is busy with another call; one call at a time")
+        async with env.lock:
+            if env.id not in self.envs:
+                raise await self._missing(env.id)
+            await self._touch(env)
+            try:
+                yield
+            finally:
+                await self._touch(env)
+
+    async def _missing(self, env_id: str) -> errors.ApiError:
+        try:
+            await self.get(env_id)
+        except errors.ApiError as err:
+            return err
+        return errors.NotFound(f"unknown env {env_id!r}")
+
+    async def _touch(self, env: ServedEnv) -> None:
+        ttl = self.config.env_ttl_s
+        env.deadline = time.monotonic() + ttl
+        if env.id in self.envs and not await self.store.touch(env.id, ttl):
+            await self.store.put(env.record, ttl)  # the store lost it (flushed): put it back
+
+    async def _register(self, env: ServedEnv) -> None:
+        env.deadline = time.monotonic() + self.config.env_ttl_s
+        self.envs[env.id] = env
+        await self.store.put(env.record, self.config.env_ttl_s)
+
+    async def _discard(self, env: ServedEnv) -> None:
+        """Close an env that never got registered (its creation failed)."""
+        with contextlib.suppress(Exception):
+            await env.session.close()
+
+    async def _end(self, env: ServedEnv, reason: str) -> None:
+        """Unregister ``env`` (new calls see ``reason``), then close it when its call is done."""
+        if self.envs.pop(env.id, None) is None:
+            return
+        await self.store.delete(env.record, reason)
+        group = env.record.group
+        if group is not None and group in self.groups:
+            self.groups[group] = [i for i in self.groups[group] if i != env.id]
+            if not self.groups[group]:
+                del self.groups[group]
+        try:
+            async with asyncio.timeout(self.config.request_timeout_s):
+                async with env.lock:
+                    await env.session.close()
+        except Exception as err:  # closing is best effort; the pool reaps what is left
+            log.warning("closing env %s failed: %s", env.id, err)
+
+    async def _reaper(self) -> None:
+        """End envs no call touched within their TTL (their trainer is gone)."""
+        interval = min(1.0, self.config.env_ttl_s / 4)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for env in self.envs_list():
+                if env.deadline < now and not env.lock.locked():
+                    self.metrics.reaped.inc()
+                    reason = (
+                        f"env {env.id} expired: no call for {self.config.env_ttl_s:g} s "
+                        "(its TTL); create a new env"
+                    )
+                    task = asyncio.create_task(self._end(env, reason))
+                    self._ending.add(task)
+                    task.add_done_callback(self._ending.discard)
+
+    async def _heartbeat(self) -> None:
+        """Keep this server's registry entry current."""
+        config = self.config
+        url = f"http://{config.host}:{config.port}"
+        while True:
+            status = self.pool_status()
+            pool: dict[str, Any] = {}
+            if status is not None:
+                pool = {name: site.model_dump() for name, site in status.sites.items()}
+            record = ServerRecord(
+                server=self.owner,
+                url=url,
+                pid=os.getpid(),
+                started_at=self.started_at,
+                envs=len(self.envs),
+                pool=pool,
+            )
+            try:
+                await self.store.heartbeat(record, ttl_s=config.heartbeat_s * 3)
+            except Exception as err:  # a store hiccup must not end the loop
+                log.warning("heartbeat to the %s store failed: %s", self.store.name, err)
+            await asyncio.sleep(config.heartbeat_s)

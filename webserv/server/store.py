@@ -1,0 +1,228 @@
+"""The lease store: which server owns which env, until when, and which servers are alive.
+
+Two implementations of one interface: :class:`MemoryStore` (the default, for one server
+process) and :class:`RedisStore` (``redis.asyncio``), which survives a server restart and is
+shared by the servers of a host. Every env record carries a TTL renewed by every call on
+the env; a record whose TTL ran out is gone, just like its env. When a server ends an env
+for a reason the client should hear about (TTL expired, server restarted), it leaves a
+tombstone that answers later calls with 410 and that reason.
+
+Redis keys (all under ``webserv:``): ``env:<id>`` the record (JSON, TTL), ``gone:<id>`` a
+tombstone (TTL), ``server:<sid>:envs`` the env ids a server owns, ``server:<sid>`` the
+server's registry entry (JSON, TTL renewed by its heartbeat), ``servers`` the server ids.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+#: How long a tombstone answers 410 before the id becomes a plain 404.
+TOMBSTONE_TTL_S = 3600.0
+
+
+class EnvRecord(BaseModel):
+    """One env as the store knows it: its owner server and client, its lease, its group."""
+
+    env_id: str
+    server: str = Field(description="Id of the server process that owns the env.")
+    client: str = Field(description="Who created it (X-Webserv-Client header or address).")
+    group: str | None = None
+    lease: str | None = Field(None, description="The pool lease of its current instance.")
+    instance: str | None = None
+    created_at: float = Field(default_factory=time.time)
+
+
+class ServerRecord(BaseModel):
+    """A server's registry entry: where it listens and what its pool holds."""
+
+    server: str
+    url: str
+    pid: int
+    started_at: float
+    envs: int = 0
+    pool: dict[str, Any] = Field(default_factory=dict)
+
+
+class LeaseStore(Protocol):
+    """What the server keeps about envs and servers outside its own memory."""
+
+    name: str
+
+    async def put(self, record: EnvRecord, ttl_s: float) -> None: ...
+
+    async def touch(self, env_id: str, ttl_s: float) -> bool:
+        """Renew a record's TTL; False when it is no longer there."""
+        ...
+
+    async def get(self, env_id: str) -> EnvRecord | None: ...
+
+    async def delete(self, record: EnvRecord, reason: str | None = None) -> None:
+        """Remove a record; with ``reason``, leave a tombstone that says it."""
+        ...
+
+    async def gone(self, env_id: str) -> str | None:
+        """Why ``env_id`` ended, if it ended recently for a reason worth telling."""
+        ...
+
+    async def owned(self, server: str) -> list[EnvRecord]:
+        """The live records owned by ``server``."""
+        ...
+
+    async def heartbeat(self, record: ServerRecord, ttl_s: float) -> None: ...
+
+    async def servers(self) -> list[ServerRecord]: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """The store of a single server process: dicts with expiry times."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._envs: dict[str, tuple[EnvRecord, float]] = {}
+        self._gone: dict[str, tuple[str, float]] = {}
+        self._servers: dict[str, tuple[ServerRecord, float]] = {}
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        for table in (self._envs, self._gone, self._servers):
+            for key in [k for k, (_, until) in table.items() if until < now]:
+                del table[key]
+
+    async def put(self, record: EnvRecord, ttl_s: float) -> None:
+        self._purge()
+        self._envs[record.env_id] = (record, time.monotonic() + ttl_s)
+
+    async def touch(self, env_id: str, ttl_s: float) -> bool:
+        self._purge()
+        entry = self._envs.get(env_id)
+        if entry is None:
+            return False
+        self._envs[env_id] = (entry[0], time.monotonic() + ttl_s)
+        return True
+
+    async def get(self, env_id: str) -> EnvRecord | None:
+        self._purge()
+        entry = self._envs.get(env_id)
+        return entry[0] if entry else None
+
+    async def delete(self, record: EnvRecord, reason: str | None = None) -> None:
+        self._envs.pop(record.env_id, None)
+        if reason:
+            self._gone[record.env_id] = (reason, time.monotonic() + TOMBSTONE_TTL_S)
+
+    async def gone(self, env_id: str) -> str | None:
+        self._purge()
+        entry = self._gone.get(env_id)
+        return entry[0] if entry else None
+
+    async def owned(self, server: str) -> list[EnvRecord]:
+        self._purge()
+        return [record for record, _ in self._envs.values() if record.server == server]
+
+    async def heartbeat(self, record: ServerRecord, ttl_s: float) -> None:
+        self._servers[record.server] = (record, time.monotonic() + ttl_s)
+
+    async def servers(self) -> list[ServerRecord]:
+        self._purge()
+        return [record for record, _ in self._servers.values()]
+
+    async def close(self) -> None:
+        self._envs.clear()
+        self._gone.clear()
+        self._servers.clear()
+
+
+class RedisStore:
+    """The store in Redis, shared across restarts and by the servers of a host."""
+
+    name = "redis"
+
+    def __init__(self, url: str, prefix: str = "webserv:") -> None:
+        import redis.asyncio as redis
+
+        self.url = url
+        self.prefix = prefix
+        self._redis = redis.Redis.from_url(url, decode_responses=True)
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def put(self, record: EnvRecord, ttl_s: float) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key("env", record.env_id), record.model_dump_json(), px=_ms(ttl_s))
+            pipe.sadd(self._key("server", record.server, "envs"), record.env_id)
+            await pipe.execute()
+
+    async def touch(self, env_id: str, ttl_s: float) -> bool:
+        return bool(await self._redis.pexpire(self._key("env", env_id), _ms(ttl_s)))
+
+    async def get(self, env_id: str) -> EnvRecord | None:
+        raw = await self._redis.get(self._key("env", env_id))
+        return EnvRecord.model_validate_json(raw) if raw else None
+
+    async def delete(self, record: EnvRecord, reason: str | None = None) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key("env", record.env_id))
+            pipe.srem(self._key("server", record.server, "envs"), record.env_id)
+            if reason:
+                pipe.set(self._key("gone", record.env_id), reason, px=_ms(TOMBSTONE_TTL_S))
+            await pipe.execute()
+
+    async def gone(self, env_id: str) -> str | None:
+        return await self._redis.get(self._key("gone", env_id))
+
+    async def owned(self, server: str) -> list[EnvRecord]:
+        members_key = self._key("server", server, "envs")
+        ids = sorted(await self._redis.smembers(members_key))
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._key("env", env_id) for env_id in ids])
+        expired = [env_id for env_id, raw in zip(ids, raws, strict=True) if raw is None]
+        if expired:
+            await self._redis.srem(members_key, *expired)
+        return [EnvRecord.model_validate_json(raw) for raw in raws if raw]
+
+    async def heartbeat(self, record: ServerRecord, ttl_s: float) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key("server", record.server), record.model_dump_json(), px=_ms(ttl_s))
+            pipe.sadd(self._key("servers"), record.server)
+            await pipe.execute()
+
+    async def servers(self) -> list[ServerRecord]:
+        ids = sorted(await self._redis.smembers(self._key("servers")))
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._key("server", sid) for sid in ids])
+        dead = [sid for sid, raw in zip(ids, raws, strict=True) if raw is None]
+        if dead:
+            await self._redis.srem(self._key("servers"), *dead)
+        return [ServerRecord.model_validate_json(raw) for raw in raws if raw]
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+async def open_store(redis_url: str | None) -> LeaseStore:
+    """A Redis store for ``redis_url`` (checked with a ping), else a memory store."""
+    if not redis_url:
+        return MemoryStore()
+    store = RedisStore(redis_url)
+    try:
+        await store.ping()
+    except Exception:
+        await store.close()
+        raise
+    return store
