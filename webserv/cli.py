@@ -13,6 +13,7 @@ from benchmarks.cli import app as bench_app
 from webserv.browser.cli import observe
 from webserv.demo import demo
 from webserv.pool.cli import images_app, pool_app
+from webserv.rollout.cli import rollout
 from webserv.server.cli import serve
 from webserv.sites.cli import app as site_app
 from webserv.tasks.cli import app as suite_app
@@ -31,6 +32,7 @@ app.add_typer(suite_app, name="suite")
 app.command("observe")(observe)
 app.command("demo")(demo)
 app.command("serve")(serve)
+app.command("rollout")(rollout)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,269 @@
+"""Chat prompts for a shopper model, kept under a token budget.
+
+The prompt follows Shop-R1 and Customer-R1: a system message with the role, the optional
+persona, the action space and the output format (one JSON object, ``rationale`` first);
+then one user message with the task intent, the session so far (each earlier step's page,
+the rationale and the action taken, and what went wrong), the current page as compact text
+and, when enabled, its screenshot as an image (the current page only, as in the VLM
+follow-up paper).
+
+Budget: text is counted with the project's tokenizer (:mod:`webserv.browser.tokens`,
+cl100k_base) and the screenshot as Qwen2.5-VL counts it (one token per 28x28 pixel patch).
+Only the last ``history_pages`` earlier pages are shown in full; while the prompt is over
+``token_budget`` the oldest page still shown is replaced by an omission marker, then the
+current page is cut from the bottom, then the oldest steps are left out altogether.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from webserv.browser import actions
+from webserv.browser.tokens import count_tokens
+from webserv.policy.base import ContextStats, Turn
+from webserv.policy.parse import OutputMode
+from webserv.policy.persona import Persona
+
+PAGE_OMITTED = "[earlier page omitted to fit the context]"
+PAGE_CUT = "[rest of the page cut to fit the context]"
+#: Per-message framing tokens of chat templates (role markers), counted once per message.
+MESSAGE_OVERHEAD = 4
+#: Qwen2.5-VL turns each 28x28 pixel patch of an image into one token.
+PATCH_PX = 28
+
+
+class PromptConfig(BaseModel):
+    """What the prompt holds and how big it may get."""
+
+    mode: OutputMode = Field("opera", description="Action format asked for: opera or grammar.")
+    screenshot: bool = Field(True, description="Send the current page's screenshot as an image.")
+    history_pages: int = Field(3, ge=0, description="Earlier pages shown in full (the last K).")
+    token_budget: int = Field(16_000, ge=500, description="Most prompt tokens, image included.")
+
+
+OPERA_ACTIONS = """Actions (the "action" object):
+{"type": "click", "name": "<id>"}
+    Click the element with that id.
+{"type": "type_and_submit", "name": "<id>", "text": "<text>"}
+    Type text into the field with that id and press Enter.
+{"type": "terminate"}
+    Leave the site and end the session. When the task asks a question, put the answer in it:
+    {"type": "terminate", "answer": "<answer>"}"""
+
+GRAMMAR_ACTIONS = """Actions: "action" is one call of the list below, as a string, e.g.
+{{"rationale": "I want to see the cart.", "action": "click(\\"12\\")"}}
+
+{actions}"""
+
+OUTPUT_FORMAT = """Reply with a single JSON object and nothing else:
+{"rationale": "<one short first-person sentence: why you take this action>", "action": ...}"""
+
+
+def system_prompt(config: PromptConfig, persona: Persona | None) -> str:
+    """The role, the persona, the action space and the output format."""
+    parts = [
+        "You are a customer shopping on an online store, acting the way a real person would.",
+    ]
+    if persona is not None:
+        parts.append("# Who you are\n" + persona.describe())
+    parts.append(
+        "Each turn you get your task, what you did so far and why, recent pages of the site and "
+        "the current page"
+        + (" with a screenshot of it" if config.screenshot else "")
+        + ". Pages are compact text; every element you can use has an id in brackets, e.g. "
+        '[12] button "Add to Cart". Refer to elements by that id.'
+    )
+    if config.mode == "opera":
+        parts.append(OPERA_ACTIONS)
+    else:
+        parts.append(GRAMMAR_ACTIONS.format(actions=actions.prompt()))
+    parts.append(OUTPUT_FORMAT)
+    return "\n\n".join(parts)
+
+
+def image_tokens(png: bytes) -> int:
+    """Qwen2.5-VL's token count for a PNG (from its header; no decoding)."""
+    if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("the screenshot is not a PNG")
+    width, height = struct.unpack(">II", png[16:24])
+    return math.ceil(width / PATCH_PX) * math.ceil(height / PATCH_PX)
+
+
+def _action_text(turn: Turn) -> str:
+    decision = turn.decision
+    if decision.action is None:
+        return f"Your reply could not be used: {decision.format_error}"
+    shown = decision.opera_action if decision.opera_action is not None else decision.action
+    line = "You did: " + (
+        json.dumps(shown, ensure_ascii=False) if isinstance(shown, dict) else shown
+    )
+    if turn.action_error:
+        line += f"\nIt failed: {turn.action_error}"
+    return line
+
+
+@dataclass
+class _Step:
+    """One earlier step as prompt pieces, with their token costs."""
+
+    header: str
+    page: str
+    after: str
+    page_tokens: int
+    rest_tokens: int
+    show_page: bool
+
+
+def _steps(history: Sequence[Turn], keep_pages: int) -> list[_Step]:
+    steps = []
+    first_shown = len(history) - keep_pages
+    for i, turn in enumerate(history):
+        header = f"### Step {i + 1}: {turn.title or 'page'} ({turn.url})"
+        after = ""
+        if turn.decision.rationale:
+            after = f"You thought: {turn.decision.rationale}\n"
+        after += _action_text(turn)
+        steps.append(
+            _Step(
+                header=header,
+                page=turn.text,
+                after=after,
+                page_tokens=count_tokens(turn.text) + 1,
+                rest_tokens=count_tokens(header) + count_tokens(after) + 2,
+                show_page=i >= first_shown,
+            )
+        )
+    return steps
+
+
+def _tabs(observation: Mapping[str, Any]) -> str:
+    tabs = observation.get("tabs") or []
+    if len(tabs) < 2:
+        return ""
+    listed = "; ".join(
+        f"{t['index']}: {t['title'] or t['url']}" + (" (current)" if t["active"] else "")
+        for t in tabs
+    )
+    return f"Open tabs: {listed}\n"
+
+
+def _cut(page: str, budget: int) -> str:
+    """The first lines of ``page`` that fit ``budget`` tokens, with a marker if any were cut."""
+    lines = page.splitlines()
+    kept: list[str] = []
+    used = count_tokens(PAGE_CUT) + 1
+    for line in lines:
+        cost = count_tokens(line) + 1
+        if used + cost > budget:
+            break
+        kept.append(line)
+        used += cost
+    return "\n".join([*kept, PAGE_CUT]) if len(kept) < len(lines) else page
+
+
+@dataclass
+class Prompt:
+    """Chat messages for one step, and how they were fitted into the budget."""
+
+    messages: list[dict[str, Any]]
+    stats: ContextStats
+
+
+def build_prompt(
+    observation: Mapping[str, Any],
+    history: Sequence[Turn],
+    config: PromptConfig,
+    persona: Persona | None = None,
+) -> Prompt:
+    """The messages asking for the next decision on ``observation`` after ``history``."""
+    system = system_prompt(config, persona)
+    intent = str(observation.get("goal") or "Shop the way you usually do.")
+    head = f"# Task\n{intent}\n"
+    current_header = (
+        f"# Current page: {observation.get('title') or 'page'} ({observation.get('url', '')})\n"
+        + _tabs(observation)
+    )
+    last_error = str(observation.get("last_action_error") or "")
+    if last_error:
+        current_header += f"Your last action failed: {last_error}\n"
+    page = str(observation.get("text", ""))
+    tail = "\nYour next action, as one JSON object:"
+    png = observation.get("screenshot") if config.screenshot else None
+    img_tokens = image_tokens(png) if isinstance(png, bytes | bytearray) else 0
+
+    steps = _steps(history, config.history_pages)
+    fixed = (
+        count_tokens(system)
+        + count_tokens(head)
+        + count_tokens(current_header)
+        + count_tokens(tail)
+        + img_tokens
+        + 2 * MESSAGE_OVERHEAD
+        + 16  # section headings, joins and the omitted-steps line
+    )
+    page_tokens = count_tokens(page)
+
+    def total() -> int:
+        history_tokens = sum(
+            s.rest_tokens + (s.page_tokens if s.show_page else count_tokens(PAGE_OMITTED))
+            for s in steps
+        )
+        return fixed + page_tokens + history_tokens
+
+    stats = ContextStats(prompt_tokens=0, image_tokens=img_tokens)
+    stats.pages_dropped = sum(not s.show_page for s in steps)
+    for step in steps:  # oldest shown page first
+        if total() <= config.token_budget:
+            break
+        if step.show_page:
+            step.show_page = False
+            stats.pages_dropped += 1
+    if total() > config.token_budget:
+        room = config.token_budget - (total() - page_tokens)
+        page = _cut(page, max(room, count_tokens(PAGE_CUT) + 1))
+        page_tokens = count_tokens(page)
+        stats.page_cut = True
+    while steps and total() > config.token_budget:
+        dropped = steps.pop(0)
+        stats.steps_dropped += 1
+        stats.pages_dropped -= not dropped.show_page
+    stats.pages_kept = sum(s.show_page for s in steps)
+
+    sections = [head]
+    if steps:
+        lines = ["# Your session so far"]
+        if stats.steps_dropped:
+            lines.append(f"[{stats.steps_dropped} earliest steps omitted]")
+        for step in steps:
+            lines.append(step.header)
+            lines.append(step.page if step.show_page else PAGE_OMITTED)
+            lines.append(step.after)
+        sections.append("\n".join(lines) + "\n")
+    sections.append(current_header + page + "\n" + tail)
+    text = "\n".join(sections)
+    content: str | list[dict[str, Any]] = text
+    if img_tokens:
+        assert isinstance(png, bytes | bytearray)
+        url = "data:image/png;base64," + base64.b64encode(bytes(png)).decode("ascii")
+        content = [
+            {"type": "text", "text": text},
+            {"type": "image_url", "image_url": {"url": url}},
+        ]
+    stats.prompt_tokens = (
+        count_tokens(system) + count_tokens(text) + img_tokens + 2 * MESSAGE_OVERHEAD
+    )
+    return Prompt(
+        messages=[
+            {"role": "system", "content": system},
+            {"role": "user", "content": content},
+        ],
+        stats=stats,
+    )

@@ -1,0 +1,199 @@
+"""``webserv rollout``: run a shopper policy on many envs and record its trajectories."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from webserv.rollout.envs import EnvFleet
+    from webserv.tasks.suite import SuiteManifest
+
+
+class PolicyChoice(StrEnum):
+    vlm = "vlm"
+    scripted = "scripted"
+    random = "random"
+
+
+class ModeChoice(StrEnum):
+    opera = "opera"
+    grammar = "grammar"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def rollout(
+    policy: PolicyChoice = typer.Option(PolicyChoice.scripted, help="Who shops."),
+    endpoint: str | None = typer.Option(
+        None, help="OpenAI-compatible base URL for --policy vlm, e.g. http://127.0.0.1:8000/v1."
+    ),
+    model: str = typer.Option("", help="Model name the endpoint serves (--policy vlm)."),
+    api_key: str = typer.Option(
+        "EMPTY", "--api-key", envvar="WEBSERV_MODEL_API_KEY", help="API key of the endpoint."
+    ),
+    server: str | None = typer.Option(
+        None, help="A webserv server (webserv serve) to run the envs on; default: in-process."
+    ),
+    token: str | None = typer.Option(
+        None, envvar="WEBSERV_TOKEN", help="Bearer token of the server, if it needs one."
+    ),
+    envs: int = typer.Option(4, "--envs", min=1, max=256, help="Envs stepping at once."),
+    episodes: int = typer.Option(8, "--episodes", min=1, help="Episodes in all."),
+    group_size: int = typer.Option(
+        1, "--group-size", min=1, help="GRPO group size: episodes sharing task and start state."
+    ),
+    max_steps: int = typer.Option(20, "--max-steps", min=1, help="Policy turns per episode."),
+    out: Path = typer.Option(..., "--out", help="Run directory (JSONL + screenshots)."),
+    suite: str = typer.Option("shop", help="Task suite (name or directory)."),
+    task: list[str] = typer.Option(
+        [], "--task", help="Task ids to cycle through (default: the storefront tasks)."
+    ),
+    persona: list[str] = typer.Option(
+        [], "--persona", help="Built-in persona name or JSON file (repeatable; default: all)."
+    ),
+    no_persona: bool = typer.Option(False, "--no-persona", help="Prompt without a persona."),
+    mode: ModeChoice = typer.Option(
+        ModeChoice.opera, help="Action format asked of the model: OPeRA JSON or the env grammar."
+    ),
+    screenshots: bool = typer.Option(
+        True, "--screenshots/--no-screenshots", help="Capture (and send) a screenshot each step."
+    ),
+    history_pages: int = typer.Option(3, "--history-pages", min=0, help="Earlier pages in full."),
+    token_budget: int = typer.Option(16_000, "--token-budget", min=500, help="Prompt tokens."),
+    temperature: float = typer.Option(0.6, min=0.0, help="Sampling temperature of the model."),
+    max_tokens: int = typer.Option(512, "--max-tokens", min=16, help="Tokens per reply."),
+    json_mode: bool = typer.Option(
+        False, "--json-mode", help='Ask for response_format {"type": "json_object"}.'
+    ),
+    seed: int = typer.Option(0, help="Seed of the baselines (episode i uses seed + i)."),
+) -> None:
+    """Roll out a shopper policy on N envs for M episodes; write steps.jsonl and screenshots."""
+    import asyncio
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from webserv.policy.persona import BUILTIN, builtin, load_personas
+    from webserv.policy.prompt import PromptConfig
+    from webserv.policy.vlm import ModelConfig
+    from webserv.rollout.records import EpisodeRecord
+    from webserv.rollout.runner import RolloutConfig, run_rollouts
+    from webserv.tasks.suite import load_suite
+
+    if policy is PolicyChoice.vlm and not (endpoint and model):
+        raise _fail("--policy vlm needs --endpoint and --model")
+    if group_size > envs:
+        raise _fail(f"--group-size {group_size} needs at least as many --envs")
+    try:
+        loaded = load_suite(suite)
+        tasks = (
+            [loaded.task(t) for t in task]
+            if task
+            else [t for t in loaded.tasks if t.sites == ["shopping"]] or loaded.tasks
+        )
+        personas = None
+        if not no_persona:
+            personas = []
+            for name in persona or [p.name.split()[0] for p in BUILTIN]:
+                path = Path(name)
+                personas += load_personas(path) if path.suffix == ".json" else [builtin(name)]
+    except (KeyError, FileNotFoundError, ValueError) as err:
+        raise _fail(str(err.args[0] if err.args else err)) from err
+
+    config = RolloutConfig(
+        policy=policy.value,
+        envs=envs,
+        episodes=episodes,
+        group_size=group_size,
+        max_steps=max_steps,
+        seed=seed,
+        out=out,
+        prompt=PromptConfig(
+            mode=mode.value,
+            screenshot=screenshots,
+            history_pages=history_pages,
+            token_budget=token_budget,
+        ),
+        model=ModelConfig(
+            endpoint=endpoint,
+            model=model,
+            api_key=api_key,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+        )
+        if policy is PolicyChoice.vlm and endpoint
+        else None,
+        personas=personas,
+    )
+    fleet = _fleet(server, token, loaded.manifest, envs, max_steps, screenshots)
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        "{task.fields[steps]} steps",
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        bar = progress.add_task(f"rollout ({policy.value})", total=episodes, steps=0)
+
+        def on_step() -> None:
+            progress.update(bar, steps=progress.tasks[bar].fields["steps"] + 1)
+
+        def on_episode(record: EpisodeRecord) -> None:
+            progress.advance(bar)
+            outcome = f"[red]{record.error}[/]" if record.error else f"reward {record.reward:g}"
+            progress.console.print(
+                f"{record.session_id} task {record.task_id} {record.persona or '-'}: "
+                f"{record.steps} steps, {outcome}"
+            )
+
+        summary = asyncio.run(
+            run_rollouts(config, fleet, tasks, on_step=on_step, on_episode=on_episode)
+        )
+    t = summary.totals
+    console.print(
+        f"{t.episodes} episodes, {t.steps} steps in {t.wall_s:.1f} s "
+        f"({t.steps_per_s:.2f} steps/s); "
+        f"mean reward {t.mean_reward:g}, {t.successes} successes; format errors "
+        f"{t.format_errors}, action errors {t.action_errors}, failed episodes {t.episode_errors}"
+    )
+    console.print(
+        f"per step p50: policy {t.policy_ms_p50:.1f} ms, env {t.env_ms_p50:.1f} ms; "
+        f"written to {out}/steps.jsonl"
+    )
+
+
+def _fleet(
+    server: str | None,
+    token: str | None,
+    manifest: SuiteManifest,
+    envs: int,
+    max_steps: int,
+    screenshots: bool,
+) -> EnvFleet:
+    """The envs to run on: a server's, or in-process ones over the suite's golden data."""
+    from webserv.browser.session import SessionConfig
+    from webserv.env.runtime import RuntimeConfig
+    from webserv.rollout.envs import InProcessFleet
+
+    if server is not None:
+        from webserv.rollout.remote import RemoteFleet
+
+        return RemoteFleet(server, token=token, max_steps=max_steps, screenshot=screenshots)
+    runtime = RuntimeConfig(
+        seed=manifest.seed, scale=manifest.scale, standby=envs, max_instances=2 * envs + 2
+    )
+    return InProcessFleet(
+        runtime, max_steps=max_steps, browser_config=SessionConfig(screenshot=screenshots)
+    )

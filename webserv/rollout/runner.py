@@ -1,0 +1,394 @@
+"""The rollout runner: many episodes of a policy on many envs at once, recorded as JSONL.
+
+``run_rollouts`` schedules ``episodes`` episodes over ``envs`` concurrent envs on one event
+loop. With ``group_size`` G > 1, episodes come in GRPO groups: G envs leased together from
+the identical start state, the same task and persona, each with its own seed. Every step is
+written as it finishes (:mod:`webserv.rollout.records`); a broken episode is recorded with
+its error and the run goes on.
+
+Each step's time is split into policy time (``act``) and env time (``reset``/``step``:
+acting, settling, observing, evaluating), which is what the rollout benchmark reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from webserv.policy.base import Decision, Policy, Turn
+from webserv.policy.persona import BUILTIN, Persona
+from webserv.policy.prompt import PromptConfig
+from webserv.policy.random_shopper import RandomShopper
+from webserv.policy.scripted import ScriptedShopper
+from webserv.policy.vlm import ChatModel, ModelConfig, VLMShopper
+from webserv.rollout.envs import EnvFleet, EnvStep, RolloutEnv
+from webserv.rollout.records import EpisodeRecord, RunWriter, StepRecord, StepTimings
+from webserv.stats import percentile
+from webserv.tasks.config import TaskConfig
+
+PolicyKind = Literal["vlm", "scripted", "random"]
+
+
+class RolloutConfig(BaseModel):
+    """What to run and where to write it."""
+
+    policy: PolicyKind = "scripted"
+    envs: int = Field(4, ge=1, description="Envs stepping at once.")
+    episodes: int = Field(8, ge=1)
+    group_size: int = Field(1, ge=1, description="Episodes per GRPO group (identical start).")
+    max_steps: int = Field(20, ge=1, description="Most policy turns per episode.")
+    seed: int = 0
+    out: Path
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    model: ModelConfig | None = Field(None, description="Required for the vlm policy.")
+    personas: list[Persona] | None = Field(
+        default_factory=lambda: list(BUILTIN), description="Cycled over groups; None: no persona."
+    )
+
+
+class Totals(BaseModel):
+    """Aggregates of a run."""
+
+    episodes: int
+    steps: int
+    wall_s: float
+    steps_per_s: float
+    mean_reward: float
+    successes: int
+    format_errors: int
+    action_errors: int
+    episode_errors: int
+    policy_ms_p50: float
+    env_ms_p50: float
+    policy_s_total: float
+    env_s_total: float
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    config: RolloutConfig
+    target: str = Field(description="in-process, or the server's URL.")
+    totals: Totals
+
+
+def make_policy(
+    config: RolloutConfig, persona: Persona | None, seed: int, model: ChatModel | None
+) -> Policy:
+    """The policy for one episode."""
+    if config.policy == "vlm":
+        if model is None:
+            raise ValueError("the vlm policy needs a model endpoint")
+        return VLMShopper(model, config.prompt, persona)
+    if config.policy == "scripted":
+        return ScriptedShopper(persona or BUILTIN[seed % len(BUILTIN)], seed)
+    if config.policy == "random":
+        return RandomShopper(seed)
+    raise ValueError(f"unknown policy {config.policy!r}; use vlm, scripted or random")
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)
+
+
+def _utc() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def _action_error(result: EnvStep | None) -> str:
+    return str(result.observation.get("last_action_error") or "") if result else ""
+
+
+def _prompt_for_record(decision: Decision, image: str | None) -> list[dict[str, Any]] | None:
+    """The prompt with the screenshot's data URL replaced by a reference to its file."""
+    if decision.prompt is None:
+        return None
+    messages = []
+    for message in decision.prompt:
+        content = message["content"]
+        if isinstance(content, list):
+            content = [
+                {"type": "image_url", "image_url": {"url": f"file://{image}"}}
+                if part.get("type") == "image_url"
+                else part
+                for part in content
+            ]
+        messages.append({**message, "content": content})
+    return messages
+
+
+class _Episode:
+    """One episode's bookkeeping while it runs."""
+
+    def __init__(
+        self,
+        run: Rollout,
+        env: RolloutEnv | None,
+        task: TaskConfig,
+        persona: Persona | None,
+        index: int,
+        group_id: str | None,
+    ) -> None:
+        self.run, self.env, self.task, self.persona = run, env, task, persona
+        self.record = EpisodeRecord(
+            session_id=f"{run.run_id}-{index:04d}",
+            group_id=group_id,
+            episode=index,
+            task_id=task.task_id,
+            intent=task.intent,
+            persona=persona.name if persona else None,
+            policy=run.config.policy,
+        )
+
+    async def run_once(self) -> EpisodeRecord:
+        config, record = self.run.config, self.record
+        started = time.perf_counter()
+        policy = make_policy(config, self.persona, config.seed + record.episode, self.run.model)
+        history: list[Turn] = []
+        assert self.env is not None
+        try:
+            t0 = time.perf_counter()
+            observation, _ = await self.env.reset(self.task)
+            record.reset_ms = _ms(t0)
+            record.env_ms += record.reset_ms
+            for step in range(config.max_steps):
+                t0 = time.perf_counter()
+                decision = await policy.act(observation, history)
+                policy_ms = _ms(t0)
+                record.policy_ms += policy_ms
+                self.run.policy_samples.append(policy_ms)
+                result = None
+                if decision.action is not None:
+                    t0 = time.perf_counter()
+                    result = await self.env.step(decision.action)
+                    env_ms = _ms(t0)
+                    record.env_ms += env_ms
+                    self.run.env_samples.append(env_ms)
+                else:
+                    env_ms = None
+                    record.format_errors += 1
+                self._write(step, observation, decision, result, env_ms)
+                action_error = _action_error(result)
+                record.action_errors += bool(action_error)
+                history.append(
+                    Turn(
+                        url=str(observation.get("url", "")),
+                        title=str(observation.get("title", "")),
+                        text=str(observation.get("text", "")),
+                        decision=decision.model_copy(update={"prompt": None}),
+                        action_error=action_error,
+                    )
+                )
+                record.steps = step + 1
+                if result is None:
+                    continue
+                observation = result.observation
+                record.reward += result.reward
+                if result.terminated or result.truncated:
+                    record.terminated, record.truncated = result.terminated, result.truncated
+                    record.answer = result.observation.get("answer")
+                    evaluation = result.info.get("evaluation") or {}
+                    record.score = evaluation.get("score")
+                    break
+            else:
+                record.truncated = True
+        except Exception as err:  # one broken episode must not end the run
+            record.error = f"{type(err).__name__}: {err}"
+        record.wall_ms = _ms(started)
+        record.env_ms = round(record.env_ms, 3)
+        record.policy_ms = round(record.policy_ms, 3)
+        self.run.writer.episode(record)
+        return record
+
+    def _write(
+        self,
+        step: int,
+        observation: dict[str, Any],
+        decision: Decision,
+        result: EnvStep | None,
+        env_ms: float | None,
+    ) -> None:
+        record = self.record
+        png = observation.get("screenshot")
+        image = (
+            self.run.writer.screenshot(record.session_id, step, png)
+            if isinstance(png, bytes | bytearray)
+            else None
+        )
+        opera = decision.opera_action
+        parsed_name = decision.action.split("(", 1)[0] if decision.action else None
+        self.run.writer.step(
+            StepRecord(
+                session_id=record.session_id,
+                group_id=record.group_id,
+                episode=record.episode,
+                step=step,
+                action_id=uuid.uuid4().hex,
+                timestamp=_utc(),
+                task_id=record.task_id,
+                intent=record.intent,
+                persona=record.persona,
+                url=str(observation.get("url", "")),
+                title=str(observation.get("title", "")),
+                observation_text=str(observation.get("text", "")),
+                obs_tokens=int(observation.get("token_count") or 0),
+                image=image,
+                prompt=_prompt_for_record(decision, image),
+                model_output=decision.raw_output,
+                rationale=decision.rationale,
+                action=opera,
+                action_type=opera["type"] if opera else parsed_name,
+                semantic_id=opera.get("name") if opera else None,
+                input_text=opera.get("text") if opera else None,
+                env_action=decision.action,
+                format_ok=decision.format_ok,
+                format_error=decision.format_error,
+                action_error=_action_error(result),
+                reward=result.reward if result else 0.0,
+                terminated=result.terminated if result else False,
+                truncated=result.truncated if result else False,
+                usage=decision.usage,
+                context=decision.context,
+                timings=StepTimings(
+                    policy_ms=decision.policy_ms,
+                    model_ms=decision.model_ms,
+                    env_ms=env_ms,
+                    settle_ms=result.observation.get("settle_ms") if result else None,
+                ),
+            )
+        )
+        self.run.on_step()
+
+
+class Rollout:
+    """One run: its config, its fleet of envs, its writer and its results."""
+
+    def __init__(
+        self,
+        config: RolloutConfig,
+        fleet: EnvFleet,
+        tasks: Sequence[TaskConfig],
+        *,
+        on_step: Callable[[], None] | None = None,
+        on_episode: Callable[[EpisodeRecord], None] | None = None,
+    ) -> None:
+        if not tasks:
+            raise ValueError("a rollout needs at least one task")
+        if config.group_size > config.envs:
+            raise ValueError(
+                f"a group of {config.group_size} needs at least as many envs (got {config.envs})"
+            )
+        if config.policy == "vlm" and config.model is None:
+            raise ValueError("the vlm policy needs --endpoint and --model")
+        self.config, self.fleet, self.tasks = config, fleet, list(tasks)
+        self.run_id = uuid.uuid4().hex[:8]
+        self.writer = RunWriter(config.out)
+        self.model = ChatModel(config.model) if config.model is not None else None
+        self.on_step = on_step or (lambda: None)
+        self.on_episode = on_episode or (lambda record: None)
+        self.records: list[EpisodeRecord] = []
+        self.policy_samples: list[float] = []  # per step: time in act()
+        self.env_samples: list[float] = []  # per step: time in env.step()
+
+    def _persona(self, unit: int) -> Persona | None:
+        personas = self.config.personas
+        return personas[unit % len(personas)] if personas else None
+
+    async def _unit(self, unit: int) -> None:
+        """One group (or one episode when group_size is 1), all members at once."""
+        config = self.config
+        task = self.tasks[unit % len(self.tasks)]
+        first = unit * config.group_size
+        size = min(config.group_size, config.episodes - first)
+        group_id = f"{self.run_id}-g{unit:03d}" if config.group_size > 1 else None
+        try:
+            envs = await self.fleet.group(task, size) if group_id else [self.fleet.env()]
+        except Exception as err:  # the pool cannot serve this group now; record it and go on
+            for i in range(size):
+                record = _Episode(self, None, task, self._persona(unit), first + i, group_id).record
+                record.error = f"{type(err).__name__}: {err}"
+                self.writer.episode(record)
+                self.records.append(record)
+                self.on_episode(record)
+            return
+        try:
+            episodes = [
+                _Episode(self, env, task, self._persona(unit), first + i, group_id)
+                for i, env in enumerate(envs)
+            ]
+            for record in await asyncio.gather(*(e.run_once() for e in episodes)):
+                self.records.append(record)
+                self.on_episode(record)
+        finally:
+            await asyncio.gather(*(env.close() for env in envs), return_exceptions=True)
+
+    async def run(self) -> RunSummary:
+        config = self.config
+        units = math.ceil(config.episodes / config.group_size)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for unit in range(units):
+            queue.put_nowait(unit)
+
+        async def worker() -> None:
+            while not queue.empty():
+                await self._unit(queue.get_nowait())
+
+        started = time.perf_counter()
+        workers = max(1, config.envs // config.group_size)
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(workers, units))))
+        finally:
+            if self.model is not None:
+                await self.model.close()
+            self.writer.close()
+        summary = RunSummary(
+            run_id=self.run_id,
+            config=config,
+            target=getattr(self.fleet, "target", "in-process"),
+            totals=self.totals(time.perf_counter() - started),
+        )
+        self.writer.summary(summary)
+        return summary
+
+    def totals(self, wall_s: float) -> Totals:
+        records = self.records
+        steps = sum(r.steps for r in records)
+        policy, env = self.policy_samples, self.env_samples
+        return Totals(
+            episodes=len(records),
+            steps=steps,
+            wall_s=round(wall_s, 2),
+            steps_per_s=round(steps / wall_s, 3) if wall_s > 0 else 0.0,
+            mean_reward=round(sum(r.reward for r in records) / len(records), 4) if records else 0,
+            successes=sum(r.score == 1.0 for r in records),
+            format_errors=sum(r.format_errors for r in records),
+            action_errors=sum(r.action_errors for r in records),
+            episode_errors=sum(bool(r.error) for r in records),
+            policy_ms_p50=round(percentile(policy, 50), 3) if policy else 0.0,
+            env_ms_p50=round(percentile(env, 50), 3) if env else 0.0,
+            policy_s_total=round(sum(r.policy_ms for r in records) / 1000, 3),
+            env_s_total=round(sum(r.env_ms for r in records) / 1000, 3),
+        )
+
+
+async def run_rollouts(
+    config: RolloutConfig,
+    fleet: EnvFleet,
+    tasks: Sequence[TaskConfig],
+    *,
+    on_step: Callable[[], None] | None = None,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
+) -> RunSummary:
+    """Run ``config.episodes`` episodes of ``tasks`` (cycled) on ``fleet``; write and summarise."""
+    await fleet.start()
+    try:
+        return await Rollout(config, fleet, tasks, on_step=on_step, on_episode=on_episode).run()
+    finally:
+        await fleet.close()
