@@ -228,7 +228,7 @@ def _element_id(value: Any) -> str:
     name = str(value).strip()
     bracketed = _BRACKETED_ID.match(name)
     if bracketed:
-        name = bracketed.group(1)
+        name = bracketed.group(1).strip()
     if not name:
         raise ActionError('"name" is empty; give the id of an element on the page')
     return name

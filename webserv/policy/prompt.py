@@ -11,7 +11,8 @@ Budget: text is counted with the project's tokenizer (:mod:`webserv.browser.toke
 cl100k_base) and the screenshot as Qwen2.5-VL counts it (one token per 28x28 pixel patch).
 Only the last ``history_pages`` earlier pages are shown in full; while the prompt is over
 ``token_budget`` the oldest page still shown is replaced by an omission marker, then the
-current page is cut from the bottom, then the oldest steps are left out altogether.
+current page is cut from the bottom (down to half of what the system prompt, the task and the
+image leave), then the oldest steps are left out altogether.
 """
 
 from __future__ import annotations
@@ -227,8 +228,11 @@ def build_prompt(
             step.show_page = False
             stats.pages_dropped += 1
     if total() > config.token_budget:
+        # The current page keeps at least half of what the fixed parts leave; the history
+        # gives way for the rest.
         room = config.token_budget - (total() - page_tokens)
-        page = _cut(page, max(room, count_tokens(PAGE_CUT) + 1))
+        floor = (config.token_budget - fixed) // 2
+        page = _cut(page, max(room, floor, count_tokens(PAGE_CUT) + 1))
         page_tokens = count_tokens(page)
         stats.page_cut = True
     while steps and total() > config.token_budget:
