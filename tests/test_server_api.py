@@ -184,9 +184,11 @@ async def test_backpressure_answers_429_and_503_with_retry_after(server_runtime:
 
 
 async def test_an_env_nobody_calls_ends_after_its_ttl(server_runtime: EnvRuntime):
-    async with server_fixtures.serving(config(env_ttl_s=1.0), server_runtime) as url:
+    async with server_fixtures.serving(config(), server_runtime) as url:
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-            env_id = (await client.post("/v1/envs", json={})).json()["env_id"]
+            env_id = (await client.post("/v1/envs", json={"options": {"ttl_s": 1}})).json()[
+                "env_id"
+            ]
 
             async def expired() -> bool:
                 return (await client.get(f"/v1/envs/{env_id}")).status_code == 410

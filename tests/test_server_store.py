@@ -36,7 +36,7 @@ async def until_missing(store: LeaseStore, env_id: str, timeout_s: float = 5.0) 
 
 
 async def test_records_live_while_touched_and_expire_after_their_ttl(store: LeaseStore):
-    record = EnvRecord(env_id="e1", server="s1", client="c", lease="l1")
+    record = EnvRecord(env_id="e1", server="s1", client="c", ttl_s=60, lease="l1")
     await store.put(record, ttl_s=0.3)
     assert await store.get("e1") == record
     assert [r.env_id for r in await store.owned("s1")] == ["e1"] and not await store.owned("s2")
@@ -50,9 +50,11 @@ async def test_records_live_while_touched_and_expire_after_their_ttl(store: Leas
 
 async def test_deleting_with_a_reason_leaves_a_tombstone(store: LeaseStore):
     for env_id in ("e2", "e3"):
-        await store.put(EnvRecord(env_id=env_id, server="s1", client="c"), ttl_s=60)
-    await store.delete(EnvRecord(env_id="e2", server="s1", client="c"), reason="server restarted")
-    await store.delete(EnvRecord(env_id="e3", server="s1", client="c"))
+        await store.put(EnvRecord(env_id=env_id, server="s1", client="c", ttl_s=60), ttl_s=60)
+    await store.delete(
+        EnvRecord(env_id="e2", server="s1", client="c", ttl_s=60), reason="server restarted"
+    )
+    await store.delete(EnvRecord(env_id="e3", server="s1", client="c", ttl_s=60))
     assert await store.get("e2") is None and await store.get("e3") is None
     assert await store.gone("e2") == "server restarted" and await store.gone("e3") is None
     assert await store.owned("s1") == []

@@ -20,6 +20,12 @@ class EnvOptions(BaseModel):
     max_steps: int = Field(30, ge=1, description="Steps before an episode is truncated.")
     token_budget: int = Field(2_000, ge=64, le=100_000, description="Tokens in `text` at most.")
     screenshot: bool = Field(False, description="Attach a PNG to every observation.")
+    ttl_s: float | None = Field(
+        None,
+        gt=0,
+        le=86_400,
+        description="Seconds without a call before the env ends (default: the server's --env-ttl).",
+    )
 
 
 class ResetRequest(BaseModel):

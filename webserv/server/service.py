@@ -53,6 +53,8 @@ T = TypeVar("T")
 #: How much longer than the env's TTL the pool keeps its instance leased: the pool's own
 #: reaper is the backstop should the server's miss an env.
 POOL_LEASE_MARGIN_S = 60.0
+#: How often envs are checked for an expired TTL.
+REAPER_INTERVAL_S = 0.25
 
 
 @dataclass(eq=False)
@@ -69,6 +71,10 @@ class ServedEnv:
     @property
     def id(self) -> str:
         return self.record.env_id
+
+    @property
+    def ttl_s(self) -> float:
+        return self.record.ttl_s
 
 
 class EnvService:
@@ -293,7 +299,13 @@ class EnvService:
         session = EnvSession(
             self.runtime, max_steps=options.max_steps, browser_config=browser_config
         )
-        record = EnvRecord(env_id=uuid.uuid4().hex, server=self.owner, client=client, group=group)
+        record = EnvRecord(
+            env_id=uuid.uuid4().hex,
+            server=self.owner,
+            client=client,
+            group=group,
+            ttl_s=options.ttl_s or self.config.env_ttl_s,
+        )
         return ServedEnv(record, session, options, np_random(None)[0])
 
     def _pick(self, env: ServedEnv, req: ResetRequest) -> TaskConfig:
@@ -321,7 +333,7 @@ class EnvService:
         self.metrics.resets.inc()
         pool = self.runtime.pool
         if pool is not None:
-            pool.renew(info["lease"], self.config.env_ttl_s + POOL_LEASE_MARGIN_S)
+            pool.renew(info["lease"], env.ttl_s + POOL_LEASE_MARGIN_S)
         env.record.lease = info["lease"]
         env.record.instance = info["instance_url"]
         info["env_id"] = env.id
@@ -387,15 +399,14 @@ class EnvService:
         return errors.NotFound(f"unknown env {env_id!r}")
 
     async def _touch(self, env: ServedEnv) -> None:
-        ttl = self.config.env_ttl_s
-        env.deadline = time.monotonic() + ttl
-        if env.id in self.envs and not await self.store.touch(env.id, ttl):
-            await self.store.put(env.record, ttl)  # the store lost it (flushed): put it back
+        env.deadline = time.monotonic() + env.ttl_s
+        if env.id in self.envs and not await self.store.touch(env.id, env.ttl_s):
+            await self.store.put(env.record, env.ttl_s)  # the store lost it (flushed): put it back
 
     async def _register(self, env: ServedEnv) -> None:
-        env.deadline = time.monotonic() + self.config.env_ttl_s
+        env.deadline = time.monotonic() + env.ttl_s
         self.envs[env.id] = env
-        await self.store.put(env.record, self.config.env_ttl_s)
+        await self.store.put(env.record, env.ttl_s)
 
     async def _discard(self, env: ServedEnv) -> None:
         """Close an env that never got registered (its creation failed)."""
@@ -421,15 +432,14 @@ class EnvService:
 
     async def _reaper(self) -> None:
         """End envs no call touched within their TTL (their trainer is gone)."""
-        interval = min(1.0, self.config.env_ttl_s / 4)
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(REAPER_INTERVAL_S)
             now = time.monotonic()
             for env in self.envs_list():
                 if env.deadline < now and not env.lock.locked():
                     self.metrics.reaped.inc()
                     reason = (
-                        f"env {env.id} expired: no call for {self.config.env_ttl_s:g} s "
+                        f"env {env.id} expired: no call for {env.ttl_s:g} s "
                         "(its TTL); create a new env"
                     )
                     task = asyncio.create_task(self._end(env, reason))

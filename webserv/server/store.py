@@ -32,6 +32,7 @@ class EnvRecord(BaseModel):
     group: str | None = None
     lease: str | None = Field(None, description="The pool lease of its current instance.")
     instance: str | None = None
+    ttl_s: float = Field(description="Seconds without a call before the env ends.")
     created_at: float = Field(default_factory=time.time)
 
 
