@@ -1,8 +1,10 @@
 """``webserv demo``: the README's main job.
 
 Runs the shop task suite in parallel with the reference policy and prints its report;
-then seeds the full shop's golden data once, starts a pool with one warm instance on a
-copy-on-write clone, leases it, checks its pages over HTTP and prints its URL and accounts.
+then a short rollout of the scripted, persona-driven shopper (two envs, two episodes, written
+as JSONL with screenshots under ``$WEBSERV_HOME/rollouts/demo``); then seeds the full shop's
+golden data once, starts a pool with one warm instance on a copy-on-write clone, leases it,
+checks its pages over HTTP and prints its URL and accounts.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ def demo(
     report: Path = typer.Option(
         Path("demo-report.json"), "--report", help="Where the suite's JSON report goes."
     ),
+    rollout_out: Path | None = typer.Option(
+        None, "--rollout-out", help="Run directory of the rollout (default: under WEBSERV_HOME)."
+    ),
 ) -> None:
-    """Run the shop suite with the reference policy, then launch an instance and print it."""
+    """Run the shop suite, then a short shopper rollout, then launch an instance and print it."""
     from webserv.tasks.cli import PolicyKind
     from webserv.tasks.cli import run as run_suite
 
@@ -39,7 +44,24 @@ def demo(
         task=[],
         json_out=report,
     )
+    _rollout(rollout_out)
     asyncio.run(_demo(serve, snapshot))
+
+
+def _rollout(out: Path | None) -> None:
+    """Two scripted shoppers with their personas, two episodes, recorded as a rollout."""
+    import shutil
+
+    from webserv.paths import home
+    from webserv.rollout.cli import fleet_for, run_with_progress, storefront_tasks
+    from webserv.rollout.runner import RolloutConfig
+    from webserv.tasks.suite import load_suite
+
+    out = out or home() / "rollouts" / "demo"
+    shutil.rmtree(out, ignore_errors=True)  # the demo's run directory holds its last run only
+    suite = load_suite("shop")
+    config = RolloutConfig(policy="scripted", envs=2, episodes=2, max_steps=15, out=out)
+    run_with_progress(config, fleet_for(config, suite.manifest), storefront_tasks(suite))
 
 
 async def _demo(serve: bool, snapshot: str | None) -> None:

@@ -10,7 +10,9 @@ import typer
 
 if TYPE_CHECKING:
     from webserv.rollout.envs import EnvFleet
-    from webserv.tasks.suite import SuiteManifest
+    from webserv.rollout.runner import RolloutConfig, RunSummary
+    from webserv.tasks.config import TaskConfig
+    from webserv.tasks.suite import Suite, SuiteManifest
 
 
 class PolicyChoice(StrEnum):
@@ -75,17 +77,10 @@ def rollout(
     seed: int = typer.Option(0, help="Seed of the baselines (episode i uses seed + i)."),
 ) -> None:
     """Roll out a shopper policy on N envs for M episodes; write steps.jsonl and screenshots."""
-    import asyncio
-    import sys
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from webserv.policy.persona import BUILTIN, builtin, load_personas
     from webserv.policy.prompt import PromptConfig
     from webserv.policy.vlm import ModelConfig
-    from webserv.rollout.records import EpisodeRecord
-    from webserv.rollout.runner import RolloutConfig, run_rollouts
+    from webserv.rollout.runner import RolloutConfig
     from webserv.tasks.suite import load_suite
 
     if policy is PolicyChoice.vlm and not (endpoint and model):
@@ -94,11 +89,7 @@ def rollout(
         raise _fail(f"--group-size {group_size} needs at least as many --envs")
     try:
         loaded = load_suite(suite)
-        tasks = (
-            [loaded.task(t) for t in task]
-            if task
-            else [t for t in loaded.tasks if t.sites == ["shopping"]] or loaded.tasks
-        )
+        tasks = [loaded.task(t) for t in task] if task else storefront_tasks(loaded)
         personas = None
         if not no_persona:
             personas = []
@@ -134,7 +125,27 @@ def rollout(
         else None,
         personas=personas,
     )
-    fleet = _fleet(server, token, loaded.manifest, envs, max_steps, screenshots)
+    run_with_progress(config, fleet_for(config, loaded.manifest, server, token), tasks)
+
+
+def storefront_tasks(suite: Suite) -> list[TaskConfig]:
+    """The tasks a shopper does: those on the storefront only (all tasks if there are none)."""
+    return [t for t in suite.tasks if t.sites == ["shopping"]] or list(suite.tasks)
+
+
+def run_with_progress(
+    config: RolloutConfig, fleet: EnvFleet, tasks: list[TaskConfig]
+) -> RunSummary:
+    """Run the rollout with a progress bar, a line per episode and a summary at the end."""
+    import asyncio
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from webserv.rollout.records import EpisodeRecord
+    from webserv.rollout.runner import run_rollouts
+
     console = Console(width=None if sys.stdout.isatty() else 120)
     progress = Progress(
         "[progress.description]{task.description}",
@@ -145,7 +156,7 @@ def rollout(
         console=console,
     )
     with progress:
-        bar = progress.add_task(f"rollout ({policy.value})", total=episodes, steps=0)
+        bar = progress.add_task(f"rollout ({config.policy})", total=config.episodes, steps=0)
 
         def on_step() -> None:
             progress.update(bar, steps=progress.tasks[bar].fields["steps"] + 1)
@@ -170,17 +181,16 @@ def rollout(
     )
     console.print(
         f"per step p50: policy {t.policy_ms_p50:.1f} ms, env {t.env_ms_p50:.1f} ms; "
-        f"written to {out}/steps.jsonl"
+        f"written to {config.out}/steps.jsonl"
     )
+    return summary
 
 
-def _fleet(
-    server: str | None,
-    token: str | None,
+def fleet_for(
+    config: RolloutConfig,
     manifest: SuiteManifest,
-    envs: int,
-    max_steps: int,
-    screenshots: bool,
+    server: str | None = None,
+    token: str | None = None,
 ) -> EnvFleet:
     """The envs to run on: a server's, or in-process ones over the suite's golden data."""
     from webserv.browser.session import SessionConfig
@@ -190,10 +200,15 @@ def _fleet(
     if server is not None:
         from webserv.rollout.remote import RemoteFleet
 
-        return RemoteFleet(server, token=token, max_steps=max_steps, screenshot=screenshots)
+        return RemoteFleet(
+            server, token=token, max_steps=config.max_steps, screenshot=config.prompt.screenshot
+        )
+    envs = config.envs
     runtime = RuntimeConfig(
         seed=manifest.seed, scale=manifest.scale, standby=envs, max_instances=2 * envs + 2
     )
     return InProcessFleet(
-        runtime, max_steps=max_steps, browser_config=SessionConfig(screenshot=screenshots)
+        runtime,
+        max_steps=config.max_steps,
+        browser_config=SessionConfig(screenshot=config.prompt.screenshot),
     )

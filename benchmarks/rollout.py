@@ -1,0 +1,100 @@
+"""Rollout throughput: steps per second of the scripted shopper on N in-process envs.
+
+For each N, a fresh runtime (pool with N warm instances, one Chromium) runs ``episodes_per_env
+* N`` episodes of the shop suite's storefront tasks with N envs at once, screenshots on, as
+``webserv rollout`` does (JSONL and PNGs written to a temporary directory). Reported per N:
+``steps_per_s`` over the whole run (resets included), and each step's time split into env
+time (``step_ms``: act, settle, observe, evaluate) and policy time (``policy_ms``), plus
+``reset_ms``. The ratios say how throughput scales against one env. The CPUs are shared, so
+the load average at start and end is part of the params.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from benchmarks.report import Report
+from webserv.browser.session import SessionConfig
+from webserv.env.runtime import RuntimeConfig
+from webserv.rollout.envs import InProcessFleet
+from webserv.rollout.records import read_jsonl
+from webserv.rollout.runner import RolloutConfig, run_rollouts
+from webserv.tasks.suite import load_suite
+
+
+def _load() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+async def _one(n: int, episodes: int, max_steps: int, screenshots: bool, report: Report) -> None:
+    suite = load_suite("shop")
+    tasks = [t for t in suite.tasks if t.sites == ["shopping"]]
+    runtime = RuntimeConfig(
+        seed=suite.manifest.seed, scale=suite.manifest.scale, standby=n, max_instances=2 * n + 2
+    )
+    fleet = InProcessFleet(
+        runtime, max_steps=max_steps, browser_config=SessionConfig(screenshot=screenshots)
+    )
+    with tempfile.TemporaryDirectory(prefix="webserv-bench-rollout-") as out:
+        config = RolloutConfig(
+            policy="scripted", envs=n, episodes=episodes, max_steps=max_steps, out=Path(out)
+        )
+        summary = await run_rollouts(config, fleet, tasks)
+        steps = read_jsonl(Path(out) / "steps.jsonl")
+        episodes_out = read_jsonl(Path(out) / "episodes.jsonl")
+    totals = summary.totals
+    variant = f"scripted-{n}-envs"
+    spent = totals.env_s_total + totals.policy_s_total
+    report.add(
+        variant,
+        "steps_per_s",
+        [totals.steps_per_s],
+        envs=n,
+        episodes=totals.episodes,
+        steps=totals.steps,
+        wall_s=totals.wall_s,
+        env_s=totals.env_s_total,
+        policy_s=totals.policy_s_total,
+        env_share=round(totals.env_s_total / spent, 4) if spent else None,
+        failed_episodes=totals.episode_errors,
+        action_errors=totals.action_errors,
+    )
+    report.add(variant, "step_ms", [s["timings"]["env_ms"] for s in steps], part="env")
+    report.add(variant, "policy_ms", [s["timings"]["policy_ms"] for s in steps], part="policy")
+    report.add(variant, "reset_ms", [e["reset_ms"] for e in episodes_out if e["reset_ms"]])
+
+
+async def _run(envs: list[int], episodes_per_env: int, max_steps: int, screenshots: bool) -> Report:
+    report = Report(
+        benchmark="rollout",
+        params={
+            "policy": "scripted",
+            "envs": envs,
+            "episodes_per_env": episodes_per_env,
+            "max_steps": max_steps,
+            "screenshots": screenshots,
+            "tasks": "shop suite, storefront tasks",
+            "load_average_start": _load(),
+        },
+    )
+    for n in envs:
+        report.params[f"load_average_before_{n}"] = _load()
+        await _one(n, episodes_per_env * n, max_steps, screenshots, report)
+    report.params["load_average_end"] = _load()
+    base = f"scripted-{envs[0]}-envs"
+    for n in envs[1:]:
+        report.compare("steps_per_s", f"scripted-{n}-envs", base)
+    return report
+
+
+def run(
+    envs: list[int] | None = None,
+    episodes_per_env: int = 2,
+    max_steps: int = 15,
+    screenshots: bool = True,
+) -> Report:
+    """Run the rollout benchmark for each number of envs (default 1, 8, 32)."""
+    return asyncio.run(_run(envs or [1, 8, 32], episodes_per_env, max_steps, screenshots))
