@@ -12,7 +12,7 @@ import pytest
 
 from webserv.pool.backends.docker import DockerBackend, docker_client
 from webserv.pool.images.build import BuiltImage, build_all
-from webserv.pool.sites import shop_spec
+from webserv.pool.sites import PRELOAD, shop_spec
 from webserv.pool.snapshot import SnapshotStore
 from webserv.pool.spec import SiteSpec
 
@@ -67,6 +67,21 @@ async def docker_backend(
     backend = DockerBackend(owner=OWNER, client=engine)
     yield backend
     for instance in await backend.owned(OWNER):
+        await backend.stop(instance)
+    for clone in shop_store.clones():
+        shop_store.destroy(clone)
+
+
+@pytest.fixture
+async def runtime_backend(
+    engine: docker.DockerClient, shop_store: SnapshotStore
+) -> AsyncIterator[DockerBackend]:
+    """A backend keeping one pre-started runtime per site; everything it started, and the
+    clones, are removed afterwards."""
+    backend = DockerBackend(owner=f"{OWNER}-rt", client=engine, runtimes=1, preload=PRELOAD)
+    yield backend
+    await backend.close()
+    for instance in await backend.owned(backend.owner):
         await backend.stop(instance)
     for clone in shop_store.clones():
         shop_store.destroy(clone)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sqlite3
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -83,3 +86,80 @@ async def process_backend(
     for leftover in await backend.owned(backend.owner):  # left by a failed test
         await backend.stop(leftover)
     await backend.close()
+
+
+#: A pool manager run as its own process by :func:`crashed_manager`: it fills standby,
+#: leases one instance and writes to it, refills standby, reports, then waits to be killed.
+_DOOMED_MANAGER = """
+import asyncio, json, sys
+from pathlib import Path
+
+import httpx
+
+from webserv.pool.manager import PoolManager, PoolSite
+from webserv.pool.sites import PRELOAD, shop_spec
+from webserv.pool.snapshot import SnapshotStore
+
+
+async def main(config):
+    if config["backend"] == "process":
+        from webserv.pool.backends.process import ProcessBackend
+
+        backend = ProcessBackend(
+            owner=config["owner"], state_dir=Path(config["backend_state"]), preload=PRELOAD
+        )
+    else:
+        from webserv.pool.backends.docker import DockerBackend
+
+        backend = DockerBackend(owner=config["owner"], runtimes=1, preload=PRELOAD)
+    store = SnapshotStore(Path(config["root"]), config["driver"])
+    site = PoolSite(shop_spec(), "shop", config["standby"])
+    state_dir = Path(config["state_dir"]) if config.get("state_dir") else None
+    pool = PoolManager(backend, store, [site], state_dir=state_dir)
+    await pool.start()
+    await pool.wait_standby()
+    lease = await pool.acquire("shop")
+    async with httpx.AsyncClient() as client:
+        login = {"username": "admin", "password": "admin1234"}
+        response = await client.post(lease.url + "/admin/login", data=login)
+        assert response.status_code == 303, response.text
+    await pool.wait_standby()
+    standby = [i.id for i in pool.status().instances if i.state == "standby"]
+    print(json.dumps({"leased": lease.instance.id, "standby": standby}), flush=True)
+    await asyncio.Event().wait()
+
+
+asyncio.run(main(json.loads(sys.argv[1])))
+"""
+
+
+async def crashed_manager(config: dict[str, object], timeout_s: float = 120.0) -> dict[str, object]:
+    """Run a pool manager in a child process configured by ``config`` (backend, owner,
+    root, driver, standby, state_dir (None: the default), and backend_state for the process
+    backend), kill it
+    with SIGKILL once it has a leased (written-to) instance and a full standby, and return
+    ``{"leased": id, "standby": [ids]}`` as it reported them."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _DOOMED_MANAGER,
+        json.dumps(config),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), timeout_s)
+        assert line, "the pool manager child exited before reporting"
+        return json.loads(line)
+    finally:
+        child.kill()
+        await child.wait()
+
+
+def sessions(data_dir: Path) -> int:
+    """Sign-in sessions stored in a shop data dir (each admin login writes one)."""
+    conn = sqlite3.connect(f"file:{data_dir / 'shop.db'}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    finally:
+        conn.close()

@@ -1,15 +1,23 @@
-"""PoolManager on the docker backend: hand-over, recycle to fresh state, reconcile leftovers."""
+"""PoolManager on the docker backend: hand-over, recycle to fresh state on pre-started
+runtimes, adoption of pristine leftovers after a crash, `webserv pool clean`."""
 
 from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
 
 import docker
 import docker_fixtures
 import httpx
+import pool_fixtures
 import pytest
 
 from webserv.pool.backends.base import OWNER_LABEL
 from webserv.pool.backends.docker import DockerBackend
-from webserv.pool.manager import PoolManager, PoolSite
+from webserv.pool.backends.runtimes import RUNTIME_LABEL
+from webserv.pool.manager import PoolManager, PoolSite, pristine_dir
+from webserv.pool.pristine import PristineMarks
 from webserv.pool.snapshot import SnapshotStore
 from webserv.pool.spec import SiteSpec
 from webserv.sites.shop.accounts import ADMIN
@@ -20,11 +28,14 @@ engine = docker_fixtures.engine
 images = docker_fixtures.images
 docker_shop = docker_fixtures.docker_shop
 shop_store = docker_fixtures.shop_store
-docker_backend = docker_fixtures.docker_backend
+runtime_backend = docker_fixtures.runtime_backend
 
 
-def _manager(backend: DockerBackend, store: SnapshotStore, spec: SiteSpec) -> PoolManager:
-    return PoolManager(backend, store, [PoolSite(spec, "shop", 1)], health_interval_s=0.5)
+def _manager(
+    backend: DockerBackend, store: SnapshotStore, spec: SiteSpec, state_dir: Path | None = None
+) -> PoolManager:
+    site = PoolSite(spec, "shop", 1)
+    return PoolManager(backend, store, [site], health_interval_s=0.5, state_dir=state_dir)
 
 
 def _containers(engine: docker.DockerClient, owner: str) -> list[str]:
@@ -38,15 +49,17 @@ async def _signed_in(client: httpx.AsyncClient, url: str, cookie: str) -> bool:
 
 
 async def test_pool_hands_over_containers_and_recycles_them_fresh(
-    docker_backend: DockerBackend,
+    runtime_backend: DockerBackend,
     shop_store: SnapshotStore,
     docker_shop: SiteSpec,
     engine: docker.DockerClient,
 ) -> None:
-    async with _manager(docker_backend, shop_store, docker_shop) as pool:
+    owner = runtime_backend.owner
+    async with _manager(runtime_backend, shop_store, docker_shop) as pool:
         await pool.wait_standby()
         first = await pool.acquire("shop")
         assert first.instance.backend == "docker"
+        assert pool.counters["launched"] == 1  # on the runtime prepared at start
         async with httpx.AsyncClient() as client:
             response = await client.post(
                 first.url + ADMIN.login_path,
@@ -58,33 +71,73 @@ async def test_pool_hands_over_containers_and_recycles_them_fresh(
 
             await pool.release(first.id)
             await pool.drain()
-            assert first.instance.handle not in _containers(engine, docker_backend.owner)
+            assert first.instance.handle not in _containers(engine, runtime_backend.owner)
             await pool.wait_standby()
             second = await pool.acquire("shop")
             assert second.instance.handle != first.instance.handle
             assert not await _signed_in(client, second.url, cookie)
-    assert _containers(engine, docker_backend.owner) == []
+    # What is left is the backend's runtime (ready or starting); closing the backend removes it.
+    left = engine.api.containers(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
+    assert [RUNTIME_LABEL in c["Labels"] for c in left] == [True]
+    await runtime_backend.close()
+    assert _containers(engine, runtime_backend.owner) == []
     assert shop_store.clones() == []
 
 
-async def test_a_restarted_pool_removes_what_the_last_one_left(
-    docker_backend: DockerBackend,
-    shop_store: SnapshotStore,
-    docker_shop: SiteSpec,
-    engine: docker.DockerClient,
-) -> None:
-    crashed = _manager(docker_backend, shop_store, docker_shop)
-    await crashed.start()
-    await crashed.wait_standby()
-    await crashed.close(destroy=False)
-    [leftover] = _containers(engine, docker_backend.owner)
-    assert len(shop_store.clones()) == 1
+def _crash_config(store: SnapshotStore, owner: str, state_dir: Path | None) -> dict:
+    return {
+        "backend": "docker",
+        "owner": owner,
+        "root": str(store.root),
+        "driver": store.driver.name,
+        "standby": 1,
+        "state_dir": str(state_dir) if state_dir else None,
+    }
 
-    restarted = DockerBackend(owner=docker_backend.owner)
+
+async def test_a_restarted_pool_adopts_pristine_containers_and_removes_the_rest(
+    shop_store: SnapshotStore, docker_shop: SiteSpec, engine: docker.DockerClient, tmp_path: Path
+) -> None:
+    owner = f"{docker_fixtures.OWNER}-restart"
+    crashed = await pool_fixtures.crashed_manager(_crash_config(shop_store, owner, tmp_path))
+    [pristine] = crashed["standby"]
+    backend = DockerBackend(owner=owner, runtimes=1, preload=pool_fixtures.PRELOAD)
     try:
-        async with _manager(restarted, shop_store, docker_shop) as pool:
-            assert leftover not in _containers(engine, docker_backend.owner)
-            await pool.wait_standby()
-            assert len(_containers(engine, docker_backend.owner)) == 1
+        async with _manager(backend, shop_store, docker_shop, tmp_path) as pool:
+            assert pool.counters["adopted"] == 1
+            assert pool.counters["launched"] == 0
+            clones = [c for c in shop_store.clones() if c.startswith(owner)]
+            assert clones == [pristine]  # the leased one's clone is destroyed
+            lease = await pool.acquire("shop")
+            assert lease.instance.id == pristine
+            assert pool_fixtures.sessions(lease.instance.data_dir) == 0
+        await backend.close()
+        assert _containers(engine, owner) == []
+        assert not any(c.startswith(owner) for c in shop_store.clones())
+        assert not (backend.runtime_root / owner).exists()
+        assert pool.marks.ids() == []
     finally:
-        await restarted.close()
+        await backend.close()
+
+
+async def test_pool_clean_removes_docker_leftovers(
+    shop_store: SnapshotStore, engine: docker.DockerClient
+) -> None:
+    owner = f"{docker_fixtures.OWNER}-clean"
+    await pool_fixtures.crashed_manager(_crash_config(shop_store, owner, None))
+    assert len(_containers(engine, owner)) >= 3  # leased, standby, idle runtime
+    marks = PristineMarks(pristine_dir() / owner)
+    assert len(marks.ids()) == 1
+    webserv = Path(sys.executable).with_name("webserv")
+    argv = ["pool", "clean", "--backend", "docker", "--owner", owner]
+    store_args = ["--root", str(shop_store.root), "--snapshot", shop_store.driver.name]
+    clean = await asyncio.create_subprocess_exec(
+        webserv, *argv, *store_args, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await clean.communicate()
+    assert clean.returncode == 0, out
+    assert b"docker instances, destroyed 2 clones" in out
+    assert _containers(engine, owner) == []
+    assert not any(c.startswith(owner) for c in shop_store.clones())
+    assert not (DockerBackend(owner=owner).runtime_root / owner).exists()
+    assert marks.ids() == []

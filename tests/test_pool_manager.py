@@ -134,22 +134,46 @@ async def test_killed_instances_are_replaced(process_backend, copy_store, shop):
         assert response.status_code == 200  # same lease, same URL, serving again
 
 
-async def test_restarted_manager_reconciles_leftovers(process_backend, copy_store, shop):
-    crashed = _manager(process_backend, copy_store, shop, standby=2)
-    await crashed.start()
-    await crashed.wait_standby()
-    await crashed.acquire("shop")
-    left = await process_backend.owned(process_backend.owner)
-    assert len(left) >= 2  # the leased one and the standby one (a refill may be mid-launch)
-    await crashed.close(destroy=False)  # the manager dies; its instances keep running
-    assert all([await process_backend.alive(i) for i in left])
-
-    async with _manager(process_backend, copy_store, shop, standby=1) as pool:
-        for instance in left:
-            assert not await process_backend.alive(instance)
-            assert instance.id not in copy_store.clones()
-        await pool.wait_standby()
-        assert len(await process_backend.owned(process_backend.owner)) == 1
+async def test_restarted_manager_adopts_pristine_standby_and_destroys_the_rest(
+    copy_store, shop, tmp_path
+):
+    owner = "pooltest-restart"
+    backend_state = tmp_path / "backend"
+    crashed = await pool_fixtures.crashed_manager(
+        {
+            "backend": "process",
+            "owner": owner,
+            "backend_state": str(backend_state),
+            "root": str(copy_store.root),
+            "driver": "copy",
+            "standby": 2,
+            "state_dir": str(tmp_path / "pool"),
+        }
+    )
+    backend = ProcessBackend(owner=owner, state_dir=backend_state, preload=pool_fixtures.PRELOAD)
+    left = {i.id: i for i in await backend.owned(owner)}
+    assert {crashed["leased"], *crashed["standby"]} <= set(left)  # a refill may be mid-way
+    try:
+        async with _manager(
+            backend, copy_store, shop, standby=2, state_dir=tmp_path / "pool"
+        ) as pool:
+            assert pool.counters["adopted"] == 2
+            assert pool.counters["launched"] == 0
+            dirty = left[crashed["leased"]]
+            assert not await backend.alive(dirty)  # leased before the restart: destroyed
+            assert dirty.id not in copy_store.clones()
+            assert set(copy_store.clones()) == set(crashed["standby"])
+            leases = [await pool.acquire("shop"), await pool.acquire("shop")]
+            assert {lease.instance.id for lease in leases} == set(crashed["standby"])
+            for lease in leases:
+                assert pool_fixtures.sessions(lease.instance.data_dir) == 0  # pristine
+        assert await backend.owned(owner) == []
+        assert copy_store.clones() == []
+        assert pool.marks.ids() == []
+    finally:
+        for leftover in await backend.owned(owner):
+            await backend.stop(leftover)
+        await backend.close()
 
 
 async def test_expired_leases_are_reaped(process_backend, copy_store, shop):

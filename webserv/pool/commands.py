@@ -88,15 +88,16 @@ def golden(
 @pool_app.command()
 def clean(
     owner: str = typer.Option("default", "--owner", help="Pool owner whose leftovers to remove."),
+    backend: str = typer.Option("process", "--backend", help="process or docker."),
     snapshot: str | None = typer.Option(None, "--snapshot", help=DRIVER_HELP),
     root: Path | None = typer.Option(None, "--root", help="Snapshot store root."),
 ) -> None:
-    """Stop process instances and destroy clones that a dead pool manager left behind."""
+    """Remove what a dead pool manager left behind: its instances (processes, or containers
+    with their runtime slots and mounts), its clones and its pristine marks."""
     import asyncio
 
     import psutil
 
-    from webserv.pool.backends.process import ProcessBackend
     from webserv.pool.manager import PoolManager, PoolStatus, status_dir
 
     published = status_dir() / f"{owner}.json"
@@ -105,15 +106,32 @@ def clean(
         if psutil.pid_exists(pid):
             typer.echo(f"error: pool {owner} is running (pid {pid}); stop it first", err=True)
             raise typer.Exit(2)
-    manager = PoolManager(ProcessBackend(owner=owner), _store(root, snapshot), [], owner=owner)
+    if backend == "process":
+        from webserv.pool.backends.process import ProcessBackend
+
+        chosen = ProcessBackend(owner=owner)
+    elif backend == "docker":
+        from webserv.pool.backends.docker import DockerBackend
+
+        chosen = DockerBackend(owner=owner)
+    else:
+        typer.echo(f"error: unknown backend {backend!r}; choose process or docker", err=True)
+        raise typer.Exit(2)
+    manager = PoolManager(chosen, _store(root, snapshot), [], owner=owner)
 
     async def run() -> dict[str, int]:
         try:
-            return await manager.reconcile()
+            return await manager.reconcile()  # a pool of no sites adopts nothing
         finally:
             await manager.close(destroy=False)
+            await chosen.close()
 
-    done = asyncio.run(run())
+    try:
+        done = asyncio.run(run())
+    except (RuntimeError, OSError) as exc:  # engine unreachable, snapshot errors
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(
-        f"stopped {done['instances']} instances, destroyed {done['clones']} clones of {owner}"
+        f"stopped {done['instances']} {backend} instances, destroyed {done['clones']} clones "
+        f"of {owner}"
     )

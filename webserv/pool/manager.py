@@ -6,7 +6,8 @@ ready or on its way); ``release`` recycles in the background: stop, destroy the 
 clone again from golden, launch, wait for health, back to standby. Admission control caps
 the instance count and keeps a free-memory floor, answering :class:`PoolFull` instead of
 over-committing. A health loop replaces dead instances; a reaper releases leases whose TTL
-ran out; ``reconcile`` removes what a previous manager with the same owner left behind.
+ran out; ``reconcile`` adopts the healthy, never handed out instances a previous manager
+with the same owner left behind and removes everything else it left.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pydantic import BaseModel
 from webserv import paths
 from webserv.pool.backends.base import Backend, Instance
 from webserv.pool.health import NotReady, healthy, wait_healthy
+from webserv.pool.pristine import PristineMarks
 from webserv.pool.snapshot import SnapshotStore
 from webserv.pool.spec import SiteSpec
 
@@ -114,6 +116,11 @@ def status_dir() -> Path:
     return paths.home() / "pool" / "status"
 
 
+def pristine_dir() -> Path:
+    """Where managers keep the pristine marks of their standby instances, one dir per owner."""
+    return paths.home() / "pool" / "pristine"
+
+
 class PoolManager:
     """Keeps site instances warm and hands them out under leases. Use as an async context
     manager, or call :meth:`start` and :meth:`close`. The backend stays the caller's."""
@@ -131,7 +138,10 @@ class PoolManager:
         health_interval_s: float = 2.0,
         reaper_interval_s: float = 1.0,
         port_range: tuple[int, int] = (20000, 30000),
+        state_dir: Path | None = None,
     ) -> None:
+        """``state_dir`` keeps the pristine marks of standby instances (see ``pristine.py``),
+        per owner; by default under the webserv home."""
         self.backend = backend
         self.store = store
         self.sites = {site.spec.name: site for site in sites}
@@ -144,6 +154,7 @@ class PoolManager:
         self.health_interval_s = health_interval_s
         self.reaper_interval_s = reaper_interval_s
         self.port_range = port_range
+        self.marks = PristineMarks((state_dir or pristine_dir()) / self.owner)
         self._standby: dict[str, deque[Instance]] = {name: deque() for name in self.sites}
         self._launching: dict[str, int] = dict.fromkeys(self.sites, 0)
         self._instances: dict[str, Instance] = {}
@@ -157,7 +168,8 @@ class PoolManager:
         self._background: set[asyncio.Task[None]] = set()
         self._client = httpx.AsyncClient()
         self.counters = dict.fromkeys(
-            ("launched", "recycled", "replaced", "reaped", "pool_full", "launch_failed"), 0
+            ("launched", "adopted", "recycled", "replaced", "reaped", "pool_full", "launch_failed"),
+            0,
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -170,7 +182,8 @@ class PoolManager:
         await self.close()
 
     async def start(self) -> None:
-        """Reconcile leftovers, then start filling standby and the health/reaper loops."""
+        """Reconcile leftovers (adopting what is pristine), get the backend ready for each
+        site, then start filling standby and the health/reaper loops."""
         for site in self.sites.values():
             if not self.store.has_golden(site.golden):
                 raise FileNotFoundError(
@@ -178,6 +191,7 @@ class PoolManager:
                     f"create it with `webserv pool golden`"
                 )
         await self.reconcile()
+        await asyncio.gather(*(self.backend.prepare(site.spec) for site in self.sites.values()))
         for name in self.sites:
             self._tasks.append(asyncio.create_task(self._filler(name)))
             self._wake[name].set()
@@ -218,20 +232,71 @@ class PoolManager:
             await asyncio.wait_for(self._changed.wait_for(filled), timeout_s)
 
     async def reconcile(self) -> dict[str, int]:
-        """Stop instances and destroy clones a previous manager of this owner left behind."""
+        """Deal with what a previous manager of this owner left behind: adopt into standby
+        (up to each site's target) the instances that are healthy, serve a clone of the
+        current golden and were never handed out (their pristine mark says so); stop every
+        other instance and destroy every other clone. Returns the counts."""
         found = await self.backend.owned(self.owner)
+        clones = set(self.store.clones())
+        stale = []
+        adopted = 0
         for instance in found:
-            if instance.id not in self._instances:
-                await self.backend.stop(instance)
+            if instance.id in self._instances:
+                continue
+            if await self._adoptable(instance, clones):
+                self._instances[instance.id] = instance
+                self._ports.add(instance.port)
+                self._standby[instance.site].append(instance)
+                adopted += 1
+            else:
+                stale.append(instance)
+        for instance in stale:
+            self.marks.unmark(instance.id)
+            await self.backend.stop(instance)
         prefix = f"{self.owner}-"
         known = set(self._instances)
-        clones = [c for c in self.store.clones() if c.startswith(prefix) and c not in known]
-        for clone_id in clones:
+        leftover = [c for c in sorted(clones) if c.startswith(prefix) and c not in known]
+        for clone_id in leftover:
             await asyncio.to_thread(self.store.destroy, clone_id)
-        stale = [i for i in found if i.id not in known]
-        if stale or clones:
-            log.info("reconciled %d instances and %d clones", len(stale), len(clones))
-        return {"instances": len(stale), "clones": len(clones)}
+        for instance_id in self.marks.ids():
+            if instance_id not in known:
+                self.marks.unmark(instance_id)
+        self.counters["adopted"] += adopted
+        if stale or leftover or adopted:
+            log.info(
+                "reconciled: adopted %d instances, stopped %d, destroyed %d clones",
+                adopted,
+                len(stale),
+                len(leftover),
+            )
+        return {"instances": len(stale), "clones": len(leftover), "adopted": adopted}
+
+    async def _adoptable(self, instance: Instance, clones: set[str]) -> bool:
+        """Whether a leftover instance may join standby as if this manager had launched it."""
+        site = self.sites.get(instance.site)
+        mark = self.marks.get(instance.id)
+        if site is None or mark is None or instance.id not in clones:
+            return False
+        if mark.get("golden") != site.golden or mark.get("stamp") != self._stamp(site):
+            return False  # the golden was replaced since
+        if not self._serves_own_clone(instance):
+            return False
+        if (
+            len(self._standby[instance.site]) >= site.standby
+            or self._in_use() >= self.max_instances
+        ):
+            return False
+        if instance.port in self._ports:
+            return False
+        url = instance.url + site.spec.health_path
+        return await self.backend.alive(instance) and await healthy(self._client, url)
+
+    def _serves_own_clone(self, instance: Instance) -> bool:
+        expected = self.store.data_dir(instance.id)
+        return os.path.realpath(instance.data_dir) == os.path.realpath(expected)
+
+    def _stamp(self, site: PoolSite) -> str:
+        return self.store.golden_stamp(site.golden)
 
     # -- leases ----------------------------------------------------------------------
 
@@ -254,6 +319,7 @@ class PoolManager:
         taken: list[Instance] = []
         while len(taken) < n and self._standby[site]:
             instance = self._standby[site].popleft()
+            self.marks.unmark(instance.id)
             if await self.backend.alive(instance):
                 taken.append(instance)
             else:
@@ -422,6 +488,7 @@ class PoolManager:
         while True:
             while queue:
                 instance = queue.popleft()
+                self.marks.unmark(instance.id)  # before it can be handed out
                 if await self.backend.alive(instance):
                     return instance
                 self._spawn(self._discard(instance))
@@ -439,7 +506,7 @@ class PoolManager:
         pool_site = self._site(site)
         spec = pool_site.spec
         instance_id = f"{self.owner}-{site}-{uuid.uuid4().hex[:10]}"
-        port = self._port()
+        port = None if self.backend.chooses_port else self._port()
         self._launching[site] += 1
         instance: Instance | None = None
         try:
@@ -454,6 +521,7 @@ class PoolManager:
                 raise
             instance = await self.backend.start(spec, instance_id, data_dir, port)
             self._instances[instance.id] = instance
+            self._ports.add(instance.port)
             started = instance
 
             async def alive() -> bool:
@@ -469,7 +537,8 @@ class PoolManager:
             if instance is not None:
                 await self._discard(instance)
             else:
-                self._ports.discard(port)
+                if port is not None:
+                    self._ports.discard(port)
                 await asyncio.to_thread(self.store.destroy, instance_id)
             raise
         finally:
@@ -478,6 +547,7 @@ class PoolManager:
 
     async def _discard(self, instance: Instance) -> None:
         """Stop an instance, destroy its clone, free its port."""
+        self.marks.unmark(instance.id)
         with contextlib.suppress(Exception):
             await self.backend.stop(instance)
         await asyncio.to_thread(self.store.destroy, instance.id)
@@ -515,6 +585,7 @@ class PoolManager:
             failed = False
             for result in results:
                 if isinstance(result, Instance):
+                    self.marks.mark(result, self.sites[site].golden, self._stamp(self.sites[site]))
                     self._standby[site].append(result)
                 elif not isinstance(result, PoolFull):
                     failed = True

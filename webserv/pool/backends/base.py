@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -34,8 +36,21 @@ class Instance:
 class Backend(Protocol):
     name: str
 
-    async def start(self, spec: SiteSpec, instance_id: str, data_dir: Path, port: int) -> Instance:
-        """Start the site on ``port`` serving ``data_dir``; return without waiting for health."""
+    @property
+    def chooses_port(self) -> bool:
+        """Whether launches should leave the port to the backend (``start(..., port=None)``),
+        e.g. because a pre-started container already publishes one."""
+        ...
+
+    async def prepare(self, spec: SiteSpec) -> None:
+        """Get ready to launch ``spec`` fast (start a zygote, pre-start containers)."""
+        ...
+
+    async def start(
+        self, spec: SiteSpec, instance_id: str, data_dir: Path, port: int | None
+    ) -> Instance:
+        """Start the site serving ``data_dir`` on ``port`` (``None``: a port of the backend's
+        choosing, see ``Instance.port``); return without waiting for health."""
         ...
 
     async def stop(self, instance: Instance) -> None:
@@ -53,3 +68,25 @@ class Backend(Protocol):
     async def memory_bytes(self, instance: Instance) -> int:
         """Resident memory of the instance (process tree RSS or container cgroup usage)."""
         ...
+
+
+#: Where :func:`free_port` looks: below the kernel's ephemeral range (32768-60999 by
+#: default), so that no outgoing connection can be holding the port it picks.
+FREE_PORTS = range(30000, 32768)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now, for a launch that leaves the port to the backend.
+
+    A published container port stays held by the engine's proxy once the container runs."""
+    start = random.randrange(len(FREE_PORTS))
+    for i in range(len(FREE_PORTS)):
+        port = FREE_PORTS[(start + i) % len(FREE_PORTS)]
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {FREE_PORTS.start}-{FREE_PORTS.stop - 1}")

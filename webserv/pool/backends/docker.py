@@ -5,14 +5,25 @@ spec's ``container_data_dir``, its ``container_port`` published on 127.0.0.1 onl
 spec's memory/CPU limits, and labels (owner, instance, site, port, data dir) from which a
 restarted manager rebuilds its :class:`Instance` objects. The Docker SDK is synchronous:
 every call runs in a worker thread.
+
+With ``runtimes=N`` the backend keeps N pre-started containers per site (see
+``runtimes.py``): started, the site's code imported, the port published, but no data dir
+yet. A launch that lets the backend choose the port (``port=None``) takes one, mounts the
+clone into it and tells it to serve, so it pays for a mount and a socket bind instead of a
+container start and an interpreter's imports; a new runtime is started in the background.
+Only images whose entrypoint is ``[python, -m, module]`` can be pre-started; others, and
+launches on a given port, start a fresh container.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
-from collections.abc import Callable, Iterator
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,8 +31,19 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL, Instance
+from webserv import paths
+from webserv.pool.backends import runtimes
+from webserv.pool.backends.base import (
+    INSTANCE_LABEL,
+    OWNER_LABEL,
+    SITE_LABEL,
+    Instance,
+    free_port,
+)
+from webserv.pool.backends.runtimes import CONTROL_DIR, RUNTIME_LABEL, SOCKET_NAME, Runtime
 from webserv.pool.spec import SiteSpec
+
+log = logging.getLogger(__name__)
 
 PORT_LABEL = "webserv.port"
 DATA_DIR_LABEL = "webserv.data-dir"
@@ -68,13 +90,38 @@ def docker_client(timeout_s: int = 120) -> docker.DockerClient:
 
 
 class DockerBackend:
-    """Runs site instances as containers labelled with this backend's ``owner``."""
+    """Runs site instances as containers labelled with this backend's ``owner``.
+
+    ``runtimes`` is how many pre-started containers to keep per site (0: none, every launch
+    starts a fresh container); ``preload`` maps a site to what its runtimes import before
+    they wait (as for the process backend's zygote); slots live under ``runtime_root``.
+    """
 
     name = "docker"
 
-    def __init__(self, owner: str = "default", client: docker.DockerClient | None = None) -> None:
+    def __init__(
+        self,
+        owner: str = "default",
+        client: docker.DockerClient | None = None,
+        runtimes: int = 0,
+        preload: Mapping[str, Sequence[str]] | None = None,
+        runtime_root: Path | None = None,
+    ) -> None:
         self.owner = owner
         self._client = client
+        self.runtimes = runtimes
+        self.preload = dict(preload or {})
+        self.runtime_root = runtime_root or paths.home() / "pool" / "docker-runtimes"
+        self._idle: dict[str, deque[Runtime]] = {}
+        self._starting: dict[str, int] = {}
+        self._held: set[str] = set()  # slots of this backend's idle or starting runtimes
+        self._entrypoints: dict[str, tuple[str, str, list[str]] | None] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def chooses_port(self) -> bool:
+        """With runtimes, a launch serves on the port its runtime already publishes."""
+        return self.runtimes > 0
 
     @property
     def client(self) -> docker.DockerClient:
@@ -89,13 +136,69 @@ class DockerBackend:
 
         return await asyncio.to_thread(call)
 
-    async def start(self, spec: SiteSpec, instance_id: str, data_dir: Path, port: int) -> Instance:
+    @staticmethod
+    def _checked(spec: SiteSpec) -> tuple[str, int, str]:
         if not (spec.image and spec.container_port and spec.container_data_dir):
             raise DockerError(
                 f"site {spec.name!r} needs image, container_port and container_data_dir "
                 "to run on the docker backend"
             )
-        image, cport, cdir = spec.image, spec.container_port, spec.container_data_dir
+        return spec.image, spec.container_port, spec.container_data_dir
+
+    def _create(
+        self,
+        spec: SiteSpec,
+        name: str,
+        labels: dict[str, str],
+        port: int,
+        binds: dict[str, dict[str, str]],
+        env: dict[str, str],
+        entrypoint: list[str] | None = None,
+    ) -> str:
+        """Create and start a container of the site's image; return its id (blocking)."""
+        image, cport, _ = self._checked(spec)
+        api = self.client.api
+        host_config = api.create_host_config(
+            port_bindings={cport: ("127.0.0.1", port)},
+            binds=binds,
+            mem_limit=spec.memory_limit,
+            nano_cpus=int(spec.cpu_limit * 1e9) if spec.cpu_limit else None,
+        )
+        try:
+            # create + start rather than the SDK's run, which pulls a missing image.
+            handle = api.create_container(
+                image,
+                name=name,
+                labels=labels,
+                ports=[cport],
+                environment={**spec.container_env, **env},
+                host_config=host_config,
+                entrypoint=entrypoint,
+                command=[] if entrypoint else None,
+            )["Id"]
+        except ImageNotFound as exc:
+            raise DockerError(
+                f"image {image!r} of site {spec.name!r} is not present; "
+                "build it with `webserv images build`"
+            ) from exc
+        try:
+            api.start(handle)
+        except BaseException:
+            api.remove_container(handle, force=True)
+            raise
+        return handle
+
+    async def start(
+        self, spec: SiteSpec, instance_id: str, data_dir: Path, port: int | None
+    ) -> Instance:
+        self._checked(spec)
+        if port is None:
+            warm = await self._start_on_runtime(spec, instance_id, data_dir)
+            if warm is not None:
+                return warm
+            port = free_port()
+        _, _, cdir = self._checked(spec)
+        chosen = port
 
         def run() -> Instance:
             source = Path(data_dir).resolve()
@@ -103,41 +206,22 @@ class DockerBackend:
                 OWNER_LABEL: self.owner,
                 INSTANCE_LABEL: instance_id,
                 SITE_LABEL: spec.name,
-                PORT_LABEL: str(port),
+                PORT_LABEL: str(chosen),
                 DATA_DIR_LABEL: str(source),
             }
-            api = self.client.api
-            host_config = api.create_host_config(
-                port_bindings={cport: ("127.0.0.1", port)},
-                binds={str(source): {"bind": cdir, "mode": "rw"}},
-                mem_limit=spec.memory_limit,
-                nano_cpus=int(spec.cpu_limit * 1e9) if spec.cpu_limit else None,
+            handle = self._create(
+                spec,
+                f"webserv-{self.owner}-{instance_id}",
+                labels,
+                chosen,
+                {str(source): {"bind": cdir, "mode": "rw"}},
+                {"WEBSERV_INSTANCE": instance_id},
             )
-            try:
-                # create + start rather than the SDK's run, which pulls a missing image.
-                handle = api.create_container(
-                    image,
-                    name=f"webserv-{self.owner}-{instance_id}",
-                    labels=labels,
-                    ports=[cport],
-                    environment={**spec.container_env, "WEBSERV_INSTANCE": instance_id},
-                    host_config=host_config,
-                )["Id"]
-            except ImageNotFound as exc:
-                raise DockerError(
-                    f"image {image!r} of site {spec.name!r} is not present; "
-                    "build it with `webserv images build`"
-                ) from exc
-            try:
-                api.start(handle)
-            except BaseException:
-                api.remove_container(handle, force=True)
-                raise
             return Instance(
                 id=instance_id,
                 site=spec.name,
                 backend=self.name,
-                port=port,
+                port=chosen,
                 data_dir=source,
                 handle=handle,
                 labels=labels,
@@ -154,14 +238,185 @@ class DockerBackend:
                 await self.stop(await starting)
             raise
 
+    # -- pre-started runtimes ----------------------------------------------------------
+
+    async def prepare(self, spec: SiteSpec) -> None:
+        """Start the site's runtimes (if this backend keeps any) and wait until they are
+        ready, so that the first launches already find one."""
+        if self.runtimes and await self._entrypoint(spec) is not None:
+            await self._top_up(spec)
+
+    def idle_runtimes(self, site: str) -> int:
+        """How many ready runtimes of ``site`` wait for an instance."""
+        return sum(1 for runtime in self._idle.get(site, ()) if runtime.usable())
+
+    async def _entrypoint(self, spec: SiteSpec) -> tuple[str, str, list[str]] | None:
+        """``(python, module, args)`` of an image whose entrypoint is ``python -m module``."""
+        image, _, _ = self._checked(spec)
+        if image not in self._entrypoints:
+            try:
+                attrs = await self._call(
+                    f"inspecting image {image}", self.client.api.inspect_image, image
+                )
+            except DockerError as exc:
+                raise DockerError(
+                    f"image {image!r} of site {spec.name!r} is not present; "
+                    "build it with `webserv images build`"
+                ) from exc
+            config = attrs.get("Config") or {}
+            entry, cmd = config.get("Entrypoint") or [], config.get("Cmd") or []
+            usable = len(entry) == 3 and entry[1] == "-m"
+            self._entrypoints[image] = (entry[0], entry[2], list(cmd)) if usable else None
+            if not usable:
+                log.info("image %s has no `python -m` entrypoint: no runtimes for it", image)
+        return self._entrypoints[image]
+
+    async def _top_up(self, spec: SiteSpec) -> None:
+        """Start as many runtimes as the site lacks; raise the first failure."""
+        idle = self._idle.setdefault(spec.name, deque())
+        for runtime in [r for r in idle if not r.usable()]:
+            idle.remove(runtime)
+            await self._drop(runtime)
+        need = self.runtimes - len(idle) - self._starting.get(spec.name, 0)
+        if need <= 0:
+            return
+        self._starting[spec.name] = self._starting.get(spec.name, 0) + need
+        try:
+            started = await asyncio.gather(
+                *(self._new_runtime(spec) for _ in range(need)), return_exceptions=True
+            )
+        finally:
+            self._starting[spec.name] -= need
+        idle.extend(r for r in started if isinstance(r, Runtime))
+        errors = [r for r in started if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def _new_runtime(self, spec: SiteSpec) -> Runtime:
+        entry = await self._entrypoint(spec)
+        assert entry is not None
+        python, module, _ = entry
+        _, _, cdir = self._checked(spec)
+        slot = f"rt-{uuid.uuid4().hex[:12]}"
+        directory = self.runtime_root / self.owner / slot
+        port = free_port()
+        labels = {
+            OWNER_LABEL: self.owner,
+            SITE_LABEL: spec.name,
+            RUNTIME_LABEL: slot,
+            PORT_LABEL: str(port),
+        }
+        runtime = Runtime(slot, spec.name, port, directory, labels)
+        self._held.add(slot)
+        try:
+            await asyncio.to_thread(runtimes.make_slot, self.runtime_root, directory)
+            await runtime.listen()
+            launcher = [python, "-m", "webserv.pool.backends.zygote"]
+            control = f"{CONTROL_DIR}/{SOCKET_NAME}"
+            entrypoint = [*launcher, "--control", control, module, *self.preload.get(spec.name, [])]
+            binds = {
+                str(runtime.data_mount): {"bind": cdir, "mode": "rw", "propagation": "rslave"},
+                str(directory / "control"): {"bind": CONTROL_DIR, "mode": "rw"},
+            }
+            runtime.handle = await self._call(
+                f"starting a {spec.name} runtime",
+                self._create,
+                spec,
+                f"webserv-{self.owner}-{slot}",
+                labels,
+                port,
+                binds,
+                {},
+                entrypoint,
+            )
+            await runtime.wait_ready(spec.ready_timeout_s)
+            return runtime
+        except BaseException:
+            await asyncio.shield(self._drop(runtime))
+            raise
+
+    async def _drop(self, runtime: Runtime) -> None:
+        """Remove a runtime that will serve no instance: container, control socket, slot."""
+        runtime.close_control()
+        self._held.discard(runtime.slot)
+        instance = Instance(
+            runtime.slot,
+            runtime.site,
+            self.name,
+            runtime.port,
+            runtime.data_mount,
+            runtime.handle,
+            labels=runtime.labels,
+        )
+        await self.stop(instance)
+
+    def _refill(self, spec: SiteSpec) -> None:
+        async def refill() -> None:
+            try:
+                await self._top_up(spec)
+            except Exception as exc:  # the next launch starts a fresh container instead
+                log.warning("starting a %s runtime failed: %s", spec.name, exc)
+
+        task = asyncio.ensure_future(refill())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _start_on_runtime(
+        self, spec: SiteSpec, instance_id: str, data_dir: Path
+    ) -> Instance | None:
+        """Hand the clone to a ready runtime of the site; None if there is none."""
+        idle = self._idle.get(spec.name)
+        if not self.runtimes or idle is None:
+            return None
+        entry = await self._entrypoint(spec)
+        assert entry is not None
+        while idle:
+            runtime = idle.popleft()
+            self._held.discard(runtime.slot)
+            if not runtime.usable():
+                await self._drop(runtime)
+                continue
+            try:
+                source = await asyncio.to_thread(
+                    runtimes.mount_clone, runtime, instance_id, data_dir
+                )
+                await runtime.launch({"args": entry[2], "env": {"WEBSERV_INSTANCE": instance_id}})
+            except (OSError, ConnectionError) as exc:
+                log.warning(
+                    "runtime %s could not take instance %s: %s", runtime.slot, instance_id, exc
+                )
+                await self._drop(runtime)
+                continue
+            self._refill(spec)
+            labels = {**runtime.labels, INSTANCE_LABEL: instance_id, DATA_DIR_LABEL: str(source)}
+            return Instance(
+                id=instance_id,
+                site=spec.name,
+                backend=self.name,
+                port=runtime.port,
+                data_dir=source,
+                handle=runtime.handle,
+                labels=labels,
+            )
+        self._refill(spec)
+        return None
+
     async def stop(self, instance: Instance) -> None:
+        """Remove the container and, for a runtime, unmount the clone and delete its slot."""
+
         def remove() -> None:
-            with contextlib.suppress(NotFound):
-                self.client.api.remove_container(instance.handle, force=True)
+            if instance.handle:
+                with contextlib.suppress(NotFound):
+                    self.client.api.remove_container(instance.handle, force=True)
 
         await self._call(f"removing container of instance {instance.id}", remove)
+        if slot := instance.labels.get(RUNTIME_LABEL):
+            owner = instance.labels.get(OWNER_LABEL, self.owner)
+            await asyncio.to_thread(runtimes.remove_slot, self.runtime_root / owner / slot)
 
     def _state(self, instance: Instance) -> dict[str, Any] | None:
+        if not instance.handle:
+            return None
         try:
             return self.client.api.inspect_container(instance.handle)["State"]
         except NotFound:
@@ -172,6 +427,8 @@ class DockerBackend:
         return bool(state and state.get("Running"))
 
     async def owned(self, owner: str) -> list[Instance]:
+        """Containers labelled ``owner`` (instances, and runtimes no live backend holds),
+        plus runtime slots left without a container, so that stopping them cleans up."""
         containers = await self._call(
             f"listing containers of owner {owner}",
             self.client.api.containers,
@@ -179,16 +436,28 @@ class DockerBackend:
             filters={"label": f"{OWNER_LABEL}={owner}"},
         )
         found = []
+        slots = set()
         for container in containers:
             labels = container.get("Labels") or {}
             try:
                 port = int(labels[PORT_LABEL])
-                instance_id, site = labels[INSTANCE_LABEL], labels[SITE_LABEL]
+                site = labels[SITE_LABEL]
             except (KeyError, ValueError):
                 continue  # labelled by hand, not started by a DockerBackend
+            slot = labels.get(RUNTIME_LABEL)
+            if slot is not None:
+                slots.add(slot)
+                if slot in self._held:
+                    continue  # this backend's own idle runtime, not a leftover
+                state = runtimes.recorded(self.runtime_root / owner / slot) or {}
+                instance_id = state.get("id", slot)
+                data_dir = state.get("data_dir", str(self.runtime_root / owner / slot / "data"))
+                labels = {**labels, INSTANCE_LABEL: instance_id, DATA_DIR_LABEL: data_dir}
+            elif INSTANCE_LABEL not in labels:
+                continue
             found.append(
                 Instance(
-                    id=instance_id,
+                    id=labels[INSTANCE_LABEL],
                     site=site,
                     backend=self.name,
                     port=port,
@@ -196,6 +465,14 @@ class DockerBackend:
                     handle=container["Id"],
                     labels=labels,
                 )
+            )
+        owner_dir = self.runtime_root / owner
+        for directory in sorted(owner_dir.iterdir()) if owner_dir.is_dir() else []:
+            if directory.name in slots or directory.name in self._held:
+                continue
+            labels = {OWNER_LABEL: owner, RUNTIME_LABEL: directory.name}
+            found.append(
+                Instance(directory.name, "", self.name, 0, directory / "data", "", labels=labels)
             )
         return found
 
@@ -233,7 +510,14 @@ class DockerBackend:
         return await self._call(f"inspecting instance {instance.id}", describe)
 
     async def close(self) -> None:
-        """Close the engine connection (containers keep running until stopped)."""
+        """Remove the idle runtimes and close the engine connection (instances keep running
+        until stopped)."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        idle = [runtime for queue in self._idle.values() for runtime in queue]
+        self._idle.clear()
+        await asyncio.gather(*(self._drop(runtime) for runtime in idle), return_exceptions=True)
         if self._client is not None:
             await asyncio.to_thread(self._client.close)
             self._client = None

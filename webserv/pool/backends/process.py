@@ -22,7 +22,13 @@ from pathlib import Path
 import psutil
 
 from webserv import paths
-from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL, Instance
+from webserv.pool.backends.base import (
+    INSTANCE_LABEL,
+    OWNER_LABEL,
+    SITE_LABEL,
+    Instance,
+    free_port,
+)
 from webserv.pool.spec import SiteSpec
 
 STARTED_LABEL = "webserv.started"
@@ -41,6 +47,11 @@ class Zygote:
         self.proc: asyncio.subprocess.Process | None = None
         self.lock = asyncio.Lock()
         self.start_s: float | None = None
+
+    async def ready(self) -> None:
+        """Start the zygote unless it runs; return once it has imported everything."""
+        async with self.lock:
+            await self._ensure()
 
     async def _ensure(self) -> asyncio.subprocess.Process:
         if self.proc is not None and self.proc.returncode is None:
@@ -129,6 +140,7 @@ class ProcessBackend:
     """Runs site instances as local processes, each in its own session/process group."""
 
     name = "process"
+    chooses_port = False
 
     def __init__(
         self,
@@ -164,9 +176,18 @@ class ProcessBackend:
             self.zygotes[key] = Zygote(python, module, preload, log)
         return self.zygotes[key], command[3:]
 
-    async def start(self, spec: SiteSpec, instance_id: str, data_dir: Path, port: int) -> Instance:
+    async def prepare(self, spec: SiteSpec) -> None:
+        """Start the site's zygote now rather than in its first launch."""
+        via = self._zygote_for(spec)
+        if via is not None:
+            await via[0].ready()
+
+    async def start(
+        self, spec: SiteSpec, instance_id: str, data_dir: Path, port: int | None
+    ) -> Instance:
         if not spec.command:
             raise LaunchError(f"site {spec.name!r} has no command for the process backend")
+        port = port or free_port()
         labels = {OWNER_LABEL: self.owner, INSTANCE_LABEL: instance_id, SITE_LABEL: spec.name}
         fill = {"port": port, "data_dir": str(data_dir)}
         env = {"WEBSERV_INSTANCE": instance_id, "WEBSERV_OWNER": self.owner}

@@ -1,17 +1,20 @@
-"""A pre-forked launcher: imports a site's code once, then forks one child per instance.
+"""A pre-forked launcher: imports a site's code once, then starts instances without paying
+for the interpreter start and the imports again.
 
-Run as ``python -m webserv.pool.backends.zygote MODULE [PRELOAD ...]``. It imports each
-PRELOAD module (and calls it if given as ``module:function``, a warm-up), freezes the heap
-(so children share those pages copy-on-write), prints
-``{"ready": pid}`` and then reads one JSON request per stdin line::
+Run as ``python -m webserv.pool.backends.zygote [--control SOCKET] MODULE [PRELOAD ...]``.
+It imports each PRELOAD module (and calls it if given as ``module:function``, a warm-up),
+freezes the heap (so forked children share those pages copy-on-write) and then takes
+requests of the form ``{"args": [...], "env": {...}, "cwd": "...", "log": "..."}``:
 
-    {"args": [...], "env": {...}, "cwd": "...", "log": "..."}
-
-For each it forks a child that starts a new session (its own process group), points
-stdout/stderr at ``log``, and runs ``python -m MODULE *args`` in-process with the imports
-already done; the zygote answers ``{"pid": N}``. Launching then costs a fork and a bind
-instead of an interpreter start and every import. The zygote exits when stdin closes;
-its children keep running.
+* Without ``--control`` (the process backend) it prints ``{"ready": pid}`` and reads one
+  request per stdin line. For each it forks a child that starts a new session (its own
+  process group), points stdout/stderr at ``log`` and runs ``python -m MODULE *args``
+  in-process with the imports already done; it answers ``{"pid": N}``. It exits when stdin
+  closes; its children keep running.
+* With ``--control SOCKET`` (a pre-started container of the docker backend) it connects to
+  the unix socket SOCKET, sends ``{"ready": pid}``, waits for exactly one request and runs
+  the module in this very process: the container belongs to that one instance. If the
+  connection closes before a request arrives, it exits.
 """
 
 from __future__ import annotations
@@ -22,9 +25,25 @@ import json
 import os
 import runpy
 import signal
+import socket
 import sys
 import traceback
 from typing import Any
+
+
+def _run_module(module: str, request: dict[str, Any]) -> int:
+    """Run ``python -m module *args`` in this process; return its exit code."""
+    try:
+        os.environ.update(request.get("env", {}))
+        os.chdir(request.get("cwd") or "/")
+        sys.argv = [module, *request["args"]]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
 
 
 def _child(module: str, request: dict[str, Any]) -> None:
@@ -37,13 +56,7 @@ def _child(module: str, request: dict[str, Any]) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.environ.update(request.get("env", {}))
-        os.chdir(request.get("cwd") or "/")
-        sys.argv = [module, *request["args"]]
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = _run_module(module, request)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -52,15 +65,17 @@ def _child(module: str, request: dict[str, Any]) -> None:
         os._exit(code)
 
 
-def main() -> None:
-    module, *preload = sys.argv[1:]
-    for name in preload:
+def _preload(names: list[str]) -> None:
+    for name in names:
         module_name, _, function = name.partition(":")
         loaded = importlib.import_module(module_name)
         if function:
             getattr(loaded, function)()
     gc.collect()
     gc.freeze()
+
+
+def _serve_forks(module: str) -> None:
     # Children are reaped by the kernel; the pool watches them by pid.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     out = sys.stdout
@@ -73,6 +88,30 @@ def main() -> None:
         if pid == 0:
             _child(module, request)
         print(json.dumps({"pid": pid}), file=out, flush=True)
+
+
+def _serve_once(module: str, control: str) -> int:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(control)
+        sock.sendall(json.dumps({"ready": os.getpid()}).encode() + b"\n")
+        with sock.makefile("rb") as stream:
+            line = stream.readline()
+    if not line.strip():
+        return 0  # the backend let this runtime go unused
+    return _run_module(module, json.loads(line))
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    control = None
+    if args[:1] == ["--control"]:
+        control, args = args[1], args[2:]
+    module, *preload = args
+    _preload(preload)
+    if control is None:
+        _serve_forks(module)
+    else:
+        sys.exit(_serve_once(module, control))
 
 
 if __name__ == "__main__":

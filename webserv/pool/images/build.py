@@ -243,12 +243,21 @@ def source_root() -> Path:
     return Path(webserv.__file__).resolve().parent.parent
 
 
+#: The launcher pre-started containers run (stdlib only), with the packages it sits in.
+LAUNCHER_SOURCES = (
+    "webserv/pool/__init__.py",
+    "webserv/pool/backends/__init__.py",
+    "webserv/pool/backends/zygote.py",
+)
+
+
 def site_sources(root: Path) -> list[Path]:
-    """What of webserv the image runs: the package root and the ``webserv.sites`` layer.
+    """What of webserv the image runs: the package root, the ``webserv.sites`` layer and
+    the launcher of pre-started containers.
 
     The sites depend on nothing else in webserv, so the image changes only when they do.
     """
-    files = [root / "webserv" / "__init__.py"]
+    files = [root / "webserv" / "__init__.py", *(root / path for path in LAUNCHER_SOURCES)]
     for path in sorted((root / "webserv" / "sites").rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             files.append(path)

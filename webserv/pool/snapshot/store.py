@@ -79,6 +79,11 @@ class SnapshotStore:
         staging.rename(dest)
         return dest
 
+    def golden_stamp(self, name: str) -> str:
+        """Identifies one making of golden ``name``: it changes when the golden is replaced
+        (made anew and renamed into place), so clones of an older one can be told apart."""
+        return str(self.golden_path(name).stat().st_ctime_ns)
+
     def remove_golden(self, name: str) -> None:
         dest = self.golden_path(name)
         if dest.exists():

@@ -1,0 +1,93 @@
+"""Pre-started runtime containers: a launch mounts the clone into one and it serves it,
+seeing its own clone only, on 127.0.0.1 only, with the spec's limits and the pool's labels."""
+
+from __future__ import annotations
+
+import uuid
+
+import docker
+import docker_fixtures
+import httpx
+import pool_fixtures
+import pytest
+
+from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL
+from webserv.pool.backends.docker import DockerBackend
+from webserv.pool.backends.runtimes import CONTROL_DIR, RUNTIME_LABEL
+from webserv.pool.health import wait_healthy
+from webserv.pool.snapshot import SnapshotStore
+from webserv.pool.spec import SiteSpec
+from webserv.sites.shop.accounts import ADMIN
+
+pytestmark = pytest.mark.docker
+
+engine = docker_fixtures.engine
+images = docker_fixtures.images
+docker_shop = docker_fixtures.docker_shop
+shop_store = docker_fixtures.shop_store
+runtime_backend = docker_fixtures.runtime_backend
+
+
+def _run(engine: docker.DockerClient, handle: str, *argv: str) -> str:
+    result = engine.api.exec_create(handle, list(argv))
+    return engine.api.exec_start(result["Id"]).decode()
+
+
+def _containers(engine: docker.DockerClient, owner: str) -> list[dict]:
+    return engine.api.containers(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
+
+
+async def test_a_launch_on_a_runtime_serves_its_own_clone_only(
+    runtime_backend: DockerBackend,
+    docker_shop: SiteSpec,
+    shop_store: SnapshotStore,
+    engine: docker.DockerClient,
+) -> None:
+    backend = runtime_backend
+    await backend.prepare(docker_shop)
+    assert backend.idle_runtimes("shop") == 1
+    name = f"rt-{uuid.uuid4().hex[:8]}"
+    data_dir = shop_store.clone("shop", name)
+    instance = await backend.start(docker_shop, name, data_dir, None)
+    async with httpx.AsyncClient(base_url=instance.url) as client:
+        await wait_healthy(client, instance.url + docker_shop.health_path, 60)
+        attrs = engine.api.inspect_container(instance.handle)
+        bindings = attrs["HostConfig"]["PortBindings"][f"{docker_shop.container_port}/tcp"]
+        assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(instance.port)}]
+        assert attrs["HostConfig"]["Memory"] == 512 * 2**20
+        labels = attrs["Config"]["Labels"]
+        assert (labels[OWNER_LABEL], labels[SITE_LABEL]) == (backend.owner, "shop")
+        assert labels[RUNTIME_LABEL] == instance.labels[RUNTIME_LABEL]
+        assert instance.labels[INSTANCE_LABEL] == name
+        assert sorted(m["Destination"] for m in attrs["Mounts"]) == ["/data", CONTROL_DIR]
+
+        golden = shop_store.golden_path("shop")
+        before = pool_fixtures.sessions(golden)
+        login = {"username": ADMIN.login, "password": ADMIN.password}
+        response = await client.post(ADMIN.login_path, data=login)
+        assert response.status_code == 303, response.text
+        assert pool_fixtures.sessions(data_dir) == before + 1
+        assert pool_fixtures.sessions(golden) == before
+
+    # The runtime started in its place sees an empty data dir; neither sees other clones.
+    await pool_fixtures.until(lambda: backend.idle_runtimes("shop") == 1, 60)
+    [idle] = [c for c in _containers(engine, backend.owner) if c["Id"] != instance.handle]
+    assert _run(engine, idle["Id"], "ls", "-A", "/data") == ""
+    assert _run(engine, instance.handle, "ls", "-A", "/data").split() == ["media", "shop.db"]
+    assert _run(engine, instance.handle, "ls", "-A", CONTROL_DIR).split() == ["sock"]
+
+    found = {
+        i.id: i
+        for i in await DockerBackend(owner=backend.owner, client=engine).owned(backend.owner)
+    }
+    assert found[name].data_dir == data_dir.resolve()  # a restarted backend knows which clone
+    assert found[name].port == instance.port
+
+    slot = backend.runtime_root / backend.owner / instance.labels[RUNTIME_LABEL]
+    await backend.stop(instance)
+    assert not await backend.alive(instance)
+    assert not slot.exists()
+    assert (data_dir / "shop.db").is_file()  # unmounted, not deleted: the store destroys it
+    await backend.close()
+    assert _containers(engine, backend.owner) == []
+    assert not (backend.runtime_root / backend.owner).exists()
