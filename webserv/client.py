@@ -5,6 +5,7 @@ Usage::
     from webserv.client import RemoteWebEnv
 
     env = RemoteWebEnv("http://127.0.0.1:8100", token=None, site="shop", task=None)
+    # or: gymnasium.make("webserv/Remote-v0", base_url="http://127.0.0.1:8100")
     obs, info = env.reset(seed=0)                      # or options={"task_id": 3}
     obs, reward, terminated, truncated, info = env.step('click("12")')
     env.close()
@@ -35,6 +36,7 @@ import numpy as np
 
 from webserv.env.spaces import action_space, image, observation_space, to_gym
 
+REMOTE_ENV_ID = "webserv/Remote-v0"
 #: Viewport of the server's browser contexts (the screenshot's shape is height x width).
 VIEWPORT = (720, 1280)
 
@@ -192,6 +194,16 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
                 raise failure
             time.sleep(wait)  # back off before asking again
             pause = min(pause * 2, 5.0)
+
+
+if REMOTE_ENV_ID not in gymnasium.registry:
+    # Timings and instance URLs in the observations make episodes nondeterministic.
+    gymnasium.register(
+        id=REMOTE_ENV_ID,
+        entry_point="webserv.client:RemoteWebEnv",
+        nondeterministic=True,
+        disable_env_checker=False,
+    )
 
 
 def _error(response: httpx.Response) -> RemoteEnvError:
