@@ -62,9 +62,18 @@ async def _one(n: int, episodes: int, max_steps: int, screenshots: bool, report:
         failed_episodes=totals.episode_errors,
         action_errors=totals.action_errors,
     )
-    report.add(variant, "step_ms", [s["timings"]["env_ms"] for s in steps], part="env")
-    report.add(variant, "policy_ms", [s["timings"]["policy_ms"] for s in steps], part="policy")
-    report.add(variant, "reset_ms", [e["reset_ms"] for e in episodes_out if e["reset_ms"]])
+    env_ms = [s["timings"]["env_ms"] for s in steps if s["timings"]["env_ms"] is not None]
+    resets = [e["reset_ms"] for e in episodes_out if e["reset_ms"]]
+    for metric, samples, part in (
+        ("step_ms", env_ms, "env"),
+        ("policy_ms", [s["timings"]["policy_ms"] for s in steps], "policy"),
+        ("reset_ms", resets, "env"),
+    ):
+        if samples:
+            report.add(variant, metric, samples, part=part)
+    errors = sorted({e["error"] for e in episodes_out if e["error"]})
+    if errors:
+        report.notes.append(f"{variant}: {len(errors)} kinds of failed episodes, e.g. {errors[:3]}")
 
 
 async def _run(envs: list[int], episodes_per_env: int, max_steps: int, screenshots: bool) -> Report:

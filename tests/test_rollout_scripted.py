@@ -4,17 +4,16 @@ policy against the chat stand-in (no model can be loaded here), all written as J
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import env_fixtures
 import pytest
-import pytest_asyncio
+import server_fixtures
 from chat_server import chat_server
 
 from webserv.browser.session import SessionConfig
-from webserv.env.runtime import EnvRuntime, RuntimeConfig
+from webserv.env.runtime import EnvRuntime
 from webserv.policy.vlm import ModelConfig
 from webserv.rollout.envs import InProcessFleet
 from webserv.rollout.records import read_jsonl
@@ -25,12 +24,12 @@ pytestmark = pytest.mark.browser
 
 suite_golden = env_fixtures.suite_golden
 runtime_config = env_fixtures.runtime_config
+server_runtime = server_fixtures.server_runtime  # one runtime for every test that needs one
 
 
-@pytest_asyncio.fixture(scope="module")
-async def runtime(runtime_config: RuntimeConfig) -> AsyncIterator[EnvRuntime]:
-    async with EnvRuntime(runtime_config) as started:
-        yield started
+@pytest.fixture
+def runtime(server_runtime: EnvRuntime) -> EnvRuntime:
+    return server_runtime
 
 
 def fleet(runtime: EnvRuntime, max_steps: int, screenshot: bool = True) -> InProcessFleet:
@@ -80,6 +79,7 @@ async def test_group_episodes_start_identically(runtime: EnvRuntime, tmp_path: P
     )
     await run_rollouts(config, fleet(runtime, 2, screenshot=False), storefront_tasks())
     episodes = read_jsonl(tmp_path / "episodes.jsonl")
+    assert [e["error"] for e in episodes] == ["", ""]
     steps = read_jsonl(tmp_path / "steps.jsonl")
     assert len({e["group_id"] for e in episodes}) == 1 and episodes[0]["group_id"]
     assert len({e["task_id"] for e in episodes}) == 1 and len({e["persona"] for e in episodes}) == 1
@@ -106,6 +106,8 @@ async def test_vlm_rollout_records_prompts_and_format_errors(runtime: EnvRuntime
         )
         summary = await run_rollouts(config, fleet(runtime, 4), storefront_tasks())
     steps = read_jsonl(tmp_path / "steps.jsonl")
+    episode = read_jsonl(tmp_path / "episodes.jsonl")[0]
+    assert episode["error"] == "" and episode["format_errors"] == 2
     assert [s["format_error"] != "" for s in steps] == [True, True, False]
     assert [s["env_action"] for s in steps] == [None, None, "stop()"]
     assert steps[2]["terminated"] and steps[2]["action"] == {"type": "terminate"}

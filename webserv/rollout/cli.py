@@ -125,7 +125,12 @@ def rollout(
         else None,
         personas=personas,
     )
-    run_with_progress(config, fleet_for(config, loaded.manifest, server, token), tasks)
+    from webserv.client import RemoteEnvError
+
+    try:
+        run_with_progress(config, fleet_for(config, loaded.manifest, server, token), tasks)
+    except RemoteEnvError as err:
+        raise _fail(f"the server failed: {err}") from err
 
 
 def storefront_tasks(suite: Suite) -> list[TaskConfig]:

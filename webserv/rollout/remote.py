@@ -5,8 +5,8 @@ The same calls as :class:`webserv.client.RemoteWebEnv`, made asynchronously (one
 and keeping the observation as the server sent it (the screenshot stays a PNG, which is
 what the run records). A group is created with ``POST /v1/groups``: the server starts every
 member's first episode from identical instances. Requests the server refused with 429/503
-and Retry-After are retried until ``retry_for_s``; nothing else is, so a step is never sent
-twice.
+and Retry-After, and connections that could not be made, are retried until ``retry_for_s``;
+nothing else is, so a step is never sent twice.
 """
 
 from __future__ import annotations
@@ -42,8 +42,18 @@ class _Api:
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         deadline = time.monotonic() + self.retry_for_s
+        pause = 0.2
         while True:
-            response = await self.http.request(method, path, json=body)
+            try:
+                response = await self.http.request(method, path, json=body)
+            except httpx.ConnectError as err:  # nothing was sent: safe to try again
+                if time.monotonic() + pause > deadline:
+                    raise RemoteEnvError(
+                        503, "unreachable", f"cannot connect to {self.http.base_url}: {err}"
+                    ) from err
+                await asyncio.sleep(pause)  # back off before connecting again
+                pause = min(pause * 2, 5.0)
+                continue
             if response.status_code < 400:
                 return response.json()
             retry_after = response.headers.get("retry-after")
