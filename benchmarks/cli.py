@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from benchmarks.pool_commands import register as register_pool_benchmarks
+from benchmarks.serve_commands import register as register_serve_benchmarks
 
 app = typer.Typer(help="Benchmarks with side-by-side baselines.", no_args_is_help=True)
 register_pool_benchmarks(app)
+register_serve_benchmarks(app)
 
 
 @app.command()

@@ -4,21 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 import uvicorn
-from conftest import free_port, wait_healthy
 
+from benchmarks.serving import ServerProcess, free_port, redis_server
+from benchmarks.serving import server_process as serving_process
 from webserv.env.runtime import EnvRuntime, RuntimeConfig
 from webserv.server.app import create_app
 from webserv.server.config import ServerConfig
@@ -30,26 +24,8 @@ TEST_OWNER = "srvtest"
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server of its own on a free port, without persistence."""
-    port = free_port()
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-    argv += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)  # poll interval while redis opens its port
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -83,46 +59,11 @@ async def serving(config: ServerConfig, runtime: EnvRuntime) -> AsyncIterator[st
         await serve
 
 
-@dataclass
-class ServerProcess:
-    """A ``webserv serve`` process with fixed arguments, that can be killed and restarted."""
-
-    argv: list[str]
-    env: dict[str, str]
-    url: str
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ServerProcess:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=out)
-        wait_healthy(f"{self.url}/healthz", self.proc, timeout_s=180)
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: nothing of the server gets to clean up."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def server_process(
-    home: Path, golden: Path, *options: str, port: int | None = None
-) -> ServerProcess:
+def server_process(home: Path, golden: Path, *options: str) -> ServerProcess:
     """A server on a free port with its own WEBSERV_HOME and a copy-driver snapshot store."""
-    port = port or free_port()
-    argv = [sys.executable, "-m", "webserv.cli", "serve", "--port", str(port)]
-    argv += ["--server-id", f"proc{port}", "--snapshot-driver", "copy"]
-    argv += ["--snapshot-root", str(home / "snapshots"), "--golden-source", str(golden)]
-    argv += ["--standby", "1", "--max-instances", "6", *options]
-    env = {**os.environ, "WEBSERV_HOME": str(home)}
-    return ServerProcess(argv, env, f"http://127.0.0.1:{port}", home / f"server-{port}.log")
+    args = ["--snapshot-driver", "copy", "--snapshot-root", str(home / "snapshots")]
+    args += ["--golden-source", str(golden), "--standby", "1", "--max-instances", "6"]
+    port = free_port()
+    return serving_process(
+        *args, *options, port=port, log=home / f"server-{port}.log", env={"WEBSERV_HOME": str(home)}
+    )

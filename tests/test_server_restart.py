@@ -53,7 +53,7 @@ def test_a_killed_server_leaks_nothing_after_a_restart(
     tmp_path: Path, suite_golden: Path, redis_url: str
 ):
     server = server_fixtures.server_process(tmp_path, suite_golden, "--redis", redis_url)
-    owner = server.argv[server.argv.index("--server-id") + 1]
+    owner = server.server_id
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
         server.start()

@@ -1,0 +1,45 @@
+"""``webserv bench http|soak``: the HTTP server's benchmarks."""
+
+from __future__ import annotations
+
+import typer
+
+from benchmarks.report import Report
+
+
+def _emit(report: Report, as_json: bool, name: str | None = None) -> None:
+    path = report.write(name)
+    if as_json:
+        typer.echo(report.to_json())
+        return
+    for row in report.rows:
+        typer.echo(f"{row.variant:>24} {row.metric:<18} p50 {row.p50:>14.1f}  p95 {row.p95:>14.1f}")
+    for ratio in report.ratios:
+        typer.echo(f"{ratio.metric}: {ratio.ours} is {ratio.ratio}x better than {ratio.baseline}")
+    for note in report.notes:
+        typer.echo(note)
+    typer.echo(f"written to {path}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def soak(
+        minutes: float = typer.Option(30.0, min=1.0, help="How long the trainers run."),
+        clients: int = typer.Option(3, min=1, help="Trainer processes."),
+        sample_s: float = typer.Option(20.0, min=1.0, help="Seconds between samples."),
+        env_ttl: float = typer.Option(60.0, min=5.0, help="Env TTL on the server (s)."),
+        think_s: float = typer.Option(0.5, min=0.0, help="Trainer pause between steps (s)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ) -> None:
+        """Server RSS over time and leaked instances, with a trainer and the server killed."""
+        from benchmarks.soak import run
+
+        report = run(
+            duration_s=minutes * 60,
+            clients=clients,
+            sample_s=sample_s,
+            env_ttl_s=env_ttl,
+            think_s=think_s,
+            log=lambda line: typer.echo(line, err=as_json),
+        )
+        _emit(report, as_json)
