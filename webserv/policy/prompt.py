@@ -33,7 +33,7 @@ from webserv.policy.base import ContextStats, Turn
 from webserv.policy.parse import OutputMode
 from webserv.policy.persona import Persona
 
-PAGE_OMITTED = "[earlier page omitted to fit the context]"
+PAGE_OMITTED = "[earlier page omitted]"
 PAGE_CUT = "[rest of the page cut to fit the context]"
 #: Per-message framing tokens of chat templates (role markers), counted once per message.
 MESSAGE_OVERHEAD = 4
