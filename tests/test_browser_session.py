@@ -246,3 +246,38 @@ async def test_browser_is_recycled_and_replaced_after_a_crash(pages_url):
         assert obs.last_action_error == CRASHED
         assert obs.url.endswith("/slow.html") and "# Reviews" in obs.text
         await session.close()
+
+
+async def test_a_tab_that_opens_slowly_is_the_one_observed(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/popups.html")
+    obs = await session.step(f'click("{element_id(obs, "link", "Slow new tab")}")')
+    assert len(obs.tabs) == 2 and obs.tabs[1].active, obs.tabs
+    assert "loaded after 700 ms" in obs.text
+    # A new-tab link whose click a script cancels opens nothing; the wait for it is capped.
+    obs = await session.step("switch_tab(0)")
+    obs = await session.step(f'click("{element_id(obs, "link", "Cancelled new tab")}")')
+    assert len(obs.tabs) == 2 and obs.tabs[0].active and obs.settled
+
+
+async def test_dialogs_are_reported(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/popups.html")
+    obs = await session.step(f'click("{element_id(obs, "button", "Alert")}")')
+    assert obs.text.startswith('(an alert said "Saved!"; it was dismissed)')
+    obs = await session.step(f'click("{element_id(obs, "button", "Confirm")}")')
+    assert obs.text.startswith('(a confirm dialog asked "Delete it?"; it was answered OK)')
+    assert "deleted" in obs.text and "alert" not in obs.text
+    obs = await session.observe()
+    assert "dialog" not in obs.text
+
+
+async def test_submit_does_not_wait_for_the_navigation(browser_pool: BrowserPool, pages_url):
+    # The answer comes after the action timeout; the settle wait, not the key press, awaits it.
+    config = SessionConfig(action_timeout_ms=1_500)
+    session = await browser_pool.new_session(config=config)
+    try:
+        obs = await session.start(f"{pages_url}/popups.html")
+        obs = await session.step(f'type("{element_id(obs, "textbox", "Delay")}", "2500", True)')
+    finally:
+        await session.close()
+    assert not obs.last_action_error
+    assert "loaded after 2500 ms" in obs.text

@@ -201,7 +201,9 @@ async def type_(c: Controls, id: str, text: str, submit: bool = False) -> None:
             raise ActionError(f"element {id} is not a text field") from err
         raise ActionError(f"could not type into element {id}: {_short(err)}") from err
     if submit:
-        await locator.press("Enter", timeout=c.action_timeout_ms)
+        # Whatever Enter sets off (a form submission, a navigation) is the settle wait's to
+        # await; waiting for it here would report a slow navigation as a failed key press.
+        await locator.press("Enter", timeout=c.action_timeout_ms, no_wait_after=True)
 
 
 @_action

@@ -1,6 +1,7 @@
 // One pass over a document (and its same-origin iframes, recursively) collecting what the compact
 // observation needs. Interactive elements get a short id in the `data-wsid` attribute, reused for
 // as long as the node lives; ids inside an iframe are prefixed with the iframe's own id and a dot.
+// Returns the capture as JSON text.
 (opts) => {
   const MAX_NAME = opts.maxName || 100;
   const MAX_OPTIONS = opts.maxOptions || 25;
@@ -268,7 +269,8 @@
   if (root) walkChildren(root, { prefix: '', dx: 0, dy: 0, heading: 0 });
   for (const [el, id] of pendingIds) el.setAttribute('data-wsid', id);
   const scroller = document.scrollingElement || document.documentElement;
-  return {
+  // One string crosses the protocol much faster than a tree of small objects.
+  return JSON.stringify({
     title: document.title,
     nodes,
     scroll: {
@@ -277,5 +279,5 @@
       vh,
       vw,
     },
-  };
+  });
 }

@@ -16,6 +16,7 @@ outside it, then text inside it) until the result fits the token budget.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,13 +156,16 @@ def _join(lines: list[tuple[str, int]], keep: list[bool]) -> str:
     return "\n".join([*kept, _OMITTED])
 
 
-def render(capture: dict[str, Any], budget: int) -> Rendered:
-    """Render a capture as compact text of at most ``budget`` tokens (when it can be cut)."""
+def render(capture: dict[str, Any], budget: int, notices: Sequence[str] = ()) -> Rendered:
+    """Render a capture as compact text of at most ``budget`` tokens (when it can be cut).
+
+    ``notices`` (e.g. a dialog the page opened) come first and are never cut.
+    """
     nodes = capture["nodes"]
     boxes = {
         n["id"]: tuple(n["box"]) for n in nodes if n["k"] == "el" and n["vis"] and n["box"][2] > 0
     }
-    lines = _lines(nodes)
+    lines = [(notice, 0) for notice in notices] + _lines(nodes)
     scroll = _scroll_line(capture["scroll"])
     if scroll:
         lines.append((scroll, 0))

@@ -25,14 +25,14 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urljoin
 
-from playwright.async_api import Browser, BrowserContext, Locator, Page, Playwright
+from playwright.async_api import Browser, BrowserContext, Dialog, Locator, Page, Playwright
 from playwright.async_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
 from webserv.browser.actions import Action, ActionError, parse
 from webserv.browser.guard import UrlGuard
 from webserv.browser.observation import Observation, Tab, render
-from webserv.browser.settle import SETTLE_SCRIPT, RequestTracker, wait_settled
+from webserv.browser.settle import SETTLE_SCRIPT, RequestTracker, now_ms, wait_settled
 from webserv.browser.som import overlay
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,6 +47,9 @@ CHROMIUM_ARGS = (
 )
 TAB_CLOSED = "the last tab closed itself; a new blank tab was opened"
 CAPTURE_SCRIPT = resources.files(__package__).joinpath("capture.js").read_text()
+CAPTURE_OPTIONS = {"maxName": 100, "maxOptions": 25}
+#: How long to wait for a tab the page opened to show up in the browser.
+TAB_WAIT_S = 2.0
 CRASHED = (
     "the browser stopped during this step and was replaced; the tabs were reopened "
     "(cookies the site set and unsaved form input were lost)"
@@ -64,6 +67,17 @@ class SessionConfig(BaseModel):
     viewport_height: int = 720
     screenshot: bool = Field(False, description="Attach a PNG screenshot to every observation.")
     som: bool = Field(False, description="Draw the element ids onto the screenshot.")
+
+
+@dataclass(frozen=True)
+class StepTimings:
+    """Where the last observation's time went, in ms: the action before it, the wait for the
+    page to settle, the DOM capture (in the page, and its transfer), and rendering the text."""
+
+    action_ms: float = 0.0
+    settle_ms: float = 0.0
+    capture_ms: float = 0.0
+    render_ms: float = 0.0
 
 
 @dataclass(eq=False)
@@ -191,6 +205,15 @@ class BrowserSession:
         self._cookies: list[dict[str, Any]] = []
         self._last_tabs: list[str] = ["about:blank"]
         self._last_active = 0
+        # When the last action started (wall-clock ms) and how long it took, for the next
+        # observation; dialogs the pages opened since the last observation.
+        self._acted_at: float | None = None
+        self._action_ms = 0.0
+        self._dialogs: list[str] = []
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._tab_adopted = asyncio.Event()
+        #: Where the last observation's time went.
+        self.timings = StepTimings()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -223,8 +246,31 @@ class BrowserSession:
         self._trackers[page] = RequestTracker(page)
         self._pages.append(page)
         self._active = page
+        self._tab_adopted.set()
         page.on("close", self._forget)
-        page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: Dialog) -> None:
+        """Accept a JS dialog (it blocks the page until answered) and note it for the next
+        observation, so the agent learns that it appeared and what it said."""
+        message = json.dumps(dialog.message.strip()[:200], ensure_ascii=False)
+        if dialog.type == "alert":
+            note = f"an alert said {message}; it was dismissed"
+        elif dialog.type == "confirm":
+            note = f"a confirm dialog asked {message}; it was answered OK"
+        elif dialog.type == "prompt":
+            answer = json.dumps(dialog.default_value, ensure_ascii=False)
+            note = f"a prompt asked {message}; it was answered {answer}"
+        else:
+            note = "the page asked to confirm leaving it; leaving was confirmed"
+        self._dialogs.append(f"({note})")
+        task = asyncio.ensure_future(_accept(dialog))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _take_dialogs(self) -> list[str]:
+        dialogs, self._dialogs = self._dialogs, []
+        return dialogs
 
     def _forget(self, page: Page) -> None:
         if page in self._pages:
@@ -333,6 +379,7 @@ class BrowserSession:
     async def start(self, url: str) -> Observation:
         """Open ``url`` in the current tab and return the first observation."""
         error = ""
+        self._acted_at = now_ms()
         try:
             await self.navigate(url)
         except ActionError as err:
@@ -351,6 +398,9 @@ class BrowserSession:
     async def act(self, action: str | dict[str, Any] | Action) -> tuple[str, str]:
         """Carry out one action without observing; returns (the action as text, its error)."""
         shown = json.dumps(action) if isinstance(action, dict) else str(action)
+        started = asyncio.get_running_loop().time()
+        self._acted_at = now_ms()
+        self._tab_adopted.clear()
         try:
             parsed = parse(action)
             shown = str(parsed)
@@ -361,6 +411,8 @@ class BrowserSession:
             return shown, str(err)
         except PlaywrightError as err:
             return shown, CRASHED if not self.alive else _describe(err)
+        finally:
+            self._action_ms = (asyncio.get_running_loop().time() - started) * 1000
         return shown, ""
 
     async def observe(
@@ -386,31 +438,52 @@ class BrowserSession:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.config.settle_timeout_ms / 1000
-        settled = True
+        # The quiet window counts from the start of the action (or, with none, from the page's
+        # own last activity alone).
+        since, self._acted_at = self._acted_at or 0.0, None
+        action_ms, self._action_ms = self._action_ms, 0.0
+        settled, capture, captured_at = True, None, None
         page = self.page
         while settle:
-            settled = (
-                await wait_settled(page, self._trackers[page], self.config.quiet_ms, deadline)
-                and settled
+            result = await wait_settled(
+                page,
+                self._trackers[page],
+                self.config.quiet_ms,
+                deadline,
+                since=since,
+                then=CAPTURE_SCRIPT,
+                arg=CAPTURE_OPTIONS,
             )
-            # A click may have opened a tab meanwhile; the new tab is the one to observe.
+            settled = result.calm and settled
+            capture, captured_at = result.value, result.at
+            if since and result.tab_opened_at >= since and not self._tab_adopted.is_set():
+                # The action opened a tab that the browser has not announced yet.
+                await self._await_tab(deadline)
+            # A click may have opened a tab meanwhile (or while the page was captured): the
+            # new tab is the one to observe.
             if self._active is page or self._active is None:
                 break
             page = self._active
-        capture = await self._capture(page)
-        if settle and self._active is not None and self._active is not page:
-            # A tab opened while the page was captured: it is the one to observe.
-            page = self._active
-            settled = await wait_settled(page, self._trackers[page], self.config.quiet_ms, deadline)
+        if capture is None:
+            captured_at = now_ms()
             capture = await self._capture(page)
-        settle_ms = (loop.time() - started) * 1000
-        rendered = render(capture, self.config.token_budget)
+        parsed = json.loads(capture)
+        capture_ms = now_ms() - captured_at if captured_at is not None else 0.0
+        settle_ms = (loop.time() - started) * 1000 - capture_ms
+        rendering = loop.time()
+        rendered = render(parsed, self.config.token_budget, self._take_dialogs())
+        self.timings = StepTimings(
+            action_ms=round(action_ms, 1),
+            settle_ms=round(settle_ms, 1),
+            capture_ms=round(capture_ms, 1),
+            render_ms=round((loop.time() - rendering) * 1000, 1),
+        )
         png = None
         if self.config.screenshot if screenshot is None else screenshot:
             png = await page.screenshot(type="png")
             if self.config.som if som is None else som:
                 png = overlay(png, rendered.boxes)
-        title = capture["title"]
+        title = parsed["title"]
         tabs = [
             Tab(index=i, url=p.url, title=title if p is page else await _title(p), active=p is page)
             for i, p in enumerate(self._pages)
@@ -448,6 +521,14 @@ class BrowserSession:
             answer=self.answer,
         )
 
+    async def _await_tab(self, deadline: float) -> None:
+        """Wait (capped) for the tab the page said it opened; it may have been prevented."""
+        remaining = min(TAB_WAIT_S, deadline - asyncio.get_running_loop().time())
+        try:
+            await asyncio.wait_for(self._tab_adopted.wait(), max(0.0, remaining))
+        except TimeoutError:
+            pass  # no tab came (a script cancelled it): observe the page itself
+
     async def _vanished(self) -> None:
         """Every tab closed under us: either the browser is going down, or the page closed
         itself. Wait (briefly) for the browser's disconnect to tell which."""
@@ -457,12 +538,11 @@ class BrowserSession:
         except TimeoutError:
             self._adopt(await self._context.new_page())
 
-    async def _capture(self, page: Page) -> dict[str, Any]:
+    async def _capture(self, page: Page) -> str:
         """Run the capture script, again if a navigation replaced the document meanwhile."""
-        options = {"maxName": 100, "maxOptions": 25}
         for _ in range(3):
             try:
-                return await page.evaluate(CAPTURE_SCRIPT, options)
+                return str(await page.evaluate(CAPTURE_SCRIPT, CAPTURE_OPTIONS))
             except PlaywrightError:
                 if page.is_closed():
                     break
@@ -470,11 +550,20 @@ class BrowserSession:
                     await page.wait_for_load_state("domcontentloaded", timeout=2_000)
                 except PlaywrightError:
                     pass  # the next attempt or the empty capture below reports the state
-        return {"title": "", "nodes": [], "scroll": {"y": 0, "height": 0, "vh": 0, "vw": 0}}
+        return json.dumps(
+            {"title": "", "nodes": [], "scroll": {"y": 0, "height": 0, "vh": 0, "vw": 0}}
+        )
 
     async def raw_html(self) -> str:
         """The current page's serialised DOM (for size comparisons)."""
         return await self.page.content()
+
+
+async def _accept(dialog: Dialog) -> None:
+    try:
+        await dialog.accept()
+    except PlaywrightError:
+        pass  # the page closed while its dialog was open: nothing is left to answer
 
 
 async def _title(page: Page) -> str:

@@ -1,6 +1,6 @@
 // Installed in every frame before any page script runs. Tracks what settle detection needs:
 // fetch/XHR calls in flight, short timers pending, and the time of the last DOM mutation,
-// network completion or timer.
+// network completion, timer, input event or navigation.
 (() => {
   if (window.__wsSettle) return;
   // Absolute milliseconds, so that frames with different time origins compare.
@@ -77,37 +77,71 @@
     }
   };
 
-  // Calm: this document and its same-origin frames are loaded, have no fetch/XHR in flight
-  // and saw no DOM or network change for `quiet` ms, counted from no earlier than `since`.
-  const calm = (w, quiet, since, t) => {
-    if (w.document.readyState !== 'complete') return false;
+  // How long until this document and its same-origin frames may be calm, 0 when they are:
+  // loaded, no fetch/XHR in flight, no short timer pending, and no DOM, network or input
+  // activity for `quiet` ms, counted from no earlier than `since`.
+  const POLL_MS = 20;
+  const pending = (w, quiet, since, t) => {
+    if (w.document.readyState !== 'complete') return POLL_MS;
     const s = w.__wsSettle;
-    if (s && (s.inflight > 0 || s.timers.size > 0 || t - Math.max(s.lastActivity, since) < quiet)) {
-      return false;
-    }
-    if (!s && t - since < quiet) return false;
+    if (s && (s.inflight > 0 || s.timers.size > 0)) return POLL_MS;
+    let wait = quiet - (t - Math.max(s ? s.lastActivity : 0, since));
     for (let i = 0; i < w.frames.length; i++) {
       let child = null;
       try { child = w.frames[i].document ? w.frames[i] : null; } catch (err) { child = null; }
-      if (child && !calm(child, quiet, since, t)) return false;
+      if (child) wait = Math.max(wait, pending(child, quiet, since, t));
     }
-    return true;
+    return Math.max(0, wait);
   };
-  const POLL_MS = 20;
-  // Resolves true once calm, false after `timeout` ms; checked in the page, without round trips.
+  // Resolves true once calm, false after `timeout` ms; checked in the page, without round
+  // trips, and woken exactly when the quiet window can have passed.
   state.wait = ({ quiet, since, timeout }) => new Promise((resolve) => {
     const start = now();
     const check = () => {
       const t = now();
-      if (calm(window, quiet, since, t)) resolve(true);
+      const wait = pending(window, quiet, since, t);
+      if (wait <= 0) resolve(true);
       else if (t - start >= timeout) resolve(false);
-      else nativeSetTimeout(check, POLL_MS);
+      else nativeSetTimeout(check, Math.min(wait, start + timeout - t));
     };
     check();
   });
 
+  // Input the page receives and navigations it starts are activity too, so the quiet window
+  // counts from the page's own last event and the time an action takes to return already
+  // counts toward it.
+  const INPUT = ['pointerdown', 'pointerup', 'mouseover', 'click', 'keydown', 'keyup', 'input',
+    'change', 'submit', 'scroll', 'popstate', 'hashchange', 'pageshow'];
+  for (const type of INPUT) window.addEventListener(type, touch, { capture: true, passive: true });
+  if (window.navigation) window.navigation.addEventListener('navigate', touch);
+
+  // A tab this page opens (a link or form targeting _blank, window.open) shows up in the
+  // browser only a little later; `tabOpenedAt` tells the wait to expect it.
+  state.tabOpenedAt = 0;
+  const blank = (target) => (target || '').toLowerCase() === '_blank';
+  window.addEventListener('click', (event) => {
+    const origin = event.composedPath()[0];
+    const link = origin instanceof Element ? origin.closest('a[href], area[href]') : null;
+    if (link && !event.defaultPrevented && blank(link.getAttribute('target'))) {
+      state.tabOpenedAt = now();
+    }
+  });
+  window.addEventListener('submit', (event) => {
+    const submitter = event.submitter;
+    const target = submitter && submitter.hasAttribute('formtarget')
+      ? submitter.getAttribute('formtarget') : event.target.getAttribute('target');
+    if (!event.defaultPrevented && blank(target)) state.tabOpenedAt = now();
+  });
+  const nativeOpen = window.open;
+  window.open = function (url, target, ...rest) {
+    if (!target || blank(target)) state.tabOpenedAt = now();
+    return nativeOpen.call(this, url, target, ...rest);
+  };
+
   const observe = () => {
-    new MutationObserver(touch).observe(document, {
+    // The ids the capture writes (data-wsid) are not the page's own activity.
+    const own = (record) => record.attributeName === 'data-wsid';
+    new MutationObserver((records) => { if (!records.every(own)) touch(); }).observe(document, {
       subtree: true, childList: true, attributes: true, characterData: true,
     });
   };

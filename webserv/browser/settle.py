@@ -6,20 +6,28 @@ A page is settled when all of these hold at once:
   (:class:`RequestTracker`) and by the fetch/XHR wrappers of ``settle.js``;
 * no short timer (<= 500 ms, e.g. a debounced search) set by the page's own code, rather
   than by another timer, is still pending;
-* neither the DOM nor the network changed for a quiet window (``quiet_ms``), counted from
-  the later of the last change and the start of the wait, in the page and in every
-  same-origin iframe (checked inside the page by ``settle.js``, without round trips);
+* neither the DOM, the network nor the page's input (clicks, keys, typing, scrolling, started
+  navigations) changed for a quiet window (``quiet_ms``), counted from the later of the page's
+  own last activity and ``since`` (the start of the action), in the page and in every
+  same-origin iframe (checked inside the page by ``settle.js``, woken by a timer set for the
+  moment the window can have passed, without round trips);
 * every such document has finished loading (``readyState == "complete"``).
 
-The wait is capped: past the deadline the caller gets ``False`` and reports the observation
-as not settled.
+Counting from the page's own timestamps means the time an action takes to return (Playwright's
+actionability checks, the wait for a navigation to commit) already counts toward the quiet
+window. The wait is capped: past the deadline the caller gets ``calm=False`` and reports the
+observation as not settled. A caller may pass a script (the DOM capture) to run in the same
+round trip, the moment the wait ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request
@@ -27,11 +35,39 @@ from playwright.async_api import Page, Request
 #: The init script every page gets before its own scripts run.
 SETTLE_SCRIPT = resources.files(__package__).joinpath("settle.js").read_text()
 
-# Pages without the init script (error pages) only need to have loaded.
-_WAIT = """(args) => window.__wsSettle && window.__wsSettle.wait
-  ? window.__wsSettle.wait(args)
-  : new Promise((resolve) => document.readyState === 'complete' ? resolve(true)
-      : window.addEventListener('load', () => resolve(true), { once: true }))"""
+# Pages without the init script (error pages) only need to have loaded. `then` runs the moment
+# the wait ends, in the same round trip; `at` is when that was, on the wall clock, and `tab`
+# when the page last opened a new tab.
+_WAIT = """async ({ wait, arg }) => {
+  const s = window.__wsSettle;
+  const calm = s && s.wait ? await s.wait(wait)
+    : await new Promise((resolve) => document.readyState === 'complete' ? resolve(true)
+        : window.addEventListener('load', () => resolve(true), { once: true }));
+  const at = performance.timeOrigin + performance.now();
+  return { calm, at, tab: s ? s.tabOpenedAt : 0, value: (THEN)(arg) };
+}"""
+
+
+@lru_cache(maxsize=4)
+def _script(then: str) -> str:
+    return _WAIT.replace("THEN", then)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How a wait ended: calm (False when the deadline came first), what ``then`` returned
+    (None if it did not run), when the wait ended and when the page last opened a new tab
+    (wall-clock ms, 0 for never)."""
+
+    calm: bool
+    value: Any = None
+    at: float | None = None
+    tab_opened_at: float = 0.0
+
+
+def now_ms() -> float:
+    """The wall clock in ms, the clock ``settle.js`` stamps activity with."""
+    return time.time() * 1000
 
 
 class RequestTracker:
@@ -65,39 +101,51 @@ class RequestTracker:
         await self._idle.wait()
 
 
-async def wait_settled(page: Page, tracker: RequestTracker, quiet_ms: int, deadline: float) -> bool:
-    """Wait until ``page`` is settled; False if ``deadline`` (event-loop time) came first.
+async def wait_settled(
+    page: Page,
+    tracker: RequestTracker,
+    quiet_ms: int,
+    deadline: float,
+    since: float | None = None,
+    then: str = "() => null",
+    arg: Any = None,
+) -> Settled:
+    """Wait until ``page`` is settled, capped at ``deadline`` (event-loop time).
 
-    The quiet window counts from now at the earliest, so a change an action set off just
-    before the wait (a navigation about to start) is not missed.
+    The quiet window counts from ``since`` (wall-clock ms, see :func:`now_ms`; default now) at
+    the earliest, so a change an action set off without any trace in the page yet (a navigation
+    about to start) is not missed. ``then`` is a JS function run on ``arg`` in the page when
+    the wait ends; its result is returned unless the page turned out not to be settled after
+    all.
     """
     loop = asyncio.get_running_loop()
-    since = time.time() * 1000  # the page's clock: performance.timeOrigin + performance.now()
+    script = _script(then)
+    since = now_ms() if since is None else since
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
-            return False
-        args = {"quiet": quiet_ms, "since": since, "timeout": remaining * 1000}
+            return Settled(False)
+        wait = {"quiet": quiet_ms, "since": since, "timeout": remaining * 1000}
         try:
-            calm = await asyncio.wait_for(page.evaluate(_WAIT, args), remaining + 1)
+            result = await asyncio.wait_for(
+                page.evaluate(script, {"wait": wait, "arg": arg}), remaining + 1
+            )
         except TimeoutError:
-            return False
+            return Settled(False)
         except PlaywrightError:
             if page.is_closed():
-                return True
+                return Settled(True)
             # The document was replaced mid-wait (navigation); wait again on the new one.
             try:
                 await page.wait_for_load_state(
                     "domcontentloaded", timeout=max(1.0, (deadline - loop.time()) * 1000)
                 )
             except PlaywrightError:
-                return False
+                return Settled(False)
             continue
-        if not calm:
-            return False
-        if tracker.inflight == 0:
-            return True
+        if not result["calm"] or tracker.inflight == 0:
+            return Settled(result["calm"], result["value"], result["at"], result["tab"])
         try:
             await asyncio.wait_for(tracker.wait_idle(), deadline - loop.time())
         except TimeoutError:
-            return False
+            return Settled(False)
