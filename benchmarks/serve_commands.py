@@ -23,6 +23,24 @@ def _emit(report: Report, as_json: bool, name: str | None = None) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    def http(
+        steps: int = typer.Option(100, min=10, help="Steps in process and over HTTP."),
+        clients: int = typer.Option(32, min=2, help="Concurrent trainers for throughput."),
+        duration_s: float = typer.Option(60.0, min=5.0, help="Seconds each throughput run."),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ) -> None:
+        """Per-step HTTP overhead vs in-process, and throughput of concurrent trainers."""
+        from benchmarks.http import run
+
+        report = run(
+            steps=steps,
+            clients=clients,
+            duration_s=duration_s,
+            log=lambda line: typer.echo(line, err=as_json),
+        )
+        _emit(report, as_json)
+
+    @app.command()
     def soak(
         minutes: float = typer.Option(30.0, min=1.0, help="How long the trainers run."),
         clients: int = typer.Option(3, min=1, help="Trainer processes."),

@@ -97,8 +97,15 @@ class Guard:
                 return {"type": "http.request", "body": bytes(body), "more_body": False}
             return await receive()
 
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                spent = (time.perf_counter() - started) * 1000
+                timing = (b"server-timing", b"app;dur=%.3f" % spent)
+                message = {**message, "headers": [*message.get("headers", []), timing]}
+            await send(message)
+
         try:
-            await self.app(scope, replay, send)
+            await self.app(scope, replay, timed_send)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -208,10 +215,15 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
 
     @v1.post("/envs/{env_id}/step", response_model=StepOut, summary="Act")
     async def step_env(
-        req: StepRequest, env_id: str = EnvId, svc: EnvService = Depends(service)
+        req: StepRequest,
+        response: Response,
+        env_id: str = EnvId,
+        svc: EnvService = Depends(service),
     ) -> StepOut:
-        """Carry out one action; a bad action is reported in `last_action_error`."""
+        """Carry out one action; a bad action is reported in `last_action_error`. The
+        Server-Timing header says how long the env took (``env``) and the server (``app``)."""
         result = await svc.step(env_id, req.action)
+        response.headers["server-timing"] = f"env;dur={result.info['timings']['step_ms']}"
         return StepOut(
             observation=ObservationOut.of(result.observation),
             reward=result.reward,

@@ -389,7 +389,9 @@ class EnvService:
             try:
                 yield
             finally:
-                await self._touch(env)
+                # The TTL counts from the end of the call; the store's copy is renewed by
+                # the next call (one store round trip per call is enough).
+                env.deadline = time.monotonic() + env.ttl_s
 
     async def _missing(self, env_id: str) -> errors.ApiError:
         try:
