@@ -5,7 +5,12 @@ Ours: a copy-on-write clone of the golden data, then the site started on it; on 
 backend through the pre-forked launcher (the zygote is started once before timing, and its
 start-up is reported). Baseline: a full copy, then a fresh process or container, as WebArena
 does. On the process backend an extra variant, ``cold-<driver>``, starts a fresh interpreter
-on the clone, to separate what the clone and the zygote each contribute.
+on the clone, to separate what the clone and the zygote each contribute. On the docker
+backend, ``docker-<driver>`` starts a fresh container on the clone and
+``docker-runtime-<driver>`` hands the clone to a pre-started runtime container (started, site
+imported, port published, no data dir yet): the launch pays for the clone, a bind mount and
+the socket bind. Runtimes are refilled between launches, untimed, as the zygote is started
+untimed; how long one takes to start is reported with the row (``runtime_start_ms_p50``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from benchmarks.pool_setup import (
     drop_page_cache,
     golden_source,
     launch,
+    load_average,
     load_note,
     make_backend,
     store_for,
@@ -40,6 +46,7 @@ async def _series(
     launch_ms, clone_ms = [], []
     async with httpx.AsyncClient() as client:
         for i in range(n):
+            await backend.prepare(spec)  # untimed: a zygote or runtime ready, as in a pool
             if cold_cache:
                 await asyncio.to_thread(drop_page_cache)
             launched = await launch(backend, store, spec, client, f"bench-{label}-{i}")
@@ -47,6 +54,24 @@ async def _series(
             clone_ms.append(launched.clone_ms)
             await discard(backend, store, launched.instance)
     return launch_ms, clone_ms
+
+
+async def _runtime_series(
+    report: Report, backend: Backend, store: SnapshotStore, n: int, driver: str, cold_cache: bool
+) -> None:
+    """The ``docker-runtime-<driver>`` row: launches on pre-started runtime containers."""
+    starts = getattr(backend, "runtime_start_s", [])
+    started_before = len(starts)
+    samples, clones = await _series(backend, store, n, f"runtime-{driver}", cold_cache)
+    variant = f"docker-runtime-{driver}"
+    report.add(
+        variant,
+        "launch_ms",
+        samples,
+        clone_ms_p50=statistics.median(clones),
+        runtime_start_ms_p50=statistics.median(list(starts)[started_before:] or [0.0]) * 1000,
+    )
+    report.compare("launch_ms", variant, "full-copy")
 
 
 async def _run(
@@ -65,11 +90,13 @@ async def _run(
             "n": n,
             "golden_bytes": None,
             "page_cache": "dropped before every launch" if cold_cache else "warm",
+            "load_average": {"start": load_average()},
         },
     )
     report.notes.append(load_note("at start"))
     ours = make_backend(backend_name)
     cold = make_backend(backend_name, zygote=False) if backend_name == "process" else ours
+    warm = make_backend(backend_name, runtimes=1) if backend_name == "docker" else None
     stores: list[SnapshotStore] = []
     try:
         baseline_store = store_for("copy", source, root)
@@ -101,11 +128,16 @@ async def _run(
                     f"cold-{driver}", "launch_ms", samples, clone_ms_p50=statistics.median(clones)
                 )
                 report.compare("launch_ms", f"cold-{driver}", "full-copy")
+            if warm is not None:
+                await _runtime_series(report, warm, store, n, driver, cold_cache)
+        report.params["load_average"]["end"] = load_average()
         report.notes.append(load_note("at end"))
     finally:
         await close_backend(ours)
         if cold is not ours:
             await close_backend(cold)
+        if warm is not None:
+            await close_backend(warm)
         for store in stores:
             await asyncio.to_thread(store.wipe)
     return report

@@ -59,17 +59,19 @@ def store_for(driver: str, source: Path, root: Path | None) -> SnapshotStore:
     return store
 
 
-def make_backend(name: str, zygote: bool = True) -> Backend:
-    """The named backend, owned by the benchmarks (``process`` may run cold: no zygote)."""
+def make_backend(name: str, zygote: bool = True, runtimes: int = 0) -> Backend:
+    """The named backend, owned by the benchmarks (``process`` may run cold: no zygote;
+    ``docker`` may keep ``runtimes`` pre-started containers per site)."""
+    from webserv.pool.sites import PRELOAD
+
     if name == "process":
         from webserv.pool.backends.process import ProcessBackend
-        from webserv.pool.sites import PRELOAD
 
         return ProcessBackend(owner=OWNER, zygote=zygote, preload=PRELOAD)
     if name == "docker":
         from webserv.pool.backends.docker import DockerBackend
 
-        return DockerBackend(owner=OWNER)
+        return DockerBackend(owner=OWNER, runtimes=runtimes, preload=PRELOAD)
     raise ValueError(f"unknown backend {name!r}; choose process or docker")
 
 
@@ -115,7 +117,8 @@ async def launch(
     began = time.perf_counter()
     data_dir = await asyncio.to_thread(store.clone, GOLDEN, instance_id)
     cloned = time.perf_counter()
-    instance = await backend.start(spec, instance_id, data_dir, free_port())
+    port = None if backend.chooses_port else free_port()
+    instance = await backend.start(spec, instance_id, data_dir, port)
 
     async def alive() -> bool:
         return await backend.alive(instance)
@@ -134,6 +137,11 @@ def drop_page_cache() -> None:
     """Write back dirty pages and empty the page cache (root only): a cold-cache launch."""
     os.sync()
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def load_average() -> list[float]:
+    """The host's 1, 5 and 15 minute load averages, for a report's params."""
+    return [round(x, 1) for x in os.getloadavg()]
 
 
 def load_note(when: str) -> str:

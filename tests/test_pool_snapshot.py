@@ -103,3 +103,25 @@ def test_bad_requests_are_clear_errors(tmp_path: Path, pool_shop_seed: Path):
         store.clone("g", "c")
     with pytest.raises(SnapshotError, match="no clone"):
         store.exclusive_bytes("nope")
+
+
+@pytest.mark.btrfs
+@needs_btrfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="overlay needs root")
+def test_overlay_copy_up_on_btrfs_shares_the_golden_extents(pool_shop_seed: Path):
+    root = BTRFS_ROOT / f"tests-{uuid.uuid4().hex[:12]}"
+    store = SnapshotStore(root, "overlay")
+    try:
+        store.create_golden("shop-1", pool_shop_seed)
+        data = store.clone("shop-1", "a")
+        conn = sqlite3.connect(data / "shop.db")
+        with conn:
+            conn.execute("CREATE TABLE scratch (x)")
+        conn.close()
+        copied = store.clone_path("a") / "upper" / "shop.db"
+        assert copied.stat().st_size >= (pool_shop_seed / "shop.db").stat().st_size
+        # The kernel cloned the file up: only the pages written since are the clone's own.
+        assert 0 < store.exclusive_bytes("a") < copied.stat().st_size / 4
+    finally:
+        store.wipe()
+        shutil.rmtree(root, ignore_errors=True)

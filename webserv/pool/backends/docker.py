@@ -113,7 +113,9 @@ class DockerBackend:
         self.preload = dict(preload or {})
         self.runtime_root = runtime_root or paths.home() / "pool" / "docker-runtimes"
         self._idle: dict[str, deque[Runtime]] = {}
-        self._starting: dict[str, int] = {}
+        self._pending: dict[str, set[asyncio.Task[Runtime]]] = {}
+        #: Seconds each recent runtime took from creation to ready (for benchmarks).
+        self.runtime_start_s: deque[float] = deque(maxlen=100)
         self._held: set[str] = set()  # slots of this backend's idle or starting runtimes
         self._entrypoints: dict[str, tuple[str, str, list[str]] | None] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -241,8 +243,8 @@ class DockerBackend:
     # -- pre-started runtimes ----------------------------------------------------------
 
     async def prepare(self, spec: SiteSpec) -> None:
-        """Start the site's runtimes (if this backend keeps any) and wait until they are
-        ready, so that the first launches already find one."""
+        """Start the site's missing runtimes (if this backend keeps any) and wait until all
+        of them, those already starting included, are ready."""
         if self.runtimes and await self._entrypoint(spec) is not None:
             await self._top_up(spec)
 
@@ -272,23 +274,19 @@ class DockerBackend:
         return self._entrypoints[image]
 
     async def _top_up(self, spec: SiteSpec) -> None:
-        """Start as many runtimes as the site lacks; raise the first failure."""
+        """Start as many runtimes as the site lacks, wait for every one that is starting;
+        raise the first failure."""
         idle = self._idle.setdefault(spec.name, deque())
         for runtime in [r for r in idle if not r.usable()]:
             idle.remove(runtime)
             await self._drop(runtime)
-        need = self.runtimes - len(idle) - self._starting.get(spec.name, 0)
-        if need <= 0:
-            return
-        self._starting[spec.name] = self._starting.get(spec.name, 0) + need
-        try:
-            started = await asyncio.gather(
-                *(self._new_runtime(spec) for _ in range(need)), return_exceptions=True
-            )
-        finally:
-            self._starting[spec.name] -= need
-        idle.extend(r for r in started if isinstance(r, Runtime))
-        errors = [r for r in started if isinstance(r, BaseException)]
+        pending = self._pending.setdefault(spec.name, set())
+        for _ in range(self.runtimes - len(idle) - len(pending)):
+            task = asyncio.ensure_future(self._new_runtime(spec))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]
 
@@ -308,6 +306,8 @@ class DockerBackend:
         }
         runtime = Runtime(slot, spec.name, port, directory, labels)
         self._held.add(slot)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         try:
             await asyncio.to_thread(runtimes.make_slot, self.runtime_root, directory)
             await runtime.listen()
@@ -318,22 +318,33 @@ class DockerBackend:
                 str(runtime.data_mount): {"bind": cdir, "mode": "rw", "propagation": "rslave"},
                 str(directory / "control"): {"bind": CONTROL_DIR, "mode": "rw"},
             }
-            runtime.handle = await self._call(
-                f"starting a {spec.name} runtime",
-                self._create,
-                spec,
-                f"webserv-{self.owner}-{slot}",
-                labels,
-                port,
-                binds,
-                {},
-                entrypoint,
+            creating = asyncio.ensure_future(
+                self._call(
+                    f"starting a {spec.name} runtime",
+                    self._create,
+                    spec,
+                    f"webserv-{self.owner}-{slot}",
+                    labels,
+                    port,
+                    binds,
+                    {},
+                    entrypoint,
+                )
             )
+            try:
+                runtime.handle = await asyncio.shield(creating)
+            except asyncio.CancelledError:
+                # The engine call runs on in its thread: learn its container to remove it.
+                with contextlib.suppress(Exception):
+                    runtime.handle = await creating
+                raise
             await runtime.wait_ready(spec.ready_timeout_s)
-            return runtime
         except BaseException:
             await asyncio.shield(self._drop(runtime))
             raise
+        self.runtime_start_s.append(loop.time() - began)
+        self._idle.setdefault(spec.name, deque()).append(runtime)
+        return runtime
 
     async def _drop(self, runtime: Runtime) -> None:
         """Remove a runtime that will serve no instance: container, control socket, slot."""
@@ -512,9 +523,10 @@ class DockerBackend:
     async def close(self) -> None:
         """Remove the idle runtimes and close the engine connection (instances keep running
         until stopped)."""
-        for task in list(self._background):
+        tasks = [*self._background, *(t for pending in self._pending.values() for t in pending)]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         idle = [runtime for queue in self._idle.values() for runtime in queue]
         self._idle.clear()
         await asyncio.gather(*(self._drop(runtime) for runtime in idle), return_exceptions=True)

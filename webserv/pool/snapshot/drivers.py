@@ -132,7 +132,11 @@ class OverlayDriver(Driver):
     """Clone = overlayfs mount with the golden dir as the lower layer and a private upper dir.
 
     Writes copy a whole file up on first open for writing, so a database file is copied
-    in full as soon as an instance opens it read-write.
+    in full as soon as an instance opens it read-write. Where the upper dir's file system
+    can clone file ranges (btrfs, XFS) and holds the golden too, the kernel makes that copy
+    a reflink: the copied-up file shares its extents with the golden until written, so what
+    the clone owns is measured per extent, as for the reflink driver. Elsewhere (ext4) every
+    extent of a copied-up file is its own and counts in full.
     """
 
     name = "overlay"
@@ -167,7 +171,7 @@ class OverlayDriver(Driver):
         shutil.rmtree(clone, ignore_errors=True)
 
     def exclusive_bytes(self, clone: Path) -> int:
-        return tree_bytes(clone / "upper") + tree_bytes(clone / "work")
+        return unshared_bytes(clone / "upper") + unshared_bytes(clone / "work")
 
 
 class CopyDriver(Driver):
