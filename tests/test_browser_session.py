@@ -200,6 +200,11 @@ async def test_url_guard_blocks_other_hosts(session: BrowserSession, pages_url):
     obs = await session.start(f"{pages_url}/guarded.html")
     assert "blocked" in obs.text and "leaked" not in obs.text
     assert any(url.startswith("http://localhost:") for url in obs.blocked_urls)
+    # A new tab of the page is guarded from its first request on.
+    away = await session.step(f'click("{element_id(obs, "link", "Same server, other host name")}")')
+    assert len(away.tabs) == 2 and "Fixture shop" not in away.text
+    assert any(url.endswith("/basic.html") for url in away.blocked_urls)
+    await session.step("close_tab()")
     obs = await session.step('goto("/basic.html")')
     assert obs.blocked_urls == []
 

@@ -30,7 +30,7 @@ from playwright.async_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
 from webserv.browser.actions import Action, ActionError, parse
-from webserv.browser.guard import UrlGuard
+from webserv.browser.guard import ClosedPort, UrlGuard
 from webserv.browser.observation import Observation, Tab, render
 from webserv.browser.settle import SETTLE_SCRIPT, RequestTracker, now_ms, wait_settled
 from webserv.browser.som import overlay
@@ -104,6 +104,7 @@ class BrowserPool:
         self._playwright: Playwright | None = None
         self._current: _Chromium | None = None
         self._lock = asyncio.Lock()
+        self._closed_port: ClosedPort | None = None
 
     async def __aenter__(self) -> BrowserPool:
         return await self.start()
@@ -125,6 +126,16 @@ class BrowserPool:
         if self._playwright is not None:
             await self._playwright.stop()
             self._playwright = None
+        if self._closed_port is not None:
+            self._closed_port.close()
+            self._closed_port = None
+
+    @property
+    def closed_port(self) -> ClosedPort:
+        """The refusing proxy of this pool's guarded contexts (see :mod:`.guard`)."""
+        if self._closed_port is None:
+            self._closed_port = ClosedPort()
+        return self._closed_port
 
     async def _launch(self) -> _Chromium:
         if self._playwright is None:
@@ -218,14 +229,18 @@ class BrowserSession:
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def _open(self, urls: list[str], active: int) -> None:
+        guarded: dict[str, Any] = {}
+        if self._guard is not None:
+            guarded["proxy"] = self._guard.proxy(self._pool.closed_port)
         self._context, self._chromium = await self._pool.new_context(
             viewport={"width": self.config.viewport_width, "height": self.config.viewport_height},
             locale="en-US",
             timezone_id="UTC",
+            **guarded,
         )
         self._pages, self._trackers, self._active = [], {}, None
         if self._guard is not None:
-            await self._guard.install(self._context)
+            self._guard.watch(self._context)
         await self._context.add_init_script(SETTLE_SCRIPT)
         if self._cookies:
             await self._context.add_cookies(self._cookies)  # type: ignore[arg-type]
