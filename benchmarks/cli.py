@@ -41,10 +41,11 @@ def rollout(
     envs: list[int] = typer.Option([], "--envs", min=1, help="Env counts (default 1, 8, 32)."),
     episodes_per_env: int = typer.Option(2, "--episodes-per-env", min=1),
     max_steps: int = typer.Option(15, "--max-steps", min=1),
+    screenshots: bool = typer.Option(False, "--screenshots", help="A PNG per step as well."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Rollout throughput of the scripted shopper on N envs; env vs policy time per step."""
     from benchmarks.pool_commands import _emit
     from benchmarks.rollout import run
 
-    _emit(run(envs or None, episodes_per_env, max_steps), as_json)
+    _emit(run(envs or None, episodes_per_env, max_steps, screenshots), as_json)

@@ -1,8 +1,9 @@
 """Rollout throughput: steps per second of the scripted shopper on N in-process envs.
 
 For each N, a fresh runtime (pool with N warm instances, one Chromium) runs ``episodes_per_env
-* N`` episodes of the shop suite's storefront tasks with N envs at once, screenshots on, as
-``webserv rollout`` does (JSONL and PNGs written to a temporary directory). Reported per N:
+* N`` episodes of the shop suite's storefront tasks with N envs at once, as ``webserv rollout``
+does (JSONL written to a temporary directory). Screenshots are off by default, since the
+scripted shopper reads only the page text; ``screenshots=True`` adds a PNG per step. Reported per N:
 ``steps_per_s`` over the whole run (resets included), and each step's time split into env
 time (``step_ms``: act, settle, observe, evaluate) and policy time (``policy_ms``), plus
 ``reset_ms``. The ratios say how throughput scales against one env. The CPUs are shared, so
@@ -103,7 +104,7 @@ def run(
     envs: list[int] | None = None,
     episodes_per_env: int = 2,
     max_steps: int = 15,
-    screenshots: bool = True,
+    screenshots: bool = False,
 ) -> Report:
     """Run the rollout benchmark for each number of envs (default 1, 8, 32)."""
     return asyncio.run(_run(envs or [1, 8, 32], episodes_per_env, max_steps, screenshots))
