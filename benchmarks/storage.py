@@ -3,7 +3,8 @@ episode (browse, search, sign in, add to cart, check out, sign out), per snapsho
 against a full copy of the golden data (the ``copy`` driver, what WebArena's per-instance
 copy costs). Measured on disk by each driver's mechanism while the instance runs, after a
 file system sync: btrfs ``filesystem du`` exclusive bytes, FIEMAP unshared extents for
-reflink, the upper dir for overlay, allocated blocks for the copy.
+reflink and for overlay's upper dir (on btrfs the kernel reflinks a file copied up), allocated
+blocks for the copy.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from benchmarks.pool_setup import (
     discard,
     golden_source,
     launch,
+    load_average,
     load_note,
     make_backend,
     store_for,
@@ -118,7 +120,12 @@ async def _run(backend: str, drivers: list[str], repeats: int, source: Path, roo
     inputs = _episode_inputs(source)
     report = Report(
         benchmark="storage",
-        params={"backend": backend, "drivers": drivers, "repeats": repeats},
+        params={
+            "backend": backend,
+            "drivers": drivers,
+            "repeats": repeats,
+            "load_average": {"start": load_average()},
+        },
         notes=[load_note("at start")],
     )
     for driver in ["copy", *[d for d in drivers if d != "copy"]]:
@@ -133,6 +140,7 @@ async def _run(backend: str, drivers: list[str], repeats: int, source: Path, roo
         if driver != "copy":
             report.compare("exclusive_bytes", variant, "full-copy")
     report.params["episode_requests"] = EPISODE_REQUESTS
+    report.params["load_average"]["end"] = load_average()
     return report
 
 

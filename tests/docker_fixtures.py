@@ -85,3 +85,16 @@ async def runtime_backend(
         await backend.stop(instance)
     for clone in shop_store.clones():
         shop_store.destroy(clone)
+
+
+async def remove_leftovers(owner: str, store: SnapshotStore) -> None:
+    """Remove what a failed test left of ``owner``: containers, runtime slots, clones."""
+    backend = DockerBackend(owner=owner)
+    try:
+        for instance in await backend.owned(owner):
+            await backend.stop(instance)
+    finally:
+        await backend.close()
+    for clone in store.clones():
+        if clone.startswith(f"{owner}-"):
+            store.destroy(clone)

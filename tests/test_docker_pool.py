@@ -18,6 +18,7 @@ from webserv.pool.backends.docker import DockerBackend
 from webserv.pool.backends.runtimes import RUNTIME_LABEL
 from webserv.pool.manager import PoolManager, PoolSite, pristine_dir
 from webserv.pool.pristine import PristineMarks
+from webserv.pool.sites import PRELOAD
 from webserv.pool.snapshot import SnapshotStore
 from webserv.pool.spec import SiteSpec
 from webserv.sites.shop.accounts import ADMIN
@@ -101,7 +102,7 @@ async def test_a_restarted_pool_adopts_pristine_containers_and_removes_the_rest(
     owner = f"{docker_fixtures.OWNER}-restart"
     crashed = await pool_fixtures.crashed_manager(_crash_config(shop_store, owner, tmp_path))
     [pristine] = crashed["standby"]
-    backend = DockerBackend(owner=owner, runtimes=1, preload=pool_fixtures.PRELOAD)
+    backend = DockerBackend(owner=owner, runtimes=1, preload=PRELOAD)
     try:
         async with _manager(backend, shop_store, docker_shop, tmp_path) as pool:
             assert pool.counters["adopted"] == 1
@@ -118,26 +119,30 @@ async def test_a_restarted_pool_adopts_pristine_containers_and_removes_the_rest(
         assert pool.marks.ids() == []
     finally:
         await backend.close()
+        await docker_fixtures.remove_leftovers(owner, shop_store)
 
 
 async def test_pool_clean_removes_docker_leftovers(
     shop_store: SnapshotStore, engine: docker.DockerClient
 ) -> None:
     owner = f"{docker_fixtures.OWNER}-clean"
-    await pool_fixtures.crashed_manager(_crash_config(shop_store, owner, None))
-    assert len(_containers(engine, owner)) >= 3  # leased, standby, idle runtime
-    marks = PristineMarks(pristine_dir() / owner)
-    assert len(marks.ids()) == 1
-    webserv = Path(sys.executable).with_name("webserv")
-    argv = ["pool", "clean", "--backend", "docker", "--owner", owner]
-    store_args = ["--root", str(shop_store.root), "--snapshot", shop_store.driver.name]
-    clean = await asyncio.create_subprocess_exec(
-        webserv, *argv, *store_args, stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await clean.communicate()
-    assert clean.returncode == 0, out
-    assert b"docker instances, destroyed 2 clones" in out
-    assert _containers(engine, owner) == []
-    assert not any(c.startswith(owner) for c in shop_store.clones())
-    assert not (DockerBackend(owner=owner).runtime_root / owner).exists()
-    assert marks.ids() == []
+    try:
+        await pool_fixtures.crashed_manager(_crash_config(shop_store, owner, None))
+        assert len(_containers(engine, owner)) >= 3  # leased, standby, idle runtime
+        marks = PristineMarks(pristine_dir() / owner)
+        assert len(marks.ids()) == 1
+        webserv = Path(sys.executable).with_name("webserv")
+        argv = ["pool", "clean", "--backend", "docker", "--owner", owner]
+        store_args = ["--root", str(shop_store.root), "--snapshot", shop_store.driver.name]
+        clean = await asyncio.create_subprocess_exec(
+            webserv, *argv, *store_args, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await clean.communicate()
+        assert clean.returncode == 0, out
+        assert b"docker instances, destroyed 2 clones" in out
+        assert _containers(engine, owner) == []
+        assert not any(c.startswith(owner) for c in shop_store.clones())
+        assert not (DockerBackend(owner=owner).runtime_root / owner).exists()
+        assert marks.ids() == []
+    finally:
+        await docker_fixtures.remove_leftovers(owner, shop_store)

@@ -12,7 +12,7 @@ import pool_fixtures
 import pytest
 
 from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL
-from webserv.pool.backends.docker import DockerBackend
+from webserv.pool.backends.docker import DockerBackend, DockerError
 from webserv.pool.backends.runtimes import CONTROL_DIR, RUNTIME_LABEL
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import SnapshotStore
@@ -91,3 +91,15 @@ async def test_a_launch_on_a_runtime_serves_its_own_clone_only(
     await backend.close()
     assert _containers(engine, backend.owner) == []
     assert not (backend.runtime_root / backend.owner).exists()
+
+
+async def test_runtimes_of_a_missing_image_are_a_clear_error(
+    docker_shop: SiteSpec, engine: docker.DockerClient, tmp_path
+) -> None:
+    spec = docker_shop.model_copy(update={"image": "webserv/absent:none"})
+    backend = DockerBackend(owner=f"{docker_fixtures.OWNER}-absent", client=engine, runtimes=1)
+    with pytest.raises(DockerError, match="webserv images build"):
+        await backend.prepare(spec)
+    with pytest.raises(DockerError, match="webserv images build"):
+        await backend.start(spec, "absent", tmp_path, None)
+    assert _containers(engine, backend.owner) == []

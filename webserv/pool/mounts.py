@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import os
 from pathlib import Path
 
@@ -68,12 +69,17 @@ def mounted(path: Path) -> bool:
 
 def ensure_shared(path: Path) -> None:
     """Make ``path`` a mount point with shared propagation (bind-mounting it onto itself if
-    needed), so mounts made below it later reach containers that bind it as ``rslave``."""
+    needed), so mounts made below it later reach containers that bind it as ``rslave``.
+
+    Processes doing this at once take turns: two binds would stack, the upper one hiding
+    whatever was mounted below the first."""
     path.mkdir(parents=True, exist_ok=True)
-    fields = _mountinfo(path)
-    if fields is None:
-        bind(path, path)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         fields = _mountinfo(path)
-    optional = fields[6 : fields.index("-")] if fields else []
-    if not any(tag.startswith("shared:") for tag in optional):
-        _mount(None, path, MS_SHARED)
+        if fields is None:
+            bind(path, path)
+            fields = _mountinfo(path)
+        optional = fields[6 : fields.index("-")] if fields else []
+        if not any(tag.startswith("shared:") for tag in optional):
+            _mount(None, path, MS_SHARED)

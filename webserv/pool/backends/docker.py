@@ -256,15 +256,17 @@ class DockerBackend:
         """``(python, module, args)`` of an image whose entrypoint is ``python -m module``."""
         image, _, _ = self._checked(spec)
         if image not in self._entrypoints:
-            try:
-                attrs = await self._call(
-                    f"inspecting image {image}", self.client.api.inspect_image, image
-                )
-            except DockerError as exc:
-                raise DockerError(
-                    f"image {image!r} of site {spec.name!r} is not present; "
-                    "build it with `webserv images build`"
-                ) from exc
+
+            def inspect() -> dict[str, Any]:
+                try:
+                    return self.client.api.inspect_image(image)
+                except ImageNotFound as exc:
+                    raise DockerError(
+                        f"image {image!r} of site {spec.name!r} is not present; "
+                        "build it with `webserv images build`"
+                    ) from exc
+
+            attrs = await self._call(f"inspecting image {image}", inspect)
             config = attrs.get("Config") or {}
             entry, cmd = config.get("Entrypoint") or [], config.get("Cmd") or []
             usable = len(entry) == 3 and entry[1] == "-m"
@@ -375,12 +377,12 @@ class DockerBackend:
     async def _start_on_runtime(
         self, spec: SiteSpec, instance_id: str, data_dir: Path
     ) -> Instance | None:
-        """Hand the clone to a ready runtime of the site; None if there is none."""
-        idle = self._idle.get(spec.name)
-        if not self.runtimes or idle is None:
+        """Hand the clone to a ready runtime of the site; None if there is none (then one is
+        started for the next launch)."""
+        entry = await self._entrypoint(spec) if self.runtimes else None
+        if entry is None:
             return None
-        entry = await self._entrypoint(spec)
-        assert entry is not None
+        idle = self._idle.setdefault(spec.name, deque())
         while idle:
             runtime = idle.popleft()
             self._held.discard(runtime.slot)
