@@ -254,29 +254,7 @@ def _soak(
     after_stop = len(live_instances())
     processes_left = len([p for p in tree if _running(p)])
 
-    for run_no in (1, 2):
-        points = [(s["t_s"], s["server_rss"]) for s in samples if s["run"] == run_no]
-        # The first minutes fill caches (Chromium, imports): growth is judged after them.
-        settled = [p for p in points if p[0] - points[0][0] >= 180] if points else []
-        if not settled:
-            continue
-        quarter = max(1, len(settled) // 4)
-        report.add(
-            f"server-run{run_no}",
-            "rss_bytes",
-            [v for _, v in settled],
-            first_quarter_mean=round(sum(v for _, v in settled[:quarter]) / quarter),
-            last_quarter_mean=round(sum(v for _, v in settled[-quarter:]) / quarter),
-            slope_mib_per_h=slope_mib_per_h(settled),
-        )
-        children = [(s["t_s"], s["children_rss"]) for s in samples if s["run"] == run_no]
-        children = [p for p in children if p[0] - children[0][0] >= 180]
-        report.add(
-            f"children-run{run_no}",
-            "rss_bytes",
-            [v for _, v in children],
-            slope_mib_per_h=slope_mib_per_h(children),
-        )
+    memory_rows(report, samples)
     leaks = {
         "leased_after_ttl": leased_left,
         "open_envs_after_ttl": len(pool["envs"]),
@@ -298,6 +276,33 @@ def _soak(
         f"trainer errors over the run (mostly calls during the restart): {totals['errors']}"
     )
     report.notes.append("leaks at the end: " + json.dumps(leaks))
+
+
+def memory_rows(report: Report, samples: list[dict[str, Any]]) -> None:
+    """RSS rows per server run (the server process, and what it started), after warm-up.
+
+    The first minutes fill caches (Chromium, imports, allocator pools), so growth is judged
+    after them: the slope over the settled samples, and over their second half, where a
+    leak would keep rising while a warm-up has levelled off.
+    """
+    for run_no in sorted({s["run"] for s in samples}):
+        for key, variant in (("server_rss", "server"), ("children_rss", "children")):
+            points = [(s["t_s"], s[key]) for s in samples if s["run"] == run_no]
+            settled = [p for p in points if p[0] - points[0][0] >= 180]
+            if len(settled) < 4:
+                continue
+            half = settled[len(settled) // 2 :]
+            report.add(
+                f"{variant}-run{run_no}",
+                "rss_bytes",
+                [v for _, v in settled],
+                first_mib=round(settled[0][1] / 2**20, 1),
+                last_mib=round(settled[-1][1] / 2**20, 1),
+                max_mib=round(max(v for _, v in settled) / 2**20, 1),
+                slope_mib_per_h=slope_mib_per_h(settled),
+                second_half_slope_mib_per_h=slope_mib_per_h(half),
+                second_half_s=round(half[-1][0] - half[0][0]),
+            )
 
 
 def _running(proc: psutil.Process) -> bool:
