@@ -395,6 +395,7 @@ class BrowserSession:
         """Open ``url`` in the current tab and return the first observation."""
         error = ""
         self._acted_at = now_ms()
+        self._tab_adopted.clear()
         try:
             await self.navigate(url)
         except ActionError as err:
