@@ -7,7 +7,7 @@ scripted shopper reads only the page text; ``screenshots=True`` adds a PNG per s
 ``steps_per_s`` over the whole run (resets included), and each step's time split into env
 time (``step_ms``: act, settle, observe, evaluate) and policy time (``policy_ms``), plus
 ``reset_ms``. The ratios say how throughput scales against one env. The CPUs are shared, so
-the load average at start and end is part of the params.
+the load average at start and end is part of the params. The report is written after each N.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ async def _run(envs: list[int], episodes_per_env: int, max_steps: int, screensho
     for n in envs:
         report.params[f"load_average_before_{n}"] = _load()
         await _one(n, episodes_per_env * n, max_steps, screenshots, report)
-    report.params["load_average_end"] = _load()
+        report.params["load_average_end"] = _load()
+        report.write()  # what is measured so far survives a run stopped in a later N
     base = f"scripted-{envs[0]}-envs"
     for n in envs[1:]:
         report.compare("steps_per_s", f"scripted-{n}-envs", base)
