@@ -14,7 +14,7 @@ from webserv.browser.cli import observe
 from webserv.demo import demo
 from webserv.pool.cli import images_app, pool_app
 from webserv.rollout.cli import rollout
-from webserv.server.cli import serve
+from webserv.server.cli import build_image, serve
 from webserv.sites.cli import app as site_app
 from webserv.tasks.cli import app as suite_app
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(site_app, name="site")
 app.add_typer(pool_app, name="pool")
+images_app.command("build-server")(build_image)
 app.add_typer(images_app, name="images")
 app.add_typer(bench_app, name="bench")
 app.add_typer(suite_app, name="suite")
