@@ -3,6 +3,7 @@ seeing its own clone only, on 127.0.0.1 only, with the spec's limits and the poo
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import docker
@@ -88,6 +89,17 @@ async def test_a_launch_on_a_runtime_serves_its_own_clone_only(
     assert not await backend.alive(instance)
     assert not slot.exists()
     assert (data_dir / "shop.db").is_file()  # unmounted, not deleted: the store destroys it
+
+    # A launch cancelled while its clone is being handed over takes the runtime with it.
+    other = shop_store.clone("shop", f"{name}-2")
+    starting = asyncio.ensure_future(backend.start(docker_shop, f"{name}-2", other, None))
+    await asyncio.sleep(0)
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert _containers(engine, backend.owner) == []
+    assert not (backend.runtime_root / backend.owner).exists()
+    assert (other / "shop.db").is_file()
     await backend.close()
     assert _containers(engine, backend.owner) == []
     assert not (backend.runtime_root / backend.owner).exists()

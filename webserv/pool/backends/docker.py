@@ -348,8 +348,19 @@ class DockerBackend:
         self._idle.setdefault(spec.name, deque()).append(runtime)
         return runtime
 
-    async def _drop(self, runtime: Runtime) -> None:
-        """Remove a runtime that will serve no instance: container, control socket, slot."""
+    async def _hand_over(
+        self, runtime: Runtime, instance_id: str, data_dir: Path, request: dict[str, object]
+    ) -> Path:
+        """Mount the clone into the runtime and tell it to serve; return the clone's path."""
+        source = await asyncio.to_thread(runtimes.mount_clone, runtime, instance_id, data_dir)
+        await runtime.launch(request)
+        return source
+
+    async def _drop(self, runtime: Runtime, after: asyncio.Future[Any] | None = None) -> None:
+        """Remove a runtime that will serve no instance: container, control socket, slot
+        (once ``after``, a hand-over to it, has finished)."""
+        if after is not None:
+            await asyncio.wait([after])
         runtime.close_control()
         self._held.discard(runtime.slot)
         instance = Instance(
@@ -389,16 +400,21 @@ class DockerBackend:
             if not runtime.usable():
                 await self._drop(runtime)
                 continue
+            request = {"args": entry[2], "env": {"WEBSERV_INSTANCE": instance_id}}
+            handing = asyncio.ensure_future(
+                self._hand_over(runtime, instance_id, data_dir, request)
+            )
             try:
-                source = await asyncio.to_thread(
-                    runtimes.mount_clone, runtime, instance_id, data_dir
-                )
-                await runtime.launch({"args": entry[2], "env": {"WEBSERV_INSTANCE": instance_id}})
-            except (OSError, ConnectionError) as exc:
+                source = await asyncio.shield(handing)
+            except BaseException as exc:
+                # Failed or cancelled: once the hand-over has run its course (a mount runs on
+                # in its thread), remove the runtime with whatever it was given.
+                await asyncio.shield(self._drop(runtime, after=handing))
+                if not isinstance(exc, (OSError, ConnectionError)):
+                    raise
                 log.warning(
                     "runtime %s could not take instance %s: %s", runtime.slot, instance_id, exc
                 )
-                await self._drop(runtime)
                 continue
             self._refill(spec)
             labels = {**runtime.labels, INSTANCE_LABEL: instance_id, DATA_DIR_LABEL: str(source)}
