@@ -9,6 +9,7 @@ snapshot (and which making of it) the instance's clone was taken from.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class PristineMarks:
 
     def unmark(self, instance_id: str) -> None:
         self._path(instance_id).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()  # only once no mark is left: no empty dir per dead owner
 
     def get(self, instance_id: str) -> dict[str, str] | None:
         try:
