@@ -122,6 +122,7 @@ async def test_a_restarted_pool_adopts_pristine_containers_and_removes_the_rest(
         await docker_fixtures.remove_leftovers(owner, shop_store)
 
 
+@pytest.mark.usefixtures("images")
 async def test_pool_clean_removes_docker_leftovers(
     shop_store: SnapshotStore, engine: docker.DockerClient
 ) -> None:
