@@ -22,6 +22,9 @@ from webserv.rollout.envs import EnvStep, RolloutEnv
 from webserv.server.schemas import ObservationOut
 from webserv.tasks.config import TaskConfig
 
+#: How long the first contact waits for a server that does not answer yet.
+START_WAIT_S = 10.0
+
 
 def _observation(wire: dict[str, Any]) -> dict[str, Any]:
     return ObservationOut.model_validate(wire).to_observation().to_dict()
@@ -40,8 +43,14 @@ class _Api:
         )
         self.retry_for_s = retry_for_s
 
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        deadline = time.monotonic() + self.retry_for_s
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        retry_for_s: float | None = None,
+    ) -> Any:
+        deadline = time.monotonic() + (self.retry_for_s if retry_for_s is None else retry_for_s)
         pause = 0.2
         while True:
             try:
@@ -144,7 +153,8 @@ class RemoteFleet:
 
     async def start(self) -> None:
         self._api = _Api(*self._settings)
-        await self._api.call("GET", "/healthz")
+        # A server that is not up within seconds is most likely a wrong URL: say so early.
+        await self._api.call("GET", "/healthz", retry_for_s=min(self._settings[3], START_WAIT_S))
 
     async def close(self) -> None:
         if self._api is not None:
