@@ -42,7 +42,12 @@ def test_no_endpoint_answers_500(fuzz_server: str):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
         def call(case: schemathesis.Case) -> None:
             response = case.call(base_url=fuzz_server, headers=AUTH)
             case.validate_response(response, checks=[not_a_server_error])
@@ -78,7 +83,12 @@ def test_any_action_on_a_live_env_is_answered_without_500(fuzz_server: str):
         env = env_id.json()["env_id"]
 
         @given(action=ACTIONS)
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
         def step(action: object) -> None:
             response = api.post(f"/v1/envs/{env}/step", json={"action": action})
             assert response.status_code in (200, 400, 409, 413), response.text
