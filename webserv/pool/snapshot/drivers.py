@@ -146,7 +146,24 @@ class OverlayDriver(Driver):
         if os.geteuid() != 0:
             return False
         with open("/proc/filesystems") as fs:
-            return any(line.split()[-1] == "overlay" for line in fs if line.strip())
+            if not any(line.split()[-1] == "overlay" for line in fs if line.strip()):
+                return False
+        # Root may still be refused mounts (inside a container, say): try one.
+        root.mkdir(parents=True, exist_ok=True)
+        probe = Path(tempfile.mkdtemp(prefix=".overlay-probe-", dir=root))
+        try:
+            parts = [probe / part for part in ("lower", "upper", "work", "merged")]
+            for part in parts:
+                part.mkdir()
+            lower, upper, work, merged = parts
+            options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+            _run("mount", "-t", "overlay", "overlay", "-o", options, str(merged))
+            _run("umount", str(merged))
+            return True
+        except OSError:
+            return False
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
 
     def clone(self, golden: Path, dest: Path) -> None:
         upper, work, merged = (self._mkdir(dest / part) for part in ("upper", "work", "merged"))
