@@ -286,3 +286,10 @@ async def test_submit_does_not_wait_for_the_navigation(browser_pool: BrowserPool
         await session.close()
     assert not obs.last_action_error
     assert "loaded after 2500 ms" in obs.text
+
+
+async def test_a_click_the_layout_moves_away_still_lands(session: BrowserSession, pages_url):
+    obs = await session.start(f"{pages_url}/shift.html")
+    obs = await session.step(f'click("{element_id(obs, "button", "Target")}")')
+    assert not obs.last_action_error
+    assert "clicked: target" in obs.text and "inserted" not in obs.text.split("clicked:")[1]

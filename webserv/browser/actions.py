@@ -97,7 +97,7 @@ def _short(error: Exception) -> str:
     return str(error).strip().splitlines()[0].removeprefix("Error: ")[:200]
 
 
-_PROBE = """(els) => {
+_PROBE = """(els, arm) => {
   const el = els[0];
   if (!el) return null;
   const r0 = el.getBoundingClientRect();
@@ -108,32 +108,68 @@ _PROBE = """(els) => {
   const r = el.getBoundingClientRect();
   const visible = r.width > 0 && r.height > 0 && el.checkVisibility({checkOpacity: true,
     checkVisibilityCSS: true});
-  const hit = visible ? el.ownerDocument.elementFromPoint(r.left + r.width / 2,
-    r.top + r.height / 2) : null;
+  const x = r.left + r.width / 2;
+  const y = r.top + r.height / 2;
+  const hit = visible ? el.ownerDocument.elementFromPoint(x, y) : null;
   const doc = el.ownerDocument;
   const modal = doc.querySelector(':modal');
-  return {
+  const state = {
     visible,
     inert: !!el.closest('[inert]') || (!!modal && !modal.contains(el)),
     disabled: !!el.disabled || el.getAttribute('aria-disabled') === 'true',
     covered: !!hit && hit !== el && !el.contains(hit) && !hit.contains(el),
+    point: null,
   };
+  if (arm && hit && !state.covered && !state.inert && !state.disabled && view === view.top) {
+    // Until the next check, a press or click that lands on anything but this element is
+    // stopped before the page sees it (the layout moved since this probe).
+    const TYPES = ['pointerdown', 'mousedown', 'pointerup', 'mouseup', 'click'];
+    const guard = { missed: false, landed: false };
+    const check = (event) => {
+      if (event.composedPath().includes(el)) {
+        guard.landed = true;
+        return;
+      }
+      guard.missed = true;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    };
+    guard.remove = () => TYPES.forEach((t) => view.removeEventListener(t, check, true));
+    if (view.__wsHitGuard) view.__wsHitGuard.remove();
+    TYPES.forEach((t) => view.addEventListener(t, check, true));
+    view.__wsHitGuard = guard;
+    state.point = [x, y];
+  }
+  return state;
+}"""
+
+_HIT = """() => {
+  const guard = window.__wsHitGuard;
+  if (!guard) return true;
+  delete window.__wsHitGuard;
+  guard.remove();
+  return guard.landed && !guard.missed;
 }"""
 
 
 @dataclass(frozen=True)
 class _Target:
-    """An element an action is about to use, and what a probe of it found."""
+    """An element an action is about to use, and what a probe of it found: where to click it
+    right away, when it is uncovered in the main frame (None otherwise)."""
 
     locator: Locator
     visible: bool
     covered: bool
+    point: tuple[float, float] | None = None
 
 
-async def _target(controls: Controls, element_id: str) -> _Target:
-    """Find the element (scrolled into view) or raise an ActionError saying why it is unusable."""
+async def _target(controls: Controls, element_id: str, arm: bool = False) -> _Target:
+    """Find the element (scrolled into view) or raise an ActionError saying why it is unusable.
+
+    ``arm`` prepares a direct click (see :func:`click`).
+    """
     locator = controls.element(element_id)
-    state = await locator.evaluate_all(_PROBE)
+    state = await locator.evaluate_all(_PROBE, arm)
     if state is None:
         raise ActionError(
             f"no element with id {element_id} on the page; use an id from the latest observation"
@@ -144,7 +180,19 @@ async def _target(controls: Controls, element_id: str) -> _Target:
         )
     if state["disabled"]:
         raise ActionError(f"element {element_id} is disabled")
-    return _Target(locator, state["visible"], state["covered"])
+    point = tuple(state["point"]) if state["point"] else None
+    return _Target(locator, state["visible"], state["covered"], point)  # type: ignore[arg-type]
+
+
+async def _direct_click(page: Page, target: _Target) -> bool:
+    """Click at the point the probe found; False if the click did not land on the element
+    (then the page saw none of it). A page that navigated away at once was hit."""
+    assert target.point is not None
+    await page.mouse.click(*target.point)
+    try:
+        return bool(await page.evaluate(_HIT))
+    except PlaywrightError:
+        return True
 
 
 async def _act(target: _Target, element_id: str, method: str, timeout_ms: int) -> None:
@@ -178,7 +226,12 @@ async def click(c: Controls, id: str) -> None:
 
     Examples: click("12")
     """
-    target = await _target(c, id)
+    # An uncovered element in the main frame is clicked at once, with a guard in the page that
+    # stops the click if the layout moved it meanwhile; Playwright's click (which waits until
+    # the element is stable and hit) is the fallback.
+    target = await _target(c, id, arm=True)
+    if target.point is not None and await _direct_click(c.page, target):
+        return
     await _act(target, id, "click", c.action_timeout_ms)
 
 
