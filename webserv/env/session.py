@@ -121,7 +121,7 @@ class EnvSession:
                 raise outcome
         assert isinstance(browser, BrowserSession) and isinstance(cookies, list)
         if cookies:
-            await browser.page.context.add_cookies(cookies)  # type: ignore[arg-type]
+            await browser.add_cookies(cookies)
         ready_ms = _ms(started)
         first, *others = resolved.start_urls
         obs = await browser.start(first)
