@@ -43,6 +43,9 @@ def demo(
         max_steps=20,
         task=[],
         json_out=report,
+        judge_endpoint=None,
+        judge_model="",
+        judge_key="",
     )
     _rollout(rollout_out)
     asyncio.run(_demo(serve, snapshot))
