@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import typer
 
 from webserv.pool.commands import pool_app
 
+if TYPE_CHECKING:
+    from webserv.pool.images.build import BuiltImage
+
 __all__ = ["images_app", "pool_app"]
 
 images_app = typer.Typer(help="Build the local Docker images.", no_args_is_help=True)
+
+
+def run_image_build(build: Callable[..., list[BuiltImage]], force: bool, verbose: bool) -> None:
+    """Run an image build (``build(client, force=, log=)``) and print one line per image."""
+    from webserv.pool.backends.docker import DockerError, docker_client
+    from webserv.pool.images.build import ImageBuildError
+
+    def log(line: str) -> None:
+        if verbose:
+            typer.echo(f"  {line}")
+
+    try:
+        results = build(docker_client(), force=force, log=log)
+    except (DockerError, ImageBuildError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for image in results:
+        what = "built" if image.built else "up to date"
+        size = image.size_bytes / 2**20
+        typer.echo(f"{image.tag:24} {what:10} {image.seconds:7.1f} s  {size:6.0f} MiB")
 
 
 @images_app.command("build")
@@ -17,22 +43,9 @@ def images_build(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every build step."),
 ) -> None:
     """Build the Debian base image and the shop image, reusing whichever is up to date."""
-    from webserv.pool.backends.docker import DockerError, docker_client
-    from webserv.pool.images.build import ImageBuildError, build_all
+    from webserv.pool.images.build import build_all
 
-    def log(line: str) -> None:
-        if verbose:
-            typer.echo(f"  {line}")
-
-    try:
-        results = build_all(docker_client(), force=force, log=log)
-    except (DockerError, ImageBuildError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    for image in results:
-        what = "built" if image.built else "up to date"
-        size = image.size_bytes / 2**20
-        typer.echo(f"{image.tag:24} {what:10} {image.seconds:7.1f} s  {size:6.0f} MiB")
+    run_image_build(build_all, force, verbose)
 
 
 @images_app.command("list")

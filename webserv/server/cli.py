@@ -88,20 +88,7 @@ def build_image(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every build step."),
 ) -> None:
     """Build the server image webserv/server:latest (for docker-compose.yml) on the base."""
-    from webserv.pool.backends.docker import DockerError, docker_client
-    from webserv.pool.images.build import ImageBuildError
+    from webserv.pool.cli import run_image_build
     from webserv.server.image import build_server
 
-    def log(line: str) -> None:
-        if verbose:
-            typer.echo(f"  {line}")
-
-    try:
-        results = build_server(docker_client(), force=force, log=log)
-    except (DockerError, ImageBuildError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    for image in results:
-        what = "built" if image.built else "up to date"
-        size = image.size_bytes / 2**20
-        typer.echo(f"{image.tag:24} {what:10} {image.seconds:7.1f} s  {size:6.0f} MiB")
+    run_image_build(build_server, force, verbose)
