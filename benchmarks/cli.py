@@ -20,20 +20,10 @@ def step(
     ),
 ) -> None:
     """Step latency and observation tokens: webserv vs a fixed 2 s sleep vs BrowserGym."""
+    from benchmarks.report import emit
     from benchmarks.step import run
 
-    report = run(latency_ms=latency_ms)
-    path = report.write()
-    if as_json:
-        typer.echo(report.to_json())
-        return
-    for row in report.rows:
-        typer.echo(f"{row.variant:>32} {row.metric:<10} p50 {row.p50:>9.1f}  p95 {row.p95:>9.1f}")
-    for ratio in report.ratios:
-        typer.echo(f"{ratio.metric}: {ratio.ours} is {ratio.ratio}x better than {ratio.baseline}")
-    for note in report.notes:
-        typer.echo(note)
-    typer.echo(f"written to {path}")
+    emit(run(latency_ms=latency_ms), as_json)
 
 
 @app.command()
@@ -45,7 +35,7 @@ def rollout(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Rollout throughput of the scripted shopper on N envs; env vs policy time per step."""
-    from benchmarks.pool_commands import _emit
+    from benchmarks.report import emit
     from benchmarks.rollout import run
 
-    _emit(run(envs or None, episodes_per_env, max_steps, screenshots), as_json)
+    emit(run(envs or None, episodes_per_env, max_steps, screenshots), as_json)

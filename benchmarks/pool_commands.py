@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from benchmarks.report import Report
+from benchmarks.report import emit
 
 
 class BackendName(StrEnum):
@@ -37,23 +37,6 @@ ROOT = typer.Option(None, "--root", help="Snapshot store root (default: the btrf
 JSON = typer.Option(False, "--json", help="Print the report as JSON.")
 
 
-def _emit(report: Report, as_json: bool, name: str | None = None) -> None:
-    path = report.write(name)
-    if as_json:
-        typer.echo(report.to_json())
-        return
-    for row in report.rows:
-        typer.echo(
-            f"{row.variant:>22} {row.metric:<30} p50 {row.p50:>14,.1f}  p95 {row.p95:>14,.1f}"
-            f"  n {row.n}"
-        )
-    for ratio in report.ratios:
-        typer.echo(f"{ratio.metric}: {ratio.ours} is {ratio.ratio}x better than {ratio.baseline}")
-    for note in report.notes:
-        typer.echo(note)
-    typer.echo(f"written to {path}")
-
-
 def _name(benchmark: str, backend: str, suffix: str = "") -> str:
     return f"{benchmark}-{backend}{suffix}"
 
@@ -78,7 +61,7 @@ def launch(
     from benchmarks.launch import run
 
     report = run(str(backend), _drivers(snapshot), n, data_dir, scale, root, cold_cache)
-    _emit(report, as_json, _name("launch", backend, "-cold-cache" if cold_cache else ""))
+    emit(report, as_json, _name("launch", backend, "-cold-cache" if cold_cache else ""))
 
 
 def reset(
@@ -94,7 +77,7 @@ def reset(
     from benchmarks.reset import run
 
     report = run(str(backend), _drivers(snapshot), n, data_dir, scale, root)
-    _emit(report, as_json, _name("reset", backend))
+    emit(report, as_json, _name("reset", backend))
 
 
 def storage(
@@ -110,7 +93,7 @@ def storage(
     from benchmarks.storage import run
 
     report = run(str(backend), _drivers(snapshot), repeats, data_dir, scale, root)
-    _emit(report, as_json, _name("storage", backend))
+    emit(report, as_json, _name("storage", backend))
 
 
 def density(
@@ -128,7 +111,7 @@ def density(
 
     driver = str(snapshot[0]) if snapshot else None
     report = run(str(backend), driver, target, cold, data_dir, scale, root)
-    _emit(report, as_json, _name("density", backend))
+    emit(report, as_json, _name("density", backend))
 
 
 def register(app: typer.Typer) -> None:

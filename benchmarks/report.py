@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import typer
 from pydantic import BaseModel, Field
 
 from webserv.stats import percentile
@@ -114,3 +115,22 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
+
+
+def emit(report: Report, as_json: bool, name: str | None = None) -> None:
+    """Write the report under ``benchmarks/results/`` and print it (as JSON, or one line per
+    row, ratio and note)."""
+    path = report.write(name)
+    if as_json:
+        typer.echo(report.to_json())
+        return
+    for row in report.rows:
+        typer.echo(
+            f"{row.variant:>32} {row.metric:<18} p50 {row.p50:>14,.1f}  p95 {row.p95:>14,.1f}"
+            f"  n {row.n}"
+        )
+    for ratio in report.ratios:
+        typer.echo(f"{ratio.metric}: {ratio.ours} is {ratio.ratio}x better than {ratio.baseline}")
+    for note in report.notes:
+        typer.echo(note)
+    typer.echo(f"written to {path}")

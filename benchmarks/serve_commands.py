@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from benchmarks.report import Report
-
-
-def _emit(report: Report, as_json: bool, name: str | None = None) -> None:
-    path = report.write(name)
-    if as_json:
-        typer.echo(report.to_json())
-        return
-    for row in report.rows:
-        typer.echo(f"{row.variant:>24} {row.metric:<18} p50 {row.p50:>14.1f}  p95 {row.p95:>14.1f}")
-    for ratio in report.ratios:
-        typer.echo(f"{ratio.metric}: {ratio.ours} is {ratio.ratio}x better than {ratio.baseline}")
-    for note in report.notes:
-        typer.echo(note)
-    typer.echo(f"written to {path}")
+from benchmarks.report import emit
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +24,7 @@ def register(app: typer.Typer) -> None:
             duration_s=duration_s,
             log=lambda line: typer.echo(line, err=as_json),
         )
-        _emit(report, as_json)
+        emit(report, as_json)
 
     @app.command()
     def soak(
@@ -60,4 +46,4 @@ def register(app: typer.Typer) -> None:
             think_s=think_s,
             log=lambda line: typer.echo(line, err=as_json),
         )
-        _emit(report, as_json)
+        emit(report, as_json)
