@@ -69,8 +69,29 @@ async def test_scripted_shopper_rollout_writes_every_step(runtime: EnvRuntime, t
         assert step["format_ok"] and step["action_error"] == ""
         assert (tmp_path / step["image"]).read_bytes().startswith(b"\x89PNG")
         assert step["timings"]["env_ms"] > 0 and step["obs_tokens"] > 0
-    run = json.loads((tmp_path / "run.json").read_text())
-    assert run["target"] == "in-process" and run["totals"]["steps_per_s"] > 0
+    [run] = read_jsonl(tmp_path / "runs.jsonl")
+    assert run["run_id"] == summary.run_id and run["target"] == "in-process"
+    assert run["totals"]["steps_per_s"] > 0
+    assert {s["session_id"].split("-")[0] for s in steps} == {summary.run_id}
+
+
+async def test_a_second_run_into_a_directory_adds_to_the_first(runtime: EnvRuntime, tmp_path: Path):
+    runs = []
+    for policy in ("scripted", "random"):
+        config = RolloutConfig(policy=policy, envs=1, episodes=1, max_steps=1, out=tmp_path)
+        runs.append(
+            await run_rollouts(config, fleet(runtime, 1, screenshot=False), storefront_tasks())
+        )
+    summaries = read_jsonl(tmp_path / "runs.jsonl")
+    assert [r["run_id"] for r in summaries] == [r.run_id for r in runs]
+    assert [r["config"]["policy"] for r in summaries] == ["scripted", "random"]
+    episodes = read_jsonl(tmp_path / "episodes.jsonl")
+    assert [(e["session_id"], e["policy"]) for e in episodes] == [
+        (f"{runs[0].run_id}-0000", "scripted"),
+        (f"{runs[1].run_id}-0000", "random"),
+    ]
+    steps = read_jsonl(tmp_path / "steps.jsonl")
+    assert [s["session_id"] for s in steps] == [e["session_id"] for e in episodes]
 
 
 async def test_group_episodes_start_identically(runtime: EnvRuntime, tmp_path: Path):

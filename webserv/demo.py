@@ -29,7 +29,9 @@ def demo(
         Path("demo-report.json"), "--report", help="Where the suite's JSON report goes."
     ),
     rollout_out: Path | None = typer.Option(
-        None, "--rollout-out", help="Run directory of the rollout (default: under WEBSERV_HOME)."
+        None,
+        "--rollout-out",
+        help="Run directory the rollout is added to (default: a fresh one under WEBSERV_HOME).",
     ),
 ) -> None:
     """Run the shop suite, then a short shopper rollout, then launch an instance and print it."""
@@ -60,8 +62,9 @@ def _rollout(out: Path | None) -> None:
     from webserv.rollout.runner import RolloutConfig
     from webserv.tasks.suite import load_suite
 
-    out = out or home() / "rollouts" / "demo"
-    shutil.rmtree(out, ignore_errors=True)  # the demo's run directory holds its last run only
+    if out is None:
+        out = home() / "rollouts" / "demo"
+        shutil.rmtree(out, ignore_errors=True)  # the demo's own directory holds its last run only
     suite = load_suite("shop")
     config = RolloutConfig(policy="scripted", envs=2, episodes=2, max_steps=15, out=out)
     run_with_progress(config, fleet_for(config, suite.manifest), storefront_tasks(suite))

@@ -52,7 +52,9 @@ def rollout(
         1, "--group-size", min=1, help="GRPO group size: episodes sharing task and start state."
     ),
     max_steps: int = typer.Option(20, "--max-steps", min=1, help="Policy turns per episode."),
-    out: Path = typer.Option(..., "--out", help="Run directory (JSONL + screenshots)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Run directory (JSONL + screenshots); a used one is added to."
+    ),
     suite: str = typer.Option("shop", help="Task suite (name or directory)."),
     task: list[str] = typer.Option(
         [], "--task", help="Task ids to cycle through (default: the storefront tasks)."
@@ -76,7 +78,7 @@ def rollout(
     ),
     seed: int = typer.Option(0, help="Seed of the baselines (episode i uses seed + i)."),
 ) -> None:
-    """Roll out a shopper policy on N envs for M episodes; write steps.jsonl and screenshots."""
+    """Roll out a shopper policy on N envs for M episodes; add them to the run directory."""
     from webserv.policy.persona import BUILTIN, builtin, load_personas
     from webserv.policy.prompt import PromptConfig
     from webserv.policy.vlm import ModelConfig
@@ -186,7 +188,7 @@ def run_with_progress(
     )
     console.print(
         f"per step p50: policy {t.policy_ms_p50:.1f} ms, env {t.env_ms_p50:.1f} ms; "
-        f"written to {config.out}/steps.jsonl"
+        f"run {summary.run_id} added to {config.out}"
     )
     return summary
 

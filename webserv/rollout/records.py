@@ -2,10 +2,13 @@
 
 A run directory holds::
 
-    run.json                      the run's settings and totals (RunSummary)
+    runs.jsonl                    one RunSummary per run: its id, settings and totals
     steps.jsonl                   one StepRecord per line, in the order steps finished
     episodes.jsonl                one EpisodeRecord per line
     screenshots/<session_id>/<step>.png
+
+Every file is appended to, so runs into one directory add up and none is lost; a record
+belongs to the run whose ``run_id`` begins its ``session_id``.
 
 A step record pairs the observation a decision was made on with the decision and what the
 env did with it, so a line is one (context, action, reward) sample for SFT or RL. Field
@@ -151,7 +154,10 @@ class RunWriter:
         self._episodes.flush()
 
     def summary(self, data: BaseModel) -> None:
-        (self.out / "run.json").write_text(data.model_dump_json(indent=2) + "\n")
+        """Add a run's summary to runs.jsonl, without the model endpoint's API key."""
+        line = data.model_dump_json(exclude={"config": {"model": {"api_key"}}})
+        with (self.out / "runs.jsonl").open("a", encoding="utf-8") as runs:
+            runs.write(line + "\n")
 
     def close(self) -> None:
         self._steps.close()

@@ -72,7 +72,10 @@ class Totals(BaseModel):
 
 
 class RunSummary(BaseModel):
-    run_id: str
+    """One line of a run directory's runs.jsonl: a run, what it was asked and how it went."""
+
+    run_id: str = Field(description="Begins the session_id of each of the run's records.")
+    started: str = Field(description="UTC ISO time the run began.")
     config: RolloutConfig
     target: str = Field(description="in-process, or the server's URL.")
     totals: Totals
@@ -340,7 +343,7 @@ class Rollout:
             while not queue.empty():
                 await self._unit(queue.get_nowait())
 
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), _utc()
         workers = max(1, config.envs // config.group_size)
         try:
             await asyncio.gather(*(worker() for _ in range(min(workers, units))))
@@ -350,6 +353,7 @@ class Rollout:
             self.writer.close()
         summary = RunSummary(
             run_id=self.run_id,
+            started=started_at,
             config=config,
             target=getattr(self.fleet, "target", "in-process"),
             totals=self.totals(time.perf_counter() - started),
