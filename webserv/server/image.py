@@ -12,13 +12,11 @@ import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
 from importlib import metadata, resources
 from pathlib import Path
 
 import docker
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from webserv.pool.images.build import (
     BASE_IMAGE,
@@ -29,52 +27,18 @@ from webserv.pool.images.build import (
     build_base,
     build_wheelhouse,
     images_dir,
+    requirements_closure,
     source_root,
 )
 
 SERVER_IMAGE = "webserv/server:latest"
-#: The Python of the base image (Debian 12's python3): requirement markers are evaluated
-#: for it, not for the Python running the build.
-IMAGE_PYTHON = {"python_version": "3.11", "python_full_version": "3.11.2"}
 #: What of the checkout the image runs: webserv itself and the benchmarks its CLI mounts.
 PACKAGES = ("webserv", "benchmarks")
 
 
-def _applies(req: Requirement, extras: Iterable[str] = ()) -> bool:
-    envs = [{**IMAGE_PYTHON, "extra": extra} for extra in ("", *extras)]
-    return req.marker is None or any(req.marker.evaluate(env) for env in envs)
-
-
-def requirements_closure(roots: Iterable[Requirement]) -> list[str]:
-    """Pins of every distribution ``roots`` need in the image: ``name==version`` as installed
-    here; a distribution only the image's Python needs is kept as its requirement."""
-    stack = list(roots)
-    pins: dict[str, str] = {}
-    unpinned: dict[str, str] = {}
-    seen_extras: dict[str, set[str]] = {}
-    while stack:
-        req = stack.pop()
-        name = canonicalize_name(req.name)
-        new_extras = set(req.extras) - seen_extras.get(name, set())
-        if name in pins and not new_extras:
-            continue
-        try:
-            dist = metadata.distribution(req.name)
-        except metadata.PackageNotFoundError:
-            unpinned[name] = f"{name}{req.specifier}"
-            continue
-        pins[name] = dist.version
-        seen_extras.setdefault(name, set()).update(req.extras)
-        stack += [d for d in map(Requirement, dist.requires or []) if _applies(d, req.extras)]
-    found = [f"{name}=={version}" for name, version in pins.items()]
-    return sorted(found + [spec for name, spec in unpinned.items() if name not in pins])
-
-
 def server_requirements() -> list[str]:
     """webserv's run-time dependencies (not webserv itself, whose code is copied in)."""
-    roots = [Requirement(r) for r in metadata.distribution("webserv").requires or []]
-    roots = [r for r in roots if _applies(r)]
-    return requirements_closure(roots)
+    return requirements_closure(map(Requirement, metadata.distribution("webserv").requires or []))
 
 
 def server_sources(root: Path) -> list[Path]:

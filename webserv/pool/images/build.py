@@ -185,14 +185,27 @@ def build_base(
 # --- wheelhouse -------------------------------------------------------------------------
 
 
-def site_requirements() -> list[str]:
-    """``name==version`` for every distribution the sites need at run time, transitively.
+#: The Python of the base image (Debian 12's python3) that every image runs: requirement
+#: markers are evaluated for it, not for the Python running the build.
+IMAGE_PYTHON = {"python_version": "3.11", "python_full_version": "3.11.2"}
 
-    Versions are the ones installed in this interpreter, so the image runs what the tests ran.
+
+def _applies(req: Requirement, extras: Iterable[str] = ()) -> bool:
+    envs = [{**IMAGE_PYTHON, "extra": extra} for extra in ("", *extras)]
+    return req.marker is None or any(req.marker.evaluate(env) for env in envs)
+
+
+def requirements_closure(roots: Iterable[Requirement]) -> list[str]:
+    """Pins of every distribution ``roots`` need in an image, transitively.
+
+    A pin is ``name==version`` as installed in this interpreter, so the image runs what the
+    tests ran. A dependency only the image's Python needs (so not installed here) is kept as
+    its requirement; a root that is not installed is an error.
     """
-    text = resources.files(__package__).joinpath("site-requirements.txt").read_text()
-    stack = [Requirement(line) for line in text.splitlines() if line.strip() and line[0] != "#"]
+    stack = [req for req in roots if _applies(req)]
+    root_names = {canonicalize_name(req.name) for req in stack}
     pins: dict[str, str] = {}
+    unpinned: dict[str, str] = {}
     extras_seen: dict[str, set[str]] = {}
     while stack:
         req = stack.pop()
@@ -203,14 +216,24 @@ def site_requirements() -> list[str]:
         try:
             dist = metadata.distribution(req.name)
         except metadata.PackageNotFoundError as exc:
-            raise ImageBuildError(f"{req.name} is needed in the image but not installed") from exc
+            if name in root_names:
+                raise ImageBuildError(
+                    f"{req.name} is needed in the image but not installed"
+                ) from exc
+            unpinned[name] = f"{name}{req.specifier}"
+            continue
         pins[name] = dist.version
         extras_seen.setdefault(name, set()).update(req.extras)
-        for dep in map(Requirement, dist.requires or []):
-            envs = [{"extra": extra} for extra in ("", *req.extras)]
-            if dep.marker is None or any(dep.marker.evaluate(env) for env in envs):
-                stack.append(dep)
-    return sorted(f"{name}=={version}" for name, version in pins.items())
+        stack += [d for d in map(Requirement, dist.requires or []) if _applies(d, req.extras)]
+    found = [f"{name}=={version}" for name, version in pins.items()]
+    return sorted(found + [spec for name, spec in unpinned.items() if name not in pins])
+
+
+def site_requirements() -> list[str]:
+    """What the sites need at run time (``site-requirements.txt``), pinned transitively."""
+    text = resources.files(__package__).joinpath("site-requirements.txt").read_text()
+    lines = [line for line in text.splitlines() if line.strip() and line[0] != "#"]
+    return requirements_closure(map(Requirement, lines))
 
 
 def build_wheelhouse(pins: list[str], log: Log = _ignore_log) -> Path:
