@@ -164,7 +164,7 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
     errors.install(app, lambda code: metrics.errors.labels(code).inc())
     app.add_middleware(Guard, max_body_bytes=config.max_body_bytes, metrics=metrics)
 
-    def authorized(authorization: str | None = Header(None, include_in_schema=False)) -> None:
+    async def authorized(authorization: str | None = Header(None, include_in_schema=False)) -> None:
         if config.token is None:
             return
         expected = f"Bearer {config.token}".encode()
@@ -174,10 +174,10 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    def service(request: Request) -> EnvService:
+    async def service(request: Request) -> EnvService:
         return request.app.state.service
 
-    def client_of(
+    async def client_of(
         request: Request,
         x_webserv_client: str | None = Header(None, max_length=200, description="Who you are."),
     ) -> str:
