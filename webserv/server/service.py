@@ -267,6 +267,8 @@ class EnvService:
         limit = self.config.max_action_chars
         if size > limit:
             raise errors.TooLarge(f"the action has {size} characters, more than {limit}")
+        if size <= self.config.max_typed_chars:
+            return  # the text it types is shorter than the action itself: no need to parse
         try:
             parsed = parse(action)
         except ActionError:
@@ -362,7 +364,10 @@ class EnvService:
     async def _call(self, awaitable: Awaitable[T]) -> T:
         """Run an env operation under the request timeout, its failures as API errors."""
         try:
-            return await asyncio.wait_for(awaitable, self.config.request_timeout_s)
+            # A timeout scope, not wait_for: the call runs in the request's own task, without
+            # another task and loop round trip per call.
+            async with asyncio.timeout(self.config.request_timeout_s):
+                return await awaitable
         except TimeoutError as err:
             raise errors.Timeout(
                 f"the call took longer than {self.config.request_timeout_s} s"
