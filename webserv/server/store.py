@@ -15,12 +15,16 @@ server's registry entry (JSON, TTL renewed by its heartbeat), ``servers`` the se
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
 #: How long a tombstone answers 410 before the id becomes a plain 404.
 TOMBSTONE_TTL_S = 3600.0
+#: How often at most :class:`MemoryStore` frees its expired entries.
+SWEEP_INTERVAL_S = 5.0
+
+T = TypeVar("T")
 
 
 class EnvRecord(BaseModel):
@@ -80,7 +84,12 @@ class LeaseStore(Protocol):
 
 
 class MemoryStore:
-    """The store of a single server process: dicts with expiry times."""
+    """The store of a single server process: dicts with expiry times.
+
+    A lookup checks the expiry of the entry it reads; the sweep that frees expired entries
+    (tombstones pile up for an hour) runs at most every :data:`SWEEP_INTERVAL_S`, so a call's
+    cost does not grow with the number of envs and tombstones.
+    """
 
     name = "memory"
 
@@ -88,50 +97,61 @@ class MemoryStore:
         self._envs: dict[str, tuple[EnvRecord, float]] = {}
         self._gone: dict[str, tuple[str, float]] = {}
         self._servers: dict[str, tuple[ServerRecord, float]] = {}
+        self._next_sweep = 0.0
 
-    def _purge(self) -> None:
+    def _sweep(self) -> None:
         now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_INTERVAL_S
         for table in (self._envs, self._gone, self._servers):
             for key in [k for k, (_, until) in table.items() if until < now]:
                 del table[key]
 
+    @staticmethod
+    def _live(table: dict[str, tuple[T, float]], key: str) -> T | None:
+        entry = table.get(key)
+        if entry is None:
+            return None
+        if entry[1] < time.monotonic():
+            del table[key]
+            return None
+        return entry[0]
+
     async def put(self, record: EnvRecord, ttl_s: float) -> None:
-        self._purge()
+        self._sweep()
         self._envs[record.env_id] = (record, time.monotonic() + ttl_s)
 
     async def touch(self, env_id: str, ttl_s: float) -> bool:
-        self._purge()
-        entry = self._envs.get(env_id)
-        if entry is None:
+        record = self._live(self._envs, env_id)
+        if record is None:
             return False
-        self._envs[env_id] = (entry[0], time.monotonic() + ttl_s)
+        self._envs[env_id] = (record, time.monotonic() + ttl_s)
         return True
 
     async def get(self, env_id: str) -> EnvRecord | None:
-        self._purge()
-        entry = self._envs.get(env_id)
-        return entry[0] if entry else None
+        return self._live(self._envs, env_id)
 
     async def delete(self, record: EnvRecord, reason: str | None = None) -> None:
+        self._sweep()
         self._envs.pop(record.env_id, None)
         if reason:
             self._gone[record.env_id] = (reason, time.monotonic() + TOMBSTONE_TTL_S)
 
     async def gone(self, env_id: str) -> str | None:
-        self._purge()
-        entry = self._gone.get(env_id)
-        return entry[0] if entry else None
+        return self._live(self._gone, env_id)
 
     async def owned(self, server: str) -> list[EnvRecord]:
-        self._purge()
-        return [record for record, _ in self._envs.values() if record.server == server]
+        now = time.monotonic()
+        return [r for r, until in self._envs.values() if until >= now and r.server == server]
 
     async def heartbeat(self, record: ServerRecord, ttl_s: float) -> None:
+        self._sweep()
         self._servers[record.server] = (record, time.monotonic() + ttl_s)
 
     async def servers(self) -> list[ServerRecord]:
-        self._purge()
-        return [record for record, _ in self._servers.values()]
+        now = time.monotonic()
+        return [record for record, until in self._servers.values() if until >= now]
 
     async def close(self) -> None:
         self._envs.clear()
