@@ -1,8 +1,10 @@
 """``webserv bench step``: step latency and observation size on the shop, side by side.
 
-One run walks the same scenario of shop pages and actions three times:
+One run walks the same scenario of shop pages and actions with each of:
 
 * ``webserv``: :meth:`BrowserSession.step` (act, settle, capture, render);
+* ``webserv-full-window``: the same, always waiting the full quiet window (no shortcut for
+  pages the browser reports idle);
 * ``fixed-2s``: the same action, then a fixed 2 s sleep before the capture (what WebArena
   does after every action);
 * ``browsergym``: BrowserGym's own ``env.step`` loop (0.5 s sleep, DOMContentLoaded waits,
@@ -10,8 +12,10 @@ One run walks the same scenario of shop pages and actions three times:
 
 Observation size is counted with one tokenizer (cl100k_base) over the same pages: webserv's
 ``text``, the raw HTML of the page, and BrowserGym's AXTree flattened with AgentLab's
-GenericAgent flags. A second pass, on a shop whose ``/api/`` answers only after
-``--latency-ms``, checks completeness: does the observation contain what a slow fetch loads?
+GenericAgent flags. Two checks of what a settled observation is worth: untimed passes capture
+the page again 2 s after every settled step and count the observations that differ (the page
+was not done), and a pass on a shop whose ``/api/`` answers only after ``--latency-ms`` checks
+that the observation contains what a slow fetch loads.
 """
 
 from __future__ import annotations
@@ -38,12 +42,15 @@ from playwright.async_api import Page
 
 from benchmarks import browsergym_venv
 from benchmarks.report import Report
+from webserv.browser.session import SessionConfig
 from webserv.browser.tokens import TOKENIZER, count_tokens
 from webserv.sites.shop.accounts import CUSTOMER
 
 SEED = 42
 SCALE = 0.02
 FIXED_SLEEP_S = 2.0
+#: How long after a settled observation the page is captured again to see if it was done.
+SECOND_LOOK_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -181,15 +188,29 @@ class Sample:
     render_ms: float = 0
     error: str = ""
     text: str = ""
+    #: Whether the page looked different a while after the observation (None: not checked).
+    changed_after: bool | None = None
 
 
-async def run_webserv(base: str, steps: list[Step], fixed_sleep_s: float | None) -> list[Sample]:
-    """Walk the scenario with webserv; with ``fixed_sleep_s`` sleep instead of settling."""
+async def run_webserv(
+    base: str,
+    steps: list[Step],
+    fixed_sleep_s: float | None,
+    config: SessionConfig | None = None,
+    second_look_s: float | None = None,
+) -> list[Sample]:
+    """Walk the scenario with webserv; with ``fixed_sleep_s`` sleep instead of settling.
+
+    ``second_look_s``: after each timed step, wait that long and capture the page again
+    without settling; a different text means the step was observed before the page was done.
+    """
     from webserv.browser.session import BrowserPool
 
     samples: list[Sample] = []
     async with BrowserPool() as pool:
-        session = await pool.new_session(allowed_hosts=[base.removeprefix("http://")])
+        session = await pool.new_session(
+            allowed_hosts=[base.removeprefix("http://")], config=config
+        )
         await session.start(base + "/")
         for step in steps:
             element_id = None
@@ -204,8 +225,13 @@ async def run_webserv(base: str, steps: list[Step], fixed_sleep_s: float | None)
                 await asyncio.sleep(fixed_sleep_s)  # the baseline being measured
                 obs = await session.observe(settle=False, last_action_error=error)
             ms = (time.perf_counter() - started) * 1000
-            html = await session.raw_html()
             phases = session.timings
+            changed_after = None
+            if second_look_s is not None:
+                await asyncio.sleep(second_look_s)  # untimed: lets a slow page finish
+                later = await session.observe(settle=False)
+                changed_after = later.text != obs.text
+            html = await session.raw_html()
             samples.append(
                 Sample(
                     ms=ms,
@@ -217,6 +243,7 @@ async def run_webserv(base: str, steps: list[Step], fixed_sleep_s: float | None)
                     render_ms=phases.render_ms,
                     error=obs.last_action_error,
                     text=obs.text,
+                    changed_after=changed_after,
                 )
             )
         await session.close()
@@ -322,7 +349,6 @@ def _add(report: Report, variant: str, metric: str, values: list[float], **extra
 
 def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
     """Run the whole benchmark and return its report."""
-    from webserv.browser.session import SessionConfig
     from webserv.pool.golden import seeded_source
     from webserv.pool.sites import shop_spec
 
@@ -334,9 +360,19 @@ def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
     products = reviewed_products(db, slow_pages)
     slow_steps = slow_scenario(products)
 
+    # The same settle with the shortcut for pages the browser reports idle turned off.
+    full_window = defaults.model_copy(update={"idle_quiet_ms": defaults.quiet_ms})
     with shop(golden) as base:
         ours = asyncio.run(run_webserv(base, steps, None))
+        ours_full = asyncio.run(run_webserv(base, steps, None, full_window))
         fixed = asyncio.run(run_webserv(base, steps, FIXED_SLEEP_S))
+        # Untimed passes: was each settled observation still what the page showed later?
+        looks = {
+            "webserv": asyncio.run(run_webserv(base, steps, None, second_look_s=SECOND_LOOK_S)),
+            "webserv-full-window": asyncio.run(
+                run_webserv(base, steps, None, full_window, SECOND_LOOK_S)
+            ),
+        }
         gym = BrowserGymLoop()
         try:
             theirs = gym.run(base, steps)
@@ -362,6 +398,8 @@ def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
             "browsergym_axtree_flags": "AgentLab GenericAgent: visible tags, no coords",
             "tokenizer": TOKENIZER,
             "quiet_ms": defaults.quiet_ms,
+            "idle_quiet_ms": defaults.idle_quiet_ms,
+            "second_look_s": SECOND_LOOK_S,
             "settle_timeout_ms": defaults.settle_timeout_ms,
             "token_budget": defaults.token_budget,
             "slow_api_latency_ms": latency_ms,
@@ -370,9 +408,22 @@ def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
             "load_avg_1m_end": round(os.getloadavg()[0], 2),
         },
     )
-    for variant, samples in (("webserv", ours), ("fixed-2s", fixed), ("browsergym", theirs)):
+    timed = (
+        ("webserv", ours),
+        ("webserv-full-window", ours_full),
+        ("fixed-2s", fixed),
+        ("browsergym", theirs),
+    )
+    for variant, samples in timed:
         errors = sum(bool(s.error) for s in samples)
         _add(report, variant, "step_ms", [s.ms for s in samples], errors=errors)
+    for variant, samples in looks.items():
+        changed = [float(bool(s.changed_after)) for s in samples]
+        _add(report, variant, "changed_after_settle", changed, steps=len(changed))
+        report.notes.append(
+            f"{variant}: {int(sum(changed))}/{len(changed)} settled observations differed from "
+            f"a capture of the same page {SECOND_LOOK_S:g} s later"
+        )
     # Where a webserv step's time goes: the action, the settle wait, the DOM capture (in the
     # page, and its transfer), rendering the text.
     for phase in ("action_ms", "settle_ms", "capture_ms", "render_ms"):
@@ -393,6 +444,7 @@ def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
             f"{variant}: {found}/{len(products)} observations after following a product's "
             "reviews link show its newest review, which the page fetches from the slowed /api/"
         )
+    report.compare("step_ms", "webserv", "webserv-full-window")
     report.compare("step_ms", "webserv", "fixed-2s")
     report.compare("step_ms", "webserv", "browsergym")
     report.compare("obs_tokens", "webserv", "raw-html")

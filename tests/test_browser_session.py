@@ -180,6 +180,51 @@ async def test_a_pending_short_timer_is_awaited(session: BrowserSession, pages_u
     assert "delayed done" in obs.text and obs.settle_ms >= 300
 
 
+async def test_work_after_load_is_awaited_by_the_idle_shortcut(
+    browser_pool: BrowserPool, pages_url
+):
+    # Animation frames, a transition, a chain of timers and chunked idle work each finish about
+    # 100 ms after `load`, with nothing in flight: past the idle window, well within the full
+    # one. Each is caught only by its own check of the idle shortcut.
+    config = SessionConfig(quiet_ms=1_000, idle_quiet_ms=50)
+    session = await browser_pool.new_session(config=config)
+    try:
+        for work in ("frames", "transition", "chain", "deferred"):
+            obs = await session.start(f"{pages_url}/late.html?work={work}")
+            assert obs.settled and f"{work} done" in obs.text, obs.text
+            assert obs.settle_ms < config.quiet_ms, "the page never proved idle"
+        obs = await session.step(f'click("{element_id(obs, "link", "Jump to the lazy section")}")')
+        assert "lazy done" in obs.text
+    finally:
+        await session.close()
+
+
+async def test_quiet_window_is_shortened_only_for_an_idle_page(
+    browser_pool: BrowserPool, pages_url
+):
+    async def settle_ms(config: SessionConfig, role: str, name: str) -> float:
+        """The click's wait, counted from its start: the quiet window starts with the action."""
+        session = await browser_pool.new_session(config=config)
+        try:
+            obs = await session.start(f"{pages_url}/late.html")
+            obs = await session.step(f'click("{element_id(obs, role, name)}")')
+        finally:
+            await session.close()
+        assert obs.settled
+        return session.timings.action_ms + obs.settle_ms
+
+    window = 1_500
+    jump = ("link", "Jump to the lazy section")
+    shortcut = SessionConfig(quiet_ms=window, idle_quiet_ms=50)
+    # Once the lazy section has loaded, the browser soon reports the page idle.
+    assert await settle_ms(shortcut, *jump) < window
+    # The same click with the shortcut off waits the whole window.
+    full = SessionConfig(quiet_ms=window, idle_quiet_ms=window)
+    assert await settle_ms(full, *jump) >= window
+    # A running animation keeps the page from proving idle: the whole window again.
+    assert await settle_ms(shortcut, "button", "Spin") >= window
+
+
 async def test_settle_cap_holds_on_a_mutation_storm(browser_pool: BrowserPool, pages_url):
     config = SessionConfig(settle_timeout_ms=1_500)
     session = await browser_pool.new_session(config=config)

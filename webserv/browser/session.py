@@ -60,6 +60,13 @@ class SessionConfig(BaseModel):
     """How a session waits, what it renders and how big its pages are."""
 
     quiet_ms: int = Field(200, ge=0, description="DOM/network quiet window that means settled.")
+    idle_quiet_ms: int = Field(
+        50,
+        ge=0,
+        description="The quiet window once the browser reports the page idle (an idle callback "
+        "ran, no animation frame or animation pending); set it to quiet_ms to always wait "
+        "the full window.",
+    )
     settle_timeout_ms: int = Field(10_000, gt=0, description="Hard cap on one settle wait.")
     action_timeout_ms: int = Field(3_000, gt=0, description="Wait for an element to be ready.")
     token_budget: int = Field(2_000, gt=0, description="Upper bound on observation tokens.")
@@ -466,6 +473,7 @@ class BrowserSession:
                 self._trackers[page],
                 self.config.quiet_ms,
                 deadline,
+                idle_quiet_ms=self.config.idle_quiet_ms,
                 since=since,
                 then=CAPTURE_SCRIPT,
                 arg=CAPTURE_OPTIONS,

@@ -1,40 +1,130 @@
 // Installed in every frame before any page script runs. Tracks what settle detection needs:
-// fetch/XHR calls in flight, short timers pending, and the time of the last DOM mutation,
-// network completion, timer, input event or navigation.
+// fetch/XHR calls in flight, short timers pending, the time of the last DOM mutation,
+// network completion, timer, input event or navigation, and whether the browser has found the
+// page idle since then.
 (() => {
   if (window.__wsSettle) return;
   // Absolute milliseconds, so that frames with different time origins compare.
   const now = () => performance.timeOrigin + performance.now();
-  const state = { inflight: 0, lastActivity: now() };
+  const state = { inflight: 0, lastActivity: now(), idleAt: 0 };
   window.__wsSettle = state;
-  const touch = () => { state.lastActivity = now(); };
+  // Waits in progress, woken when the browser reports the page idle.
+  const waiters = new Set();
+
+  // The browser runs an idle callback only when it has no task, timer or frame work queued; one
+  // that ran after the last activity is evidence the page has stopped reacting. Waits of the
+  // frames above this one look at this frame too, so they are woken with it.
+  const nativeIdle = window.requestIdleCallback ? window.requestIdleCallback.bind(window) : null;
+  let idleRequested = false;
+  state.wake = () => {
+    for (const wake of waiters) wake();
+    try {
+      if (window.parent !== window && window.parent.__wsSettle) window.parent.__wsSettle.wake();
+    } catch (err) { /* a cross-origin parent waits on its own */ }
+  };
+  const askIdle = () => {
+    if (nativeIdle && !idleRequested) {
+      idleRequested = true;
+      nativeIdle(() => {
+        idleRequested = false;
+        state.idleAt = now();
+        state.wake();
+      });
+    }
+  };
+  const touch = () => {
+    state.lastActivity = now();
+    askIdle();
+  };
+
+  // Animation frame callbacks the page has requested and not yet received: a page drawing from
+  // frame to frame is not idle, whatever the idle callbacks say.
+  const nativeFrame = window.requestAnimationFrame.bind(window);
+  const nativeCancelFrame = window.cancelAnimationFrame.bind(window);
+  const frames = new Set();
+  window.requestAnimationFrame = function (fn) {
+    if (typeof fn !== 'function') return nativeFrame(fn);
+    const id = nativeFrame((time) => {
+      frames.delete(id);
+      fn.call(this, time);
+    });
+    frames.add(id);
+    return id;
+  };
+  window.cancelAnimationFrame = function (id) {
+    frames.delete(id);
+    return nativeCancelFrame(id);
+  };
+  // Idle callbacks the page itself has requested are work it has deferred, not done.
+  const idleWork = new Set();
+  if (nativeIdle) {
+    const nativeCancelIdle = window.cancelIdleCallback.bind(window);
+    window.requestIdleCallback = function (fn, options) {
+      if (typeof fn !== 'function') return nativeIdle(fn, options);
+      const id = nativeIdle((deadline) => {
+        idleWork.delete(id);
+        fn.call(this, deadline);
+      }, options);
+      idleWork.add(id);
+      return id;
+    };
+    window.cancelIdleCallback = function (id) {
+      idleWork.delete(id);
+      return nativeCancelIdle(id);
+    };
+  }
+  // Animations and transitions seen running: the page reacts to their end (transitionend,
+  // animationend), so an animation ending is activity.
+  const animations = new WeakSet();
+  const animating = (w) => {
+    let running = false;
+    for (const animation of w.document.getAnimations()) {
+      if (animation.playState !== 'running') continue;
+      running = true;
+      if (!animations.has(animation)) {
+        animations.add(animation);
+        animation.finished.then(touch, () => {});
+      }
+    }
+    return running;
+  };
+  state.animating = animating;
+
   const begin = () => { state.inflight += 1; touch(); };
   const end = () => { state.inflight = Math.max(0, state.inflight - 1); touch(); };
 
-  // Short timers set outside a timer callback (debounces, "load after a moment") are pending
-  // work; timers set from timer callbacks (animation or polling chains) are not, or a page
-  // with a ticking loop would never settle.
+  // Short timers are pending work (debounces, "load after a moment", a step that sets up the
+  // next one), up to the third link of a chain of timers each set from the last one's
+  // callback; later links (animation or polling loops) are not, or a page with a ticking loop
+  // would never settle.
   const nativeSetTimeout = window.setTimeout.bind(window);
   const nativeClearTimeout = window.clearTimeout.bind(window);
   const SHORT_TIMER_MS = 500;
+  const PENDING_CHAIN_LINKS = 3;
   const timers = new Set();
-  let inTimer = false;
+  // The chain link of the timer callback running now (0: not in a timer callback).
+  let link = 0;
   state.timers = timers;
+  state.frames = frames;
+  state.idleWork = idleWork;
   window.setTimeout = function (fn, delay, ...args) {
-    if (typeof fn !== 'function' || inTimer || (Number(delay) || 0) > SHORT_TIMER_MS) {
+    if (typeof fn !== 'function' || (Number(delay) || 0) > SHORT_TIMER_MS) {
       return nativeSetTimeout(fn, delay, ...args);
     }
+    const own = link + 1;
+    const pending = own <= PENDING_CHAIN_LINKS;
     const id = nativeSetTimeout((...params) => {
       timers.delete(id);
-      touch();
-      inTimer = true;
+      if (pending) touch();
+      const outer = link;
+      link = own;
       try {
         fn.apply(this, params);
       } finally {
-        inTimer = false;
+        link = outer;
       }
     }, delay, ...args);
-    timers.add(id);
+    if (pending) timers.add(id);
     return id;
   };
   window.clearTimeout = function (id) {
@@ -77,33 +167,46 @@
     }
   };
 
+  // Idle: our idle callback ran after the last activity (and after `since`), no animation frame
+  // or idle callback of the page's is pending, and no animation or transition is running.
+  const idle = (w, s, since) => s.idleAt > Math.max(s.lastActivity, since)
+    && s.frames.size === 0 && s.idleWork.size === 0 && !s.animating(w);
   // How long until this document and its same-origin frames may be calm, 0 when they are:
   // loaded, no fetch/XHR in flight, no short timer pending, and no DOM, network or input
-  // activity for `quiet` ms, counted from no earlier than `since`.
+  // activity for `quiet` ms (`idleQuiet` ms once the browser has found the document idle),
+  // counted from no earlier than `since`.
   const POLL_MS = 20;
-  const pending = (w, quiet, since, t) => {
+  const pending = (w, quiet, idleQuiet, since, t) => {
     if (w.document.readyState !== 'complete') return POLL_MS;
     const s = w.__wsSettle;
     if (s && (s.inflight > 0 || s.timers.size > 0)) return POLL_MS;
-    let wait = quiet - (t - Math.max(s ? s.lastActivity : 0, since));
+    const need = s && idle(w, s, since) ? idleQuiet : quiet;
+    let wait = need - (t - Math.max(s ? s.lastActivity : 0, since));
     for (let i = 0; i < w.frames.length; i++) {
       let child = null;
       try { child = w.frames[i].document ? w.frames[i] : null; } catch (err) { child = null; }
-      if (child) wait = Math.max(wait, pending(child, quiet, since, t));
+      if (child) wait = Math.max(wait, pending(child, quiet, idleQuiet, since, t));
     }
     return Math.max(0, wait);
   };
   // Resolves true once calm, false after `timeout` ms; checked in the page, without round
-  // trips, and woken exactly when the quiet window can have passed.
-  state.wait = ({ quiet, since, timeout }) => new Promise((resolve) => {
+  // trips, and woken when the quiet window can have passed or the page turns idle.
+  state.wait = ({ quiet, idleQuiet, since, timeout }) => new Promise((resolve) => {
     const start = now();
+    let timer = null;
     const check = () => {
+      nativeClearTimeout(timer);
       const t = now();
-      const wait = pending(window, quiet, since, t);
-      if (wait <= 0) resolve(true);
-      else if (t - start >= timeout) resolve(false);
-      else nativeSetTimeout(check, Math.min(wait, start + timeout - t));
+      const wait = pending(window, quiet, idleQuiet, since, t);
+      if (wait <= 0 || t - start >= timeout) {
+        waiters.delete(check);
+        resolve(wait <= 0);
+      } else {
+        timer = nativeSetTimeout(check, Math.min(wait, start + timeout - t));
+      }
     };
+    waiters.add(check);
+    askIdle();
     check();
   });
 

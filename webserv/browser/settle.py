@@ -7,11 +7,17 @@ A page is settled when all of these hold at once:
 * no short timer (<= 500 ms, e.g. a debounced search) set by the page's own code, rather
   than by another timer, is still pending;
 * neither the DOM, the network nor the page's input (clicks, keys, typing, scrolling, started
-  navigations) changed for a quiet window (``quiet_ms``), counted from the later of the page's
-  own last activity and ``since`` (the start of the action), in the page and in every
-  same-origin iframe (checked inside the page by ``settle.js``, woken by a timer set for the
-  moment the window can have passed, without round trips);
+  navigations) changed for a quiet window, counted from the later of the page's own last
+  activity and ``since`` (the start of the action), in the page and in every same-origin
+  iframe (checked inside the page by ``settle.js``, woken by a timer set for the moment the
+  window can have passed, or by the browser finding the page idle, without round trips);
 * every such document has finished loading (``readyState == "complete"``).
+
+The quiet window is ``quiet_ms``, or the shorter ``idle_quiet_ms`` once the browser itself
+reports the document idle: an idle callback (``requestIdleCallback``, which runs only when no
+task, timer or frame work is queued) ran after the last activity, no animation frame callback is
+pending and no animation or transition is running. A page that keeps drawing, animating or
+reacting never proves idle and gets the full window.
 
 Counting from the page's own timestamps means the time an action takes to return (Playwright's
 actionability checks, the wait for a navigation to commit) already counts toward the quiet
@@ -106,13 +112,15 @@ async def wait_settled(
     tracker: RequestTracker,
     quiet_ms: int,
     deadline: float,
+    idle_quiet_ms: int | None = None,
     since: float | None = None,
     then: str = "() => null",
     arg: Any = None,
 ) -> Settled:
     """Wait until ``page`` is settled, capped at ``deadline`` (event-loop time).
 
-    The quiet window counts from ``since`` (wall-clock ms, see :func:`now_ms`; default now) at
+    ``idle_quiet_ms`` (default: ``quiet_ms``) is the window once the page proves idle. The
+    quiet window counts from ``since`` (wall-clock ms, see :func:`now_ms`; default now) at
     the earliest, so a change an action set off without any trace in the page yet (a navigation
     about to start) is not missed. ``then`` is a JS function run on ``arg`` in the page when
     the wait ends; its result is returned unless the page turned out not to be settled after
@@ -125,7 +133,12 @@ async def wait_settled(
         remaining = deadline - loop.time()
         if remaining <= 0:
             return Settled(False)
-        wait = {"quiet": quiet_ms, "since": since, "timeout": remaining * 1000}
+        wait = {
+            "quiet": quiet_ms,
+            "idleQuiet": quiet_ms if idle_quiet_ms is None else min(idle_quiet_ms, quiet_ms),
+            "since": since,
+            "timeout": remaining * 1000,
+        }
         try:
             result = await asyncio.wait_for(
                 page.evaluate(script, {"wait": wait, "arg": arg}), remaining + 1
