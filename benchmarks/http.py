@@ -61,9 +61,6 @@ def _over_http(url: str, steps: int) -> dict[str, list[float]]:
     """Per step (ms): the client's round trip, the env's step time, the server's handling
     time, and the round trip of a call that does no env work."""
     env = RemoteWebEnv(url, task=TASK, max_steps=steps + 1)
-    seen: list[dict[str, float]] = []
-    # Read the server's timings off the client's own responses.
-    env._http.event_hooks["response"] = [lambda response: seen.append(server_timing(response))]
     try:
         env.reset()
         times: dict[str, list[float]] = {"rtt": [], "env": [], "app": [], "noop": []}
@@ -72,8 +69,11 @@ def _over_http(url: str, steps: int) -> dict[str, list[float]]:
                 began = time.perf_counter()
                 env.step(ACTIONS[i % 2])
                 times["rtt"].append((time.perf_counter() - began) * 1000)
-                times["env"].append(seen[-1]["env"])
-                times["app"].append(seen[-1]["app"])
+                # The server's timings of that very step, off the client's own response.
+                assert env.last_response is not None
+                seen = server_timing(env.last_response)
+                times["env"].append(seen["env"])
+                times["app"].append(seen["app"])
                 began = time.perf_counter()
                 plain.get(f"/v1/envs/{env.env_id}").raise_for_status()
                 times["noop"].append((time.perf_counter() - began) * 1000)

@@ -39,8 +39,7 @@ def fake(handler: Callable[[httpx.Request], httpx.Response]) -> tuple[RemoteWebE
         seen.append(f"{request.method} {request.url.path}")
         return handler(request)
 
-    env = RemoteWebEnv("http://server", retry_for_s=5)
-    env._http = httpx.Client(base_url="http://server", transport=httpx.MockTransport(record))
+    env = RemoteWebEnv("http://server", retry_for_s=5, transport=httpx.MockTransport(record))
     return env, seen
 
 

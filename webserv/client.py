@@ -23,6 +23,12 @@ Retries: a call is repeated only when repeating it cannot act twice: when the co
 could not be made (nothing was sent), when the server refused it with 429/503 and
 Retry-After (it did nothing), and for idempotent requests (GET, DELETE) after a read error.
 A ``step`` or ``reset`` whose answer was lost is never sent again.
+
+The env talks to its one server over one kept-alive HTTP/1.1 connection through an httpx
+transport: it needs none of ``httpx.Client``'s cookie jar, redirects or auth flows, which
+cost more per call than the rest of the client's work together. ``last_response`` is the
+server's latest answer (its ``Server-Timing`` header says how long the server and its env
+took).
 """
 
 from __future__ import annotations
@@ -35,10 +41,14 @@ import httpx
 import numpy as np
 
 from webserv.env.spaces import action_space, image, observation_space, to_gym
+from webserv.server.schemas import ObservationOut, ResetOut, StepOut
 
 REMOTE_ENV_ID = "webserv/Remote-v0"
 #: Viewport of the server's browser contexts (the screenshot's shape is height x width).
 VIEWPORT = (720, 1280)
+#: How long an idle connection is kept for the next call: below the server's keep-alive
+#: (``webserv serve`` keeps 30 s), so the client never sends on a connection being closed.
+KEEPALIVE_S = 25.0
 
 
 class RemoteEnvError(RuntimeError):
@@ -56,7 +66,8 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
 
     ``task`` fixes the task of every episode (else ``reset(options={"task_id": ...})`` or the
     seeded choice of the server picks it). ``timeout_s`` bounds each HTTP call; ``retry_for_s``
-    bounds how long refused or unreachable calls are retried.
+    bounds how long refused or unreachable calls are retried. ``transport`` replaces the
+    HTTP connection (e.g. ``httpx.MockTransport``).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -74,6 +85,7 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
         timeout_s: float = 180.0,
         retry_for_s: float = 120.0,
         client_id: str | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
@@ -91,11 +103,19 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
         self.observation_space = observation_space(screenshot, *VIEWPORT)
         self.action_space = action_space()
         self.env_id: str | None = None
+        self.last_response: httpx.Response | None = None
         self._last_text: str | None = None
-        headers = {"X-Webserv-Client": client_id} if client_id else {}
+        headers = {"User-Agent": "webserv-client"}
+        if client_id:
+            headers["X-Webserv-Client"] = client_id
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
+        self._headers = headers
+        self._timeout = httpx.Timeout(timeout_s).as_dict()
+        self._urls: dict[str, httpx.URL] = {}
+        self._http = transport or httpx.HTTPTransport(
+            limits=httpx.Limits(max_keepalive_connections=1, keepalive_expiry=KEEPALIVE_S)
+        )
 
     # ---- Gymnasium API ---------------------------------------------------------------------
 
@@ -107,30 +127,32 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
         options = options or {}
         task = options.get("task_id", self.task)
         body: dict[str, Any] = {"task": task, "seed": seed}
-        data = None
+        response = None
         if self.env_id is not None:
             try:
-                data = self._call("POST", f"/v1/envs/{self.env_id}/reset", json=body)
+                response = self._request("POST", f"/v1/envs/{self.env_id}/reset", body)
             except RemoteEnvError as err:
                 if err.code not in ("env_gone", "not_found"):
                     raise
-                self.env_id = None  # the server ended it: start over with a new one
-        if data is None:
+                self._forget_env()  # the server ended it: start over with a new one
+        if response is None:
             body.update(site=self.site, options=self.options)
-            data = self._call("POST", "/v1/envs", json=body)
-            self.env_id = data["env_id"]
-        return self._observation(data["observation"]), data["info"]
+            response = self._request("POST", "/v1/envs", body)
+        out = ResetOut.model_validate_json(response.content)
+        self.env_id = out.env_id
+        return self._observation(out.observation), out.info
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.env_id is None:
             raise RemoteEnvError(409, "episode_over", "no episode is running; call reset() first")
-        data = self._call("POST", f"/v1/envs/{self.env_id}/step", json={"action": action})
+        response = self._request("POST", f"/v1/envs/{self.env_id}/step", {"action": action})
+        out = StepOut.model_validate_json(response.content)
         return (
-            self._observation(data["observation"]),
-            float(data["reward"]),
-            bool(data["terminated"]),
-            bool(data["truncated"]),
-            data["info"],
+            self._observation(out.observation),
+            out.reward,
+            out.terminated,
+            out.truncated,
+            out.info,
         )
 
     def render(self) -> str | np.ndarray | None:
@@ -144,11 +166,12 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
 
     def close(self) -> None:
         """Close the env on the server (its instance is recycled) and the connection."""
-        env_id, self.env_id = self.env_id, None
+        env_id = self.env_id
+        self._forget_env()
         try:
             if env_id is not None:
                 try:
-                    self._call("DELETE", f"/v1/envs/{env_id}")
+                    self._request("DELETE", f"/v1/envs/{env_id}")
                 except RemoteEnvError as err:
                     if err.code not in ("env_gone", "not_found"):
                         raise
@@ -158,24 +181,47 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
 
     # ---- internals -------------------------------------------------------------------------
 
-    def _observation(self, wire: dict[str, Any]) -> dict[str, Any]:
-        from webserv.server.schemas import ObservationOut
-
-        obs = ObservationOut.model_validate(wire).to_observation()
+    def _observation(self, wire: ObservationOut) -> dict[str, Any]:
+        obs = wire.to_observation()
         self._last_text = obs.text
         return to_gym(obs, self.screenshot)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        return self._request(method, path, **kwargs).json()
+    def _forget_env(self) -> None:
+        self.env_id = None
+        self._urls.clear()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(self.base_url + path)
+        return url
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        request = httpx.Request(
+            method,
+            self._url(path),
+            headers=self._headers,
+            json=body,
+            extensions={"timeout": self._timeout},
+        )
+        response = self._http.handle_request(request)
+        try:
+            response.read()
+        finally:
+            response.close()
+        self.last_response = response
+        return response
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
         """Send one request, retrying only where that cannot act twice (see the module doc)."""
         idempotent = method in ("GET", "DELETE")
         deadline = time.monotonic() + self.retry_for_s
         pause = 0.2
         while True:
             try:
-                response = self._http.request(method, path, **kwargs)
+                response = self._send(method, path, body)
             except httpx.ConnectError:
                 wait, failure = pause, RemoteEnvError(503, "unreachable", f"{self.base_url}{path}")
             except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as err:
