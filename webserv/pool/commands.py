@@ -93,7 +93,8 @@ def clean(
     root: Path | None = typer.Option(None, "--root", help="Snapshot store root."),
 ) -> None:
     """Remove what a dead pool manager left behind: its instances (processes, or containers
-    with their runtime slots and mounts), its clones and its pristine marks."""
+    with their runtime slots and mounts), its clones and its pristine marks; and any
+    pre-forked launcher whose pool is gone, whoever owned it."""
     import asyncio
 
     import psutil
@@ -106,6 +107,7 @@ def clean(
         if psutil.pid_exists(pid):
             typer.echo(f"error: pool {owner} is running (pid {pid}); stop it first", err=True)
             raise typer.Exit(2)
+    launchers = stop_orphaned_launchers()
     if backend == "process":
         from webserv.pool.backends.process import ProcessBackend
 
@@ -133,5 +135,33 @@ def clean(
         raise typer.Exit(1) from exc
     typer.echo(
         f"stopped {done['instances']} {backend} instances, destroyed {done['clones']} clones "
-        f"of {owner}"
+        f"of {owner}; stopped {launchers} orphaned launchers"
     )
+
+
+def stop_orphaned_launchers(timeout_s: float = 5.0) -> int:
+    """Kill the pre-forked launchers no pool can use any more; return how many are gone."""
+    import time
+
+    import psutil
+
+    from webserv.pool.backends.zygote import orphaned_launchers
+
+    def gone(proc: psutil.Process) -> bool:
+        try:
+            return proc.status() == psutil.STATUS_ZOMBIE  # dead, its parent not reaped yet
+        except psutil.NoSuchProcess:
+            return True
+
+    procs = []
+    for pid in orphaned_launchers():
+        try:
+            proc = psutil.Process(pid)
+            proc.kill()
+        except psutil.NoSuchProcess:
+            continue
+        procs.append(proc)
+    deadline = time.monotonic() + timeout_s
+    while not all(map(gone, procs)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return sum(map(gone, procs))

@@ -10,7 +10,10 @@ requests of the form ``{"args": [...], "env": {...}, "cwd": "...", "log": "..."}
   request per stdin line. For each it forks a child that starts a new session (its own
   process group), points stdout/stderr at ``log`` and runs ``python -m MODULE *args``
   in-process with the imports already done; it answers ``{"pid": N}``. It exits when stdin
-  closes; its children keep running.
+  closes, and on Linux the kernel kills it when the thread that started it exits (a process
+  forked from the pool's, such as a training job's data workers, may keep stdin open after
+  the pool is killed). Its children keep running: they are the pool's instances, which a
+  restarted pool adopts or ``webserv pool clean`` stops.
 * With ``--control SOCKET`` (a pre-started container of the docker backend) it connects to
   the unix socket SOCKET, sends ``{"ready": pid}``, waits for exactly one request and runs
   the module in this very process: the container belongs to that one instance. If the
@@ -28,7 +31,12 @@ import signal
 import socket
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
+
+MODULE = "webserv.pool.backends.zygote"
+#: prctl(2) option: the signal this process gets when the thread that forked it exits.
+PR_SET_PDEATHSIG = 1
 
 
 def _run_module(module: str, request: dict[str, Any]) -> int:
@@ -101,11 +109,71 @@ def _serve_once(module: str, control: str) -> int:
     return _run_module(module, json.loads(line))
 
 
+def _die_with_parent() -> None:
+    """Have the kernel kill this process when the thread that started it exits (Linux).
+
+    The process backend starts launchers from its event loop's thread, which lives as long
+    as the pool does (the main thread, or the env loop's thread of the sync envs).
+    """
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return  # no prctl: stdin closing is what ends this launcher
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(0)  # the parent died before the signal was armed
+
+
+def _link(pid: int, fd: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+
+
+def _holds(pid: int, link: str) -> bool:
+    """Whether process ``pid`` has ``link`` open (also when its files cannot be read)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True  # not ours to judge
+    return any(_link(pid, fd) == link for fd in fds)
+
+
+def orphaned_launchers() -> list[int]:
+    """Pids of launchers (without ``--control``) that can take no request any more: their
+    parent does not hold their stdin pipe, having died (older launchers outlived a killed
+    pool when another process kept that pipe open). Forked instances read /dev/null, so they
+    are never counted."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if argv[1:3] != [b"-m", MODULE.encode()] or b"--control" in argv:
+            continue
+        stdin = _link(pid, "0")
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if stdin is not None and stdin.startswith("pipe:") and not _holds(parent, stdin):
+            found.append(pid)
+    return found
+
+
 def main() -> None:
     args = sys.argv[1:]
     control = None
     if args[:1] == ["--control"]:
         control, args = args[1], args[2:]
+    else:
+        _die_with_parent()
     module, *preload = args
     _preload(preload)
     if control is None:

@@ -1,0 +1,155 @@
+"""The pre-forked launcher dies with its pool, its instances do not; ``webserv pool clean``
+stops launchers that older versions left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pool_fixtures
+import psutil
+import pytest
+from conftest import free_port
+from typer.testing import CliRunner
+
+from webserv.cli import app
+from webserv.pool.backends.process import ProcessBackend
+from webserv.pool.backends.zygote import MODULE
+from webserv.pool.snapshot import SnapshotStore
+
+pool_shop_seed = pool_fixtures.pool_shop_seed
+copy_store = pool_fixtures.copy_store
+until = pool_fixtures.until
+
+OWNER = "zygotetest"
+
+#: A process owning a process backend: it launches one instance through the launcher, then
+#: forks a worker (as a training job's data loaders are forked) that keeps every pipe of
+#: its parent open, the launcher's stdin included, reports the pids and waits to be killed.
+_POOL_OWNER = """
+import asyncio, json, os, signal, sys
+from pathlib import Path
+
+from webserv.pool.backends.process import ProcessBackend
+from webserv.pool.sites import shop_spec
+
+
+async def main(state_dir, data_dir, port):
+    backend = ProcessBackend(owner=sys.argv[4], state_dir=Path(state_dir))
+    instance = await backend.start(shop_spec(), "z1", Path(data_dir), int(port))
+    worker = os.fork()
+    if worker == 0:
+        signal.pause()
+        os._exit(0)
+    launcher = next(iter(backend.zygotes.values())).proc.pid
+    pids = {"launcher": launcher, "instance": int(instance.handle), "worker": worker}
+    print(json.dumps(pids), flush=True)
+    await asyncio.Event().wait()
+
+
+asyncio.run(main(*sys.argv[1:4]))
+"""
+
+
+def running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+async def test_a_killed_pool_takes_its_launcher_along_but_leaves_its_instances(
+    copy_store: SnapshotStore, tmp_path: Path
+):
+    state = tmp_path / "backend"
+    data_dir = copy_store.clone("shop", "z1")
+    report = tmp_path / "pids.json"  # not a pipe: the worker would hold it open
+    with report.open("wb") as out:
+        pool = await asyncio.create_subprocess_exec(
+            *[
+                sys.executable,
+                "-c",
+                _POOL_OWNER,
+                str(state),
+                str(data_dir),
+                str(free_port()),
+                OWNER,
+            ],
+            stdout=out,
+        )
+    try:
+        await until(lambda: report.read_text().endswith("\n") or pool.returncode is not None, 60)
+    finally:
+        pool.kill()
+        await pool.wait()
+    line = report.read_text()
+    assert line, "the pool's process exited before reporting"
+    pids = json.loads(line)
+    backend = ProcessBackend(owner=OWNER, state_dir=state)
+    try:
+        await until(lambda: not running(pids["launcher"]), timeout_s=10)
+        # The instance is the pool's to adopt when it restarts, or to stop now.
+        assert running(pids["instance"])
+        [instance] = await backend.owned(OWNER)
+        assert int(instance.handle) == pids["instance"]
+        await backend.stop(instance)
+        assert not running(pids["instance"])
+    finally:
+        for pid in pids.values():
+            kill(pid)
+
+
+def _launcher(stdin: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", MODULE, "webserv.sites.shop"], stdin=stdin, stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None and b"ready" in proc.stdout.readline()
+    return proc
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("WEBSERV_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_pool_clean_stops_launchers_no_pool_can_reach(home: Path, tmp_path: Path):
+    # An older launcher whose pool was killed: another process holds its stdin open, and
+    # its parent, whoever that is now, does not.
+    read, write = os.pipe()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        pass_fds=(write,),
+    )
+    orphan = _launcher(read)
+    os.close(read)
+    os.close(write)
+    live = _launcher(subprocess.PIPE)  # its pool (this process) can still use it
+    try:
+        result = CliRunner().invoke(
+            app, ["pool", "clean", "--owner", OWNER, "--snapshot", "copy", "--root", str(tmp_path)]
+        )
+        assert result.exit_code == 0, result.output
+        assert "orphaned launchers" in result.output
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        assert live.poll() is None
+    finally:
+        for proc in (orphan, live, holder):
+            proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
