@@ -25,10 +25,10 @@ Retry-After (it did nothing), and for idempotent requests (GET, DELETE) after a 
 A ``step`` or ``reset`` whose answer was lost is never sent again.
 
 The env talks to its one server over one kept-alive HTTP/1.1 connection through an httpx
-transport: it needs none of ``httpx.Client``'s cookie jar, redirects or auth flows, which
-cost more per call than the rest of the client's work together. ``last_response`` is the
-server's latest answer (its ``Server-Timing`` header says how long the server and its env
-took).
+transport: it needs none of ``httpx.Client``'s cookie jar, redirects, auth flows or URL
+merging, which cost about as much per call as the rest of the client's work together.
+``last_response`` is the server's latest answer (its ``Server-Timing`` header says how long
+the server and its env took).
 """
 
 from __future__ import annotations
