@@ -209,11 +209,15 @@ async def test_a_token_is_required_when_set(server_runtime: EnvRuntime):
     async with server_fixtures.serving(config(token="s3cret"), server_runtime) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/openapi.json")).status_code == 200
             for headers in ({}, {"Authorization": "Bearer nope"}):
                 for path in ("/v1/pool", "/metrics"):
                     refused = await client.get(path, headers=headers)
                     assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
                     assert refused.headers["www-authenticate"] == "Bearer"
+                # Refused before its body is read: an oversized body does not matter.
+                refused = await client.post("/v1/envs", headers=headers, content=b"x" * 100_000)
+                assert refused.status_code == 401
             ok = {"Authorization": "Bearer s3cret"}
             assert (await client.get("/v1/pool", headers=ok)).status_code == 200
 

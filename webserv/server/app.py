@@ -59,11 +59,21 @@ EnvId = Path(min_length=1, max_length=64, description="An env id from POST /v1/e
 GroupId = Path(min_length=1, max_length=64, description="A group id from POST /v1/groups.")
 
 
-class Guard:
-    """Pure ASGI middleware: request size limit (413) and request latency metrics."""
+def needs_token(path: str) -> bool:
+    """Whether a call on ``path`` must carry the server's token (the API and the metrics; not
+    the health check and the docs)."""
+    return path.startswith("/v1/") or path in ("/v1", "/metrics")
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
+
+class Guard:
+    """Pure ASGI middleware: the token check (401, before the body is read), the request size
+    limit (413) and request latency metrics."""
+
+    def __init__(
+        self, app: ASGIApp, token: str | None, max_body_bytes: int, metrics: Metrics
+    ) -> None:
         self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
 
@@ -72,10 +82,18 @@ class Guard:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        length = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        if self.expected is not None and needs_token(scope["path"]):
+            given = headers.get(b"authorization")
+            if given is None or not hmac.compare_digest(given, self.expected):
+                await self._reject(send, *_UNAUTHORIZED)
+                return
+        length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            bad = not length.isdigit()
-            await self._reject(send, bad)
+            if length.isdigit():
+                await self._reject(send, *self._too_large())
+            else:
+                await self._reject(send, 400, "bad_request", "invalid Content-Length")
             return
         body = bytearray()
         while True:
@@ -84,7 +102,7 @@ class Guard:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_body_bytes:
-                await self._reject(send, False)
+                await self._reject(send, *self._too_large())
                 return
             if not message.get("more_body"):
                 break
@@ -113,21 +131,34 @@ class Guard:
                 time.perf_counter() - started
             )
 
-    async def _reject(self, send: Send, bad: bool) -> None:
-        status, code = (400, "bad_request") if bad else (413, "too_large")
-        message = (
-            "invalid Content-Length"
-            if bad
-            else f"request body larger than {self.max_body_bytes} bytes"
-        )
+    def _too_large(self) -> tuple[int, str, str]:
+        return 413, "too_large", f"request body larger than {self.max_body_bytes} bytes"
+
+    async def _reject(
+        self,
+        send: Send,
+        status: int,
+        code: str,
+        message: str,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
         self.metrics.errors.labels(code).inc()
         payload = json.dumps({"error": code, "message": message}).encode()
-        headers = [
+        start_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(payload)),
+            *headers,
         ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": start_headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+_UNAUTHORIZED = (
+    401,
+    "unauthorized",
+    "missing or wrong token: send Authorization: Bearer <token>",
+    ((b"www-authenticate", b"Bearer"),),
+)
 
 
 def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastAPI:
@@ -162,20 +193,14 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         lifespan=lifespan,
     )
     errors.install(app, lambda code: metrics.errors.labels(code).inc())
-    app.add_middleware(Guard, max_body_bytes=config.max_body_bytes, metrics=metrics)
+    app.add_middleware(
+        Guard, token=config.token, max_body_bytes=config.max_body_bytes, metrics=metrics
+    )
 
-    async def authorized(authorization: str | None = Header(None, include_in_schema=False)) -> None:
-        if config.token is None:
-            return
-        expected = f"Bearer {config.token}".encode()
-        if authorization is None or not hmac.compare_digest(authorization.encode(), expected):
-            raise errors.Unauthorized(
-                "missing or wrong token: send Authorization: Bearer <token>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    async def service(request: Request) -> EnvService:
-        return request.app.state.service
+    def running() -> EnvService:
+        # The service the lifespan started (a plain call: a dependency costs each request
+        # FastAPI's dependency solving).
+        return app.state.service
 
     async def client_of(
         request: Request,
@@ -185,30 +210,29 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
             return x_webserv_client
         return request.client.host if request.client else "unknown"
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorized)], responses=_ERRORS)
+    v1 = APIRouter(prefix="/v1", responses=_ERRORS)
 
     @v1.post("/envs", status_code=201, response_model=ResetOut, summary="Create an env")
     async def create_env(
         req: CreateRequest,
-        svc: EnvService = Depends(service),
         client: str = Depends(client_of),
     ) -> ResetOut:
         """Lease an instance and a browser context, start the first episode."""
-        env, obs, info = await svc.create(req, client)
+        env, obs, info = await running().create(req, client)
         return ResetOut(env_id=env.id, observation=ObservationOut.of(obs), info=info)
 
     @v1.get("/envs/{env_id}", response_model=EnvSummary, summary="Describe an env")
-    async def get_env(env_id: str = EnvId, svc: EnvService = Depends(service)) -> EnvSummary:
+    async def get_env(env_id: str = EnvId) -> EnvSummary:
+        svc = running()
         return svc.summary(await svc.get(env_id))
 
     @v1.post("/envs/{env_id}/reset", response_model=ResetOut, summary="Start a new episode")
     async def reset_env(
         env_id: str = EnvId,
         req: ResetRequest = Body(default_factory=ResetRequest),
-        svc: EnvService = Depends(service),
     ) -> ResetOut:
         """A new episode on a fresh instance (the old one is recycled)."""
-        env, obs, info = await svc.reset(env_id, req)
+        env, obs, info = await running().reset(env_id, req)
         return ResetOut(
             env_id=env.id, group=env.record.group, observation=ObservationOut.of(obs), info=info
         )
@@ -218,11 +242,10 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         req: StepRequest,
         response: Response,
         env_id: str = EnvId,
-        svc: EnvService = Depends(service),
     ) -> StepOut:
         """Carry out one action; a bad action is reported in `last_action_error`. The
         Server-Timing header says how long the env took (``env``) and the server (``app``)."""
-        result = await svc.step(env_id, req.action)
+        result = await running().step(env_id, req.action)
         response.headers["server-timing"] = f"env;dur={result.info['timings']['step_ms']}"
         return StepOut(
             observation=ObservationOut.of(result.observation),
@@ -238,42 +261,41 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         responses={200: {"content": {"image/png": {}}, "description": "PNG of the viewport"}},
         summary="Screenshot",
     )
-    async def screenshot(env_id: str = EnvId, svc: EnvService = Depends(service)) -> Response:
-        return Response(await svc.screenshot(env_id), media_type="image/png")
+    async def screenshot(env_id: str = EnvId) -> Response:
+        return Response(await running().screenshot(env_id), media_type="image/png")
 
     @v1.delete("/envs/{env_id}", response_model=Closed, summary="Close an env")
-    async def close_env(env_id: str = EnvId, svc: EnvService = Depends(service)) -> Closed:
+    async def close_env(env_id: str = EnvId) -> Closed:
         """End the env; its instance is recycled. Later calls answer 410."""
-        return Closed(closed=await svc.close(env_id))
+        return Closed(closed=await running().close(env_id))
 
     @v1.post("/groups", status_code=201, response_model=GroupOut, summary="Create a group")
     async def create_group(
         req: GroupRequest,
-        svc: EnvService = Depends(service),
         client: str = Depends(client_of),
     ) -> GroupOut:
         """`n` envs on the same task, each on its own instance of the identical start state
         (all or none)."""
-        group, made = await svc.create_group(req, client)
+        group, made = await running().create_group(req, client)
         return GroupOut(group=group, envs=[_reset_out(env, obs, info) for env, obs, info in made])
 
     @v1.post("/groups/{group}/reset", response_model=GroupOut, summary="Reset a group")
     async def reset_group(
         group: str = GroupId,
         req: ResetRequest = Body(default_factory=ResetRequest),
-        svc: EnvService = Depends(service),
     ) -> GroupOut:
         """A new episode of one task for every env of the group, from identical instances."""
-        made = await svc.reset_group(group, req)
+        made = await running().reset_group(group, req)
         return GroupOut(group=group, envs=[_reset_out(env, obs, info) for env, obs, info in made])
 
     @v1.delete("/groups/{group}", response_model=Closed, summary="Close a group")
-    async def close_group(group: str = GroupId, svc: EnvService = Depends(service)) -> Closed:
-        return Closed(closed=await svc.close_group(group))
+    async def close_group(group: str = GroupId) -> Closed:
+        return Closed(closed=await running().close_group(group))
 
     @v1.get("/pool", response_model=PoolOut, summary="Pool and envs")
-    async def pool(svc: EnvService = Depends(service)) -> PoolOut:
+    async def pool() -> PoolOut:
         """This server's envs and pool, and every live server in the registry."""
+        svc = running()
         status = svc.pool_status()
         servers = await svc.store.servers()
         return PoolOut(
@@ -287,17 +309,18 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
     app.include_router(v1)
 
     @app.get("/healthz", response_model=Health, summary="Liveness")
-    async def healthz(svc: EnvService = Depends(service)) -> Health:
+    async def healthz() -> Health:
+        svc = running()
         return Health(status="ok", server=svc.owner, envs=len(svc.envs))
 
     @app.get(
         "/metrics",
-        dependencies=[Depends(authorized)],
         response_class=Response,
         responses={200: {"content": {"text/plain": {}}, "description": "Prometheus metrics"}},
         summary="Prometheus metrics",
     )
-    async def prometheus(svc: EnvService = Depends(service)) -> Response:
+    async def prometheus() -> Response:
+        svc = running()
         body = metrics.render(len(svc.envs), svc.pool_status())
         return Response(body, media_type="text/plain; version=0.0.4")
 
