@@ -123,6 +123,7 @@ def run(steps: int = 100, clients: int = 32, duration_s: float = 60.0, log: Log 
             "store": "memory",
         },
     )
+    load_at_start = os.getloadavg()
     log("in-process steps")
     report.add("in-process", "step_ms", _in_process(steps))
     workdir = paths.home() / "bench" / f"http-{os.getpid()}"
@@ -155,11 +156,11 @@ def run(steps: int = 100, clients: int = 32, duration_s: float = 60.0, log: Log 
         report.compare("steps_per_s", f"http-{clients}-clients", "http-1-clients")
     finally:
         server.stop()
-    load = os.getloadavg()
+    start, end = (" / ".join(f"{x:.1f}" for x in load) for load in (load_at_start, os.getloadavg()))
     report.notes.append(
-        f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on "
-        f"{os.cpu_count()} CPUs (the machine is shared); http_overhead_ms is per step: the "
-        "client's round trip minus the server env's own step time (http), the server's "
-        "handling time minus the env's (http-server-side), a call without env work (noop)"
+        f"load average at the start {start}, at the end {end} on {os.cpu_count()} CPUs (the "
+        "machine is shared); http_overhead_ms is per step: the client's round trip minus the "
+        "server env's own step time (http), the server's handling time minus the env's "
+        "(http-server-side), a call without env work through a plain httpx.Client (noop)"
     )
     return report
