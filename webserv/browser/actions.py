@@ -108,8 +108,11 @@ _PROBE = """(els, arm) => {
   const r = el.getBoundingClientRect();
   const visible = r.width > 0 && r.height > 0 && el.checkVisibility({checkOpacity: true,
     checkVisibilityCSS: true});
-  const x = r.left + r.width / 2;
-  const y = r.top + r.height / 2;
+  // The middle of the element's first box: a link wrapped over two lines has nothing of its
+  // own in the middle of its bounding rectangle.
+  const box = [...el.getClientRects()].find((q) => q.width > 0 && q.height > 0) || r;
+  const x = box.left + box.width / 2;
+  const y = box.top + box.height / 2;
   const hit = visible ? el.ownerDocument.elementFromPoint(x, y) : null;
   const doc = el.ownerDocument;
   const modal = doc.querySelector(':modal');
@@ -120,7 +123,8 @@ _PROBE = """(els, arm) => {
     covered: !!hit && hit !== el && !el.contains(hit) && !hit.contains(el),
     point: null,
   };
-  if (arm && hit && !state.covered && !state.inert && !state.disabled && view === view.top) {
+  const onTarget = !!hit && (hit === el || el.contains(hit));
+  if (arm && onTarget && !state.inert && !state.disabled && view === view.top) {
     // Until the next check, a press or click that lands on anything but this element is
     // stopped before the page sees it (the layout moved since this probe).
     const TYPES = ['pointerdown', 'mousedown', 'pointerup', 'mouseup', 'click'];
