@@ -8,6 +8,7 @@ when the server has a token.
 
 from __future__ import annotations
 
+import gc
 import hmac
 import json
 import time
@@ -162,7 +163,9 @@ _UNAUTHORIZED = (
 
 
 def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastAPI:
-    """The server app; ``runtime``, if given, is used (already started) and left running."""
+    """The server app; ``runtime``, if given, is used (already started) and left running
+    (an app that starts its own runtime is the process's server: it freezes its start-up
+    objects out of garbage collection)."""
     metrics = Metrics()
 
     @asynccontextmanager
@@ -176,6 +179,12 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
                 service = EnvService(config, active, store, metrics)
                 await service.start()
                 app.state.service = service
+                if own:
+                    # What the server has made by now (modules, the browser, the pool) lives
+                    # as long as the process: frozen, it is left out of full collections,
+                    # which otherwise stall every env for about 160 ms (3 ms frozen).
+                    gc.collect()
+                    gc.freeze()
                 try:
                     yield
                 finally:
