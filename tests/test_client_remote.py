@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -111,6 +113,17 @@ def test_a_gone_env_is_an_error_for_step_and_replaced_at_reset():
     assert env.env_id == "e2"
     assert seen == ["POST /v1/envs/e1/step", "POST /v1/envs/e1/reset", "POST /v1/envs"]
     env.close()  # closing an env the server already ended is fine
+
+
+def test_importing_the_client_loads_neither_the_browser_nor_the_pool():
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, webserv.client; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    heavy = [m for m in loaded if m.startswith(("playwright", "webserv.pool", "fastapi"))]
+    assert "webserv.client" in loaded and heavy == []
 
 
 def test_an_unreachable_server_is_reported_after_the_retry_window():
