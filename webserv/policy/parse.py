@@ -11,7 +11,7 @@ action type outside the action space, a missing or empty ``name`` or ``text``, a
 type, and several objects naming different actions. Each becomes a :class:`ParseResult`
 with ``error`` set; nothing here raises on model output.
 
-``format_ok`` is the Shop-R1 format check: exactly one JSON object holding a string
+``format_ok`` is the Shop-R1 format check (:func:`shop_r1_object`): one JSON object holding a string
 ``rationale`` and an ``action``, nothing repaired but fences and surrounding prose.
 """
 
@@ -313,7 +313,6 @@ def parse_output(text: str, mode: OutputMode = "opera") -> ParseResult:
                 rationale=rationale.strip(),
                 action=action,
                 opera_action=opera if opera is not None else opera_form(action),
-                format_ok=not bare and not read.repaired and "rationale" in data,
             )
         )
     distinct = {str(r.action) for r in results}
@@ -321,5 +320,24 @@ def parse_output(text: str, mode: OutputMode = "opera") -> ParseResult:
         listed = ", ".join(sorted(distinct))
         return ParseResult(error=f"the output names {len(distinct)} different actions: {listed}")
     chosen = results[-1]
-    chosen.format_ok = chosen.format_ok and len(found) == 1
+    chosen.format_ok = shop_r1_object(text) is not None
     return chosen
+
+
+def shop_r1_object(text: str) -> dict[str, Any] | None:
+    """The reply's decision object (keys lower-cased) if it passes the format check, else None.
+
+    The Shop-R1 format check: exactly one JSON object in the reply (code fences, a
+    ``<think>`` block and prose around it aside), strict JSON (nothing repaired), holding a
+    text ``rationale`` and an ``action``. Whether the action is in the action space is
+    :func:`parse_output`'s question, not this one's.
+    """
+    if not isinstance(text, str):
+        return None
+    found = _objects(_THINK.sub("", text))
+    if len(found) != 1 or found[0].repaired:
+        return None
+    data = {str(k).lower(): v for k, v in found[0].value.items()}
+    if not isinstance(data.get("rationale"), str) or "action" not in data:
+        return None
+    return data
