@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from benchmarks.cli import app as bench_app
+from webserv.behaviour.cli import app as behaviour_app
 from webserv.browser.cli import observe
 from webserv.demo import demo
 from webserv.pool.cli import images_app, pool_app
@@ -30,6 +31,7 @@ images_app.command("build-server")(build_image)
 app.add_typer(images_app, name="images")
 app.add_typer(bench_app, name="bench")
 app.add_typer(suite_app, name="suite")
+app.add_typer(behaviour_app, name="behaviour")
 app.command("observe")(observe)
 app.command("demo")(demo)
 app.command("serve")(serve)

@@ -1,0 +1,172 @@
+"""``webserv behaviour``: score predicted next actions and evaluate a policy offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from webserv.rollout.cli import PolicyChoice
+
+if TYPE_CHECKING:
+    from webserv.behaviour.metrics import FidelityMetrics
+
+app = typer.Typer(
+    help="Behaviour simulation: Shop-R1 rewards, fidelity metrics, offline evaluation.",
+    no_args_is_help=True,
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def print_metrics(metrics: FidelityMetrics, title: str) -> None:
+    """The overall metrics and the per-type table, as percentages."""
+    from rich.console import Console
+    from rich.table import Table
+
+    def pct(value: float) -> str:
+        return f"{100 * value:.2f}"
+
+    overall = Table(title=title)
+    for column in ("pairs", "exact %", "type acc %", "type macro F1 %", "type weighted F1 %"):
+        overall.add_column(column, justify="right")
+    overall.add_row(
+        str(metrics.n),
+        pct(metrics.exact_accuracy),
+        pct(metrics.type_accuracy),
+        pct(metrics.type_macro_f1),
+        pct(metrics.type_weighted_f1),
+    )
+    per_class = Table(title="per gold action type")
+    per_class.add_column("type", no_wrap=True, min_width=15)
+    for column in ("gold", "predicted", "exact %", "type acc %", "precision %", "F1 %"):
+        per_class.add_column(column, justify="right")
+    for kind, m in metrics.per_class.items():
+        per_class.add_row(
+            kind,
+            str(m.support),
+            str(m.predicted),
+            pct(m.exact_accuracy),
+            pct(m.type_accuracy),
+            pct(m.precision),
+            pct(m.f1),
+        )
+    per_class.add_row("none", "-", str(metrics.unusable), "-", "-", "-", "-")
+    console = Console()
+    console.print(overall)
+    console.print(per_class)
+
+
+@app.command("score")
+def score(
+    predictions: Path = typer.Argument(
+        ..., help="JSONL with session_id, step and predicted (or action) in OPeRA form."
+    ),
+    gold: Path = typer.Argument(..., help="Recorded steps (steps.jsonl of a rollout)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Pair predictions with gold steps by session_id and step; print the fidelity metrics."""
+    from webserv.behaviour.replay import ReplayError
+    from webserv.behaviour.replay import score as score_files
+
+    try:
+        result = score_files(predictions, gold)
+    except ReplayError as err:
+        raise _fail(str(err)) from err
+    if json_output:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    print_metrics(result.metrics, f"{predictions} against {gold}")
+    typer.echo(
+        f"{result.paired} paired, {result.missing} gold steps without a prediction (wrong), "
+        f"{result.unmatched} predictions of no gold step, "
+        f"{result.not_scored} gold steps outside the OPeRA action space"
+    )
+
+
+@app.command("eval")
+def evaluate(
+    steps: Path = typer.Argument(..., help="Recorded steps (steps.jsonl of a rollout)."),
+    policy: PolicyChoice = typer.Option(PolicyChoice.vlm, help="The policy to evaluate."),
+    endpoint: str | None = typer.Option(
+        None, help="OpenAI-compatible base URL for --policy vlm, e.g. http://127.0.0.1:8000/v1."
+    ),
+    model: str = typer.Option("", help="Model name the endpoint serves (--policy vlm)."),
+    api_key: str = typer.Option(
+        "EMPTY", "--api-key", envvar="WEBSERV_MODEL_API_KEY", help="API key of the endpoint."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Where predictions.jsonl and summary.json go (default: STEPS/../eval)."
+    ),
+    concurrency: int = typer.Option(4, min=1, help="Sessions replayed at once."),
+    sessions: int | None = typer.Option(None, min=1, help="Replay only the first N sessions."),
+    screenshots: bool = typer.Option(
+        True, "--screenshots/--no-screenshots", help="Send the recorded screenshot, if any."
+    ),
+    history_pages: int = typer.Option(3, "--history-pages", min=0, help="Earlier pages in full."),
+    token_budget: int = typer.Option(16_000, "--token-budget", min=500, help="Prompt tokens."),
+    temperature: float = typer.Option(0.6, min=0.0, help="Sampling temperature of the model."),
+    max_tokens: int = typer.Option(512, "--max-tokens", min=16, help="Tokens per reply."),
+    json_mode: bool = typer.Option(
+        False, "--json-mode", help='Ask for response_format {"type": "json_object"}.'
+    ),
+    seed: int = typer.Option(0, help="Seed of the baselines (plus the recorded episode)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Predict each recorded step's next action offline and score it against the recorded one."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from webserv.behaviour.replay import EvalConfig, ReplayError
+    from webserv.behaviour.replay import evaluate as run_evaluation
+    from webserv.policy.prompt import PromptConfig
+    from webserv.policy.vlm import ModelConfig, ModelError
+
+    if policy is PolicyChoice.vlm and not (endpoint and model):
+        raise _fail("--policy vlm needs --endpoint and --model")
+    config = EvalConfig(
+        steps=steps,
+        out=out or steps.parent / "eval",
+        policy=policy.value,
+        model=ModelConfig(
+            endpoint=endpoint,
+            model=model,
+            api_key=api_key,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+        )
+        if policy is PolicyChoice.vlm and endpoint
+        else None,
+        prompt=PromptConfig(
+            mode="opera",
+            screenshot=screenshots,
+            history_pages=history_pages,
+            token_budget=token_budget,
+        ),
+        concurrency=concurrency,
+        max_sessions=sessions,
+        seed=seed,
+    )
+    with Progress(transient=True, disable=json_output) as progress:
+        bar = progress.add_task(f"eval ({policy.value})", total=None)
+        try:
+            summary = asyncio.run(run_evaluation(config, lambda p: progress.advance(bar)))
+        except (ReplayError, ModelError) as err:
+            raise _fail(str(err)) from err
+    if json_output:
+        typer.echo(summary.model_dump_json(indent=2, exclude={"config": {"model": {"api_key"}}}))
+        return
+    print_metrics(summary.metrics, f"{policy.value} on {steps}")
+    r = summary.reward
+    typer.echo(
+        f"{summary.sessions} sessions, {summary.steps} steps replayed, {summary.scored} scored "
+        f"in {summary.wall_s:.1f} s; format ok {100 * summary.format_ok_rate:.1f}%; "
+        f"mean Shop-R1 reward {r.total:.3f} (format {r.format:.3f}, type {r.type:.3f}, "
+        f"similarity {r.similarity:.3f}); written to {config.out}"
+    )
