@@ -53,6 +53,7 @@ def test_score_prints_the_table_and_json(tmp_path: Path):
     assert data["not_scored"] == len(session) - n
     assert data["metrics"]["exact"] == n - 2 and data["metrics"]["unusable"] == 1
     assert data["metrics"]["type_accuracy"] == (n - 1) / n
+    assert data["reward"] is None  # no model_output to reward
 
     table = CliRunner().invoke(app, ["behaviour", "score", str(pred), str(gold)])
     assert table.exit_code == 0, table.output
@@ -124,6 +125,14 @@ def test_eval_against_an_openai_compatible_endpoint(tmp_path: Path):
     unreadable = [x for x in lines if not x["format_ok"]]
     assert len(unreadable) == 2 and all(x["reward"]["total"] == 0 for x in unreadable)
     assert json.loads((out / "summary.json").read_text())["metrics"] == m
+
+    # the evaluation's predictions score the same with `score`, rewards included
+    scored = CliRunner().invoke(
+        app, ["behaviour", "score", str(out / "predictions.jsonl"), str(STEPS), "--json"]
+    )
+    assert scored.exit_code == 0, scored.output
+    rescored = json.loads(scored.output)
+    assert rescored["metrics"] == m and rescored["reward"] == summary["reward"]
 
 
 def test_eval_needs_a_model_and_a_working_endpoint(tmp_path: Path):

@@ -11,6 +11,7 @@ from webserv.rollout.cli import PolicyChoice
 
 if TYPE_CHECKING:
     from webserv.behaviour.metrics import FidelityMetrics
+    from webserv.behaviour.replay import RewardMeans
 
 app = typer.Typer(
     help="Behaviour simulation: Shop-R1 rewards, fidelity metrics, offline evaluation.",
@@ -85,6 +86,15 @@ def score(
         f"{result.paired} paired, {result.missing} gold steps without a prediction (wrong), "
         f"{result.unmatched} predictions of no gold step, "
         f"{result.not_scored} gold steps outside the OPeRA action space"
+    )
+    if result.reward is not None:
+        typer.echo(_reward_line(result.reward))
+
+
+def _reward_line(reward: RewardMeans) -> str:
+    return (
+        f"mean Shop-R1 reward {reward.total:.3f} (format {reward.format:.3f}, "
+        f"type {reward.type:.3f}, similarity {reward.similarity:.3f})"
     )
 
 
@@ -163,10 +173,8 @@ def evaluate(
         typer.echo(summary.model_dump_json(indent=2, exclude={"config": {"model": {"api_key"}}}))
         return
     print_metrics(summary.metrics, f"{policy.value} on {steps}")
-    r = summary.reward
     typer.echo(
         f"{summary.sessions} sessions, {summary.steps} steps replayed, {summary.scored} scored "
         f"in {summary.wall_s:.1f} s; format ok {100 * summary.format_ok_rate:.1f}%; "
-        f"mean Shop-R1 reward {r.total:.3f} (format {r.format:.3f}, type {r.type:.3f}, "
-        f"similarity {r.similarity:.3f}); written to {config.out}"
+        f"{_reward_line(summary.reward)}; written to {config.out}"
     )

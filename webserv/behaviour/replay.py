@@ -302,6 +302,9 @@ class ScoreResult(BaseModel):
     missing: int = Field(description="Gold steps without a prediction (scored as wrong).")
     unmatched: int = Field(description="Predictions of no gold step.")
     not_scored: int = Field(description="Gold steps outside the OPeRA action space.")
+    reward: RewardMeans | None = Field(
+        None, description="Over the paired predictions with a model_output; None if none has."
+    )
 
 
 def _predicted_of(line: Mapping[str, Any]) -> OperaAction | None:
@@ -310,8 +313,13 @@ def _predicted_of(line: Mapping[str, Any]) -> OperaAction | None:
     return OperaAction.read(action) if isinstance(action, Mapping) else None
 
 
-def score(predictions_path: Path, gold_path: Path) -> ScoreResult:
-    """Pair predictions with gold steps by ``(session_id, step)`` and compute the metrics."""
+def score(
+    predictions_path: Path, gold_path: Path, reward_config: RewardConfig | None = None
+) -> ScoreResult:
+    """Pair predictions with gold steps by ``(session_id, step)`` and compute the metrics.
+
+    A prediction line carrying the raw ``model_output`` is also given its Shop-R1 reward.
+    """
     if not predictions_path.is_file():
         raise ReplayError(f"{predictions_path}: no such file")
     try:
@@ -319,11 +327,16 @@ def score(predictions_path: Path, gold_path: Path) -> ScoreResult:
     except json.JSONDecodeError as err:
         raise ReplayError(f"{predictions_path}: not JSON lines: {err}") from err
     predicted: dict[tuple[str, int], OperaAction | None] = {}
+    replies: dict[tuple[str, int], str] = {}
     for number, line in enumerate(lines, 1):
         if not isinstance(line, dict) or "session_id" not in line or "step" not in line:
             raise ReplayError(f"{predictions_path}:{number}: needs session_id and step")
-        predicted[(str(line["session_id"]), int(line["step"]))] = _predicted_of(line)
+        key = (str(line["session_id"]), int(line["step"]))
+        predicted[key] = _predicted_of(line)
+        if isinstance(line.get("model_output"), str):
+            replies[key] = line["model_output"]
     pairs: list[tuple[OperaAction | None, GoldAction]] = []
+    rewards: list[RewardBreakdown] = []
     missing = not_scored = 0
     gold_keys = set()
     for step in load_steps(gold_path):
@@ -335,6 +348,8 @@ def score(predictions_path: Path, gold_path: Path) -> ScoreResult:
             continue
         missing += key not in predicted
         pairs.append((predicted.get(key), gold))
+        if key in replies:
+            rewards.append(shop_r1_reward(replies[key], gold, reward_config))
     paired = len(pairs) - missing
     if not paired:
         raise ReplayError(
@@ -347,4 +362,5 @@ def score(predictions_path: Path, gold_path: Path) -> ScoreResult:
         missing=missing,
         unmatched=len(predicted.keys() - gold_keys),
         not_scored=not_scored,
+        reward=_means(rewards) if rewards else None,
     )
