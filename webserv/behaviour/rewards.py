@@ -23,12 +23,13 @@ Follows Shop-R1 (arXiv:2507.17842, §3 and Table 1; research notes reference/pol
   bucket for the rest of the mass, certainty = 1 - H / ln K_eff (K_eff = number of buckets),
   averaged over the rationale's tokens. It lies in [0, 1]; it is not Eq. 3's value.
 
-ROUGE-L is the F-measure of Google's ``rouge-score`` (the reference implementation of
-ROUGE that the summarisation literature reports with) rather than a hand-written LCS: it
-costs one PyPI dependency (with ``nltk`` and ``absl-py``, pure Python) and only the scoring
-functions use it. Its default tokenizer keeps ASCII letters and digits only and would score
-"crème" against "creme" as empty strings, so tokens here are the maximal runs of Unicode
-letters and digits, case-folded (``nav_bar.search_input`` -> nav, bar, search, input).
+ROUGE-L is the F-measure of Google's ``rouge-score`` (the ROUGE implementation the
+summarisation literature reports with, and what Hugging Face ``evaluate`` wraps) rather than
+a hand-written LCS: one PyPI dependency, bringing ``nltk``, ``absl-py`` and ``regex``, loaded
+only by the scoring code, never by the env or the server. Its default tokenizer keeps ASCII
+letters and digits only ("crème" becomes "cr me", Cyrillic text nothing), so tokens here are
+the maximal runs of Unicode letters and digits, case-folded (``nav_bar.search_input`` ->
+nav, bar, search, input).
 """
 
 from __future__ import annotations
