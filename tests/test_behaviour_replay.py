@@ -70,6 +70,14 @@ def test_rebuilt_inputs_match_the_recorded_steps():
     assert None in kinds and "terminate" in kinds
 
 
+def test_recorded_screenshot_is_read_from_the_run_directory(tmp_path: Path):
+    step = load_steps(STEPS)[0].model_copy(update={"image": "screenshots/s/000.png"})
+    (tmp_path / "screenshots" / "s").mkdir(parents=True)
+    (tmp_path / "screenshots" / "s" / "000.png").write_bytes(b"\x89PNG fake")
+    assert recorded_observation(step, None, tmp_path, True)["screenshot"] == b"\x89PNG fake"
+    assert recorded_observation(step, None, tmp_path, False)["screenshot"] is None
+
+
 def test_score_pairs_by_session_and_step(tmp_path: Path):
     steps = load_steps(STEPS)
     scorable = [s for s in steps if gold_action(s) is not None]
