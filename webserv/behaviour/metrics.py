@@ -1,7 +1,7 @@
 """Fidelity metrics: how often a policy's next action is the one the recorded shopper took.
 
-Over (predicted, gold) pairs of OPeRA actions, as Shop-R1 (§4, Tables 2-3) and OPeRA report
-them (research notes reference/policy.md §2.2 and §2.4):
+Over (predicted, gold) pairs of OPeRA actions, as Shop-R1 (arXiv:2507.17842, §4, Tables 2-3)
+and OPeRA (arXiv:2506.05606, next-action generation) report them:
 
 * **exact action accuracy**: every component matches. ``click``: type and target ``name``;
   ``type_and_submit``: ``name`` exactly and the text "of similar meaning", read as ROUGE-L

@@ -1,8 +1,8 @@
 """The Shop-R1 reward of one model reply against the ground-truth action, term by term.
 
-Follows Shop-R1 (arXiv:2507.17842, §3 and Table 1; research notes reference/policy.md §2.1):
+Follows Shop-R1 (arXiv:2507.17842, §3, Table 1, Eq. 3-4):
 
-* **format** (§2.1 "Format reward"): 0.5 when the reply is one JSON object with a text
+* **format** (§3 "Format reward"): 0.5 when the reply is one JSON object with a text
   ``rationale`` and an ``action`` (:func:`webserv.policy.parse.shop_r1_object`, the check the
   rollouts record as ``format_ok``); otherwise the whole reward is 0 ("the model receives a
   non-zero reward only when its output conforms to the expected format").
@@ -50,9 +50,9 @@ ACTION_TYPES: tuple[ActionType, ...] = ("click", "type_and_submit", "terminate")
 
 
 class RewardConfig(BaseModel):
-    """Every constant of the reward (Shop-R1; reference/policy.md §2.1 and Table 1)."""
+    """Every constant of the reward (Shop-R1 §3 and Table 1)."""
 
-    format_reward: float = Field(0.5, description="§2.1 format reward.")
+    format_reward: float = Field(0.5, description="§3 format reward.")
     type_reward: float = Field(0.3, description="Table 1, type column (every type).")
     click_name: float = Field(0.2, description="Table 1, click: +0.2 if name is given.")
     input_name: float = Field(0.1, description="Table 1, type_and_submit: +0.1 if name given.")
@@ -60,9 +60,9 @@ class RewardConfig(BaseModel):
     input_name_similarity: float = Field(
         0.1, description="Table 1, type_and_submit: + 0.1 x ROUGE-L(name)."
     )
-    dars: float = Field(1000.0, description="§2.1 DARS factor on the long-text value terms.")
+    dars: float = Field(1000.0, description="§3 DARS factor on the long-text value terms.")
     rouge_threshold: float = Field(
-        0.75, ge=0, le=1, description="§2.1: a ROUGE-L term counts only above this."
+        0.75, ge=0, le=1, description="§3: a ROUGE-L term counts only above this."
     )
     alpha: float = Field(0.005, ge=0, description="Eq. 4 weight of the rationale reward.")
     gate_on_type: bool = Field(
