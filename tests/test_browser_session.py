@@ -123,6 +123,12 @@ async def test_tabs(session: BrowserSession, pages_url):
 
 async def test_opera_json_actions(session: BrowserSession, pages_url):
     obs = await session.start(f"{pages_url}/basic.html")
+    # Typed into a drop-down, the text chooses an option: OPeRA's actions have no select.
+    sort = element_id(obs, "combobox", "Sort by")
+    obs = await session.step({"type": "type_and_submit", "name": sort, "text": "Price"})
+    assert not obs.last_action_error and f'[{sort}] combobox "Sort by" value="Price"' in obs.text
+    obs = await session.step({"type": "type_and_submit", "name": sort, "text": "Cheapest"})
+    assert "has no option 'Cheapest'" in obs.last_action_error
     box = element_id(obs, "textbox", "Search")
     obs = await session.step({"type": "type_and_submit", "name": box, "text": "json"})
     assert "Query: json" in obs.text

@@ -242,11 +242,13 @@ async def click(c: Controls, id: str) -> None:
 @_action
 async def type_(c: Controls, id: str, text: str, submit: bool = False) -> None:
     """Replace the content of a text field with text, then press Enter if submit is true.
+    Typed into a drop-down (combobox), the text chooses the option it names.
 
     Args:
-        id: the id of a textbox, searchbox or editable element.
-        text: the text to enter.
-        submit: press Enter afterwards (submits most search and login forms).
+        id: the id of a textbox, searchbox, editable element or drop-down.
+        text: the text to enter, or the drop-down option to choose.
+        submit: press Enter afterwards (submits most search and login forms; a drop-down
+            takes no Enter).
 
     Examples: type("5", "usb cable"), type("5", "usb cable", submit=True)
     """
@@ -255,6 +257,10 @@ async def type_(c: Controls, id: str, text: str, submit: bool = False) -> None:
         await locator.fill(text, timeout=c.action_timeout_ms)
     except PlaywrightError as err:
         if "not an <input>" in str(err) or "not editable" in str(err):
+            # A drop-down, as when typing into it picks an option (OPeRA's actions have
+            # no select); anything else is not a text field.
+            if await _choose(locator, id, text, c.action_timeout_ms):
+                return
             raise ActionError(f"element {id} is not a text field") from err
         raise ActionError(f"could not type into element {id}: {_short(err)}") from err
     if submit:
@@ -274,6 +280,13 @@ async def select(c: Controls, id: str, option: str) -> None:
     Examples: select("15", "Price: low to high")
     """
     locator = (await _target(c, id)).locator
+    if not await _choose(locator, id, option, c.action_timeout_ms):
+        raise ActionError(f"element {id} is not a select element")
+
+
+async def _choose(locator: Locator, id: str, option: str, timeout_ms: int) -> bool:
+    """Choose the option of a select element by its text or value; False if the element is
+    no select element, an ActionError listing the options if it has no such option."""
     found = await locator.evaluate(
         """(el, wanted) => {
           if (el.localName !== 'select') return {error: 'not-select'};
@@ -286,11 +299,12 @@ async def select(c: Controls, id: str, option: str) -> None:
         option,
     )
     if found.get("error"):
-        raise ActionError(f"element {id} is not a select element")
+        return False
     if found["index"] < 0:
         listed = ", ".join(json.dumps(o) for o in found["options"])
         raise ActionError(f"element {id} has no option {option!r}; options are: {listed}")
-    await locator.select_option(index=found["index"], timeout=c.action_timeout_ms)
+    await locator.select_option(index=found["index"], timeout=timeout_ms)
+    return True
 
 
 @_action

@@ -54,7 +54,8 @@ OPERA_ACTIONS = """Actions (the "action" object):
 {"type": "click", "name": "<id>"}
     Click the element with that id.
 {"type": "type_and_submit", "name": "<id>", "text": "<text>"}
-    Type text into the field with that id and press Enter.
+    Type text into the field with that id and press Enter; in a drop-down, text chooses
+    the option with that text.
 {"type": "terminate"}
     Leave the site and end the session. When the task asks a question, put the answer in it:
     {"type": "terminate", "answer": "<answer>"}"""
