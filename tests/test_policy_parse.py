@@ -163,7 +163,9 @@ def test_strict_in_meaning(output: str, phrase: str):
 
 def test_grammar_mode_reads_calls_and_checks_them():
     ok = parse_output('{"rationale": "r", "action": "select(\\"4\\", \\"Navy\\")"}', "grammar")
-    assert str(ok.action) == 'select("4", "Navy")' and ok.opera_action is None and ok.format_ok
+    assert str(ok.action) == 'select("4", "Navy")' and ok.format_ok
+    # OPeRA has no select: typed into the drop-down, the option's text chooses it.
+    assert ok.opera_action == {"type": "type_and_submit", "name": "4", "text": "Navy"}
     single = parse_output("{'rationale': 'r', 'action': 'click(\"12\")'}", "grammar")
     assert single.opera_action == CLICK_12 and not single.format_ok
     tool = parse_output(

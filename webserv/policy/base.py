@@ -90,6 +90,9 @@ def opera_form(action: Action) -> dict[str, Any] | None:
         return {"type": "click", "name": action.args["id"]}
     if action.name == "type" and action.args.get("submit"):
         return {"type": "type_and_submit", "name": action.args["id"], "text": action.args["text"]}
+    if action.name == "select":
+        # Typed into a drop-down, the text chooses the option (see actions.type_).
+        return {"type": "type_and_submit", "name": action.args["id"], "text": action.args["option"]}
     if action.name == "stop":
         answer = action.args.get("answer", "")
         return {"type": "terminate", **({"answer": answer} if answer else {})}
