@@ -38,6 +38,7 @@ def test_make_check_env_and_one_episode(runtime_config: RuntimeConfig):
         obs, info = env.reset(seed=1, options={"task_id": task_id})
         assert obs in env.observation_space
         assert obs["url"].endswith("/admin/orders") and info["task_id"] == task_id
+        assert info["settled"] is True
         assert obs["token_count"].dtype == np.int64 and obs["token_count"] > 0
         assert env.render() == obs["text"]
         obs, reward, terminated, truncated, info = env.step('click("999999")')
@@ -45,6 +46,7 @@ def test_make_check_env_and_one_episode(runtime_config: RuntimeConfig):
         obs, reward, terminated, truncated, info = env.step(stop)
         assert terminated and not truncated and reward == 1.0
         assert info["evaluation"]["score"] == 1.0 and info["timings"]["step_ms"] > 0
+        assert info["settled"] is True
     finally:
         env.close()
     env.close()  # closing twice is allowed

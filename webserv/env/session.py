@@ -137,6 +137,7 @@ class EnvSession:
             "instance_url": self._lease.url,
             "lease": self._lease.id,
             "settle_ms": obs.settle_ms,
+            "settled": obs.settled,
             "timings": {
                 "acquire_ms": acquired_ms,
                 "login_and_browser_ms": round(ready_ms - acquired_ms, 1),
@@ -162,6 +163,7 @@ class EnvSession:
             "step": self.steps,
             "last_action_error": obs.last_action_error,
             "settle_ms": obs.settle_ms,
+            "settled": obs.settled,
             "timings": {"step_ms": step_ms},
         }
         if terminated or truncated:
