@@ -48,6 +48,7 @@ async def test_scripted_rollout_on_a_server_with_a_group(
     assert firsts[0]["observation_text"] == firsts[1]["observation_text"]
     for step in steps:
         assert step["action_error"] == "" and step["timings"]["env_ms"] > 0
+        assert step["settled"] is True  # the server's info says so, first pages included
         assert (tmp_path / step["image"]).read_bytes().startswith(b"\x89PNG")
     assert pool["envs"] == []  # every env was closed on the server
 

@@ -69,6 +69,7 @@ async def test_scripted_shopper_rollout_writes_every_step(runtime: EnvRuntime, t
         assert step["format_ok"] and step["action_error"] == ""
         assert (tmp_path / step["image"]).read_bytes().startswith(b"\x89PNG")
         assert step["timings"]["env_ms"] > 0 and step["obs_tokens"] > 0
+        assert step["settled"] is True
     [run] = read_jsonl(tmp_path / "runs.jsonl")
     assert run["run_id"] == summary.run_id and run["target"] == "in-process"
     assert run["totals"]["steps_per_s"] > 0

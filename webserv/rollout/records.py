@@ -28,6 +28,7 @@ persona                the persona's name, or null
 url, title             the page the decision was made on
 observation_text       that page as compact text (element ids in brackets)
 obs_tokens             cl100k_base tokens of observation_text
+settled                that page had settled (false: captured at the settle cap), or null
 image                  screenshot file of that page, relative to the run dir, or null
 prompt                 chat messages sent to the model (image as ``file://<image>``), or null
 model_output           the raw reply (for baselines: the JSON they stand for)
@@ -82,6 +83,7 @@ class StepRecord(BaseModel):
     title: str
     observation_text: str
     obs_tokens: int
+    settled: bool | None = None
     image: str | None = None
     prompt: list[dict[str, Any]] | None = None
     model_output: str

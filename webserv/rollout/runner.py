@@ -158,7 +158,8 @@ class _Episode:
         assert self.env is not None
         try:
             t0 = time.perf_counter()
-            observation, _ = await self.env.reset(self.task)
+            observation, info = await self.env.reset(self.task)
+            settled = info.get("settled")
             record.reset_ms = _ms(t0)
             record.env_ms += record.reset_ms
             for step in range(config.max_steps):
@@ -177,7 +178,7 @@ class _Episode:
                 else:
                     env_ms = None
                     record.format_errors += 1
-                self._write(step, observation, decision, result, env_ms)
+                self._write(step, observation, settled, decision, result, env_ms)
                 action_error = _action_error(result)
                 record.action_errors += bool(action_error)
                 history.append(
@@ -192,7 +193,7 @@ class _Episode:
                 record.steps = step + 1
                 if result is None:
                     continue
-                observation = result.observation
+                observation, settled = result.observation, result.info.get("settled")
                 record.reward += result.reward
                 if result.terminated or result.truncated:
                     record.terminated, record.truncated = result.terminated, result.truncated
@@ -214,6 +215,7 @@ class _Episode:
         self,
         step: int,
         observation: dict[str, Any],
+        settled: bool | None,
         decision: Decision,
         result: EnvStep | None,
         env_ms: float | None,
@@ -242,6 +244,7 @@ class _Episode:
                 title=str(observation.get("title", "")),
                 observation_text=str(observation.get("text", "")),
                 obs_tokens=int(observation.get("token_count") or 0),
+                settled=settled,
                 image=image,
                 prompt=_prompt_for_record(decision, image),
                 model_output=decision.raw_output,
