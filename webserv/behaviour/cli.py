@@ -7,7 +7,19 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from webserv.rollout.cli import PolicyChoice
+from webserv.rollout.cli import (
+    ApiKey,
+    Endpoint,
+    HistoryPages,
+    JsonMode,
+    MaxTokens,
+    ModelName,
+    PolicyChoice,
+    Temperature,
+    TokenBudget,
+    fail,
+    model_config,
+)
 
 if TYPE_CHECKING:
     from webserv.behaviour.metrics import FidelityMetrics
@@ -17,11 +29,6 @@ app = typer.Typer(
     help="Behaviour simulation: Shop-R1 rewards, fidelity metrics, offline evaluation.",
     no_args_is_help=True,
 )
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 def print_metrics(metrics: FidelityMetrics, title: str) -> None:
@@ -77,7 +84,7 @@ def score(
     try:
         result = score_files(predictions, gold)
     except ReplayError as err:
-        raise _fail(str(err)) from err
+        raise fail(str(err)) from err
     if json_output:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -102,13 +109,9 @@ def _reward_line(reward: RewardMeans) -> str:
 def evaluate(
     steps: Path = typer.Argument(..., help="Recorded steps (steps.jsonl of a rollout)."),
     policy: PolicyChoice = typer.Option(PolicyChoice.vlm, help="The policy to evaluate."),
-    endpoint: str | None = typer.Option(
-        None, help="OpenAI-compatible base URL for --policy vlm, e.g. http://127.0.0.1:8000/v1."
-    ),
-    model: str = typer.Option("", help="Model name the endpoint serves (--policy vlm)."),
-    api_key: str = typer.Option(
-        "EMPTY", "--api-key", envvar="WEBSERV_MODEL_API_KEY", help="API key of the endpoint."
-    ),
+    endpoint: Endpoint = None,
+    model: ModelName = "",
+    api_key: ApiKey = "EMPTY",
     out: Path | None = typer.Option(
         None, "--out", help="Where predictions.jsonl and summary.json go (default: STEPS/../eval)."
     ),
@@ -117,13 +120,11 @@ def evaluate(
     screenshots: bool = typer.Option(
         True, "--screenshots/--no-screenshots", help="Send the recorded screenshot, if any."
     ),
-    history_pages: int = typer.Option(3, "--history-pages", min=0, help="Earlier pages in full."),
-    token_budget: int = typer.Option(16_000, "--token-budget", min=500, help="Prompt tokens."),
-    temperature: float = typer.Option(0.6, min=0.0, help="Sampling temperature of the model."),
-    max_tokens: int = typer.Option(512, "--max-tokens", min=16, help="Tokens per reply."),
-    json_mode: bool = typer.Option(
-        False, "--json-mode", help='Ask for response_format {"type": "json_object"}.'
-    ),
+    history_pages: HistoryPages = 3,
+    token_budget: TokenBudget = 16_000,
+    temperature: Temperature = 0.6,
+    max_tokens: MaxTokens = 512,
+    json_mode: JsonMode = False,
     seed: int = typer.Option(0, help="Seed of the baselines (plus the recorded episode)."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -135,24 +136,16 @@ def evaluate(
     from webserv.behaviour.replay import EvalConfig, ReplayError
     from webserv.behaviour.replay import evaluate as run_evaluation
     from webserv.policy.prompt import PromptConfig
-    from webserv.policy.vlm import ModelConfig, ModelError
+    from webserv.policy.vlm import ModelError
 
-    if policy is PolicyChoice.vlm and not (endpoint and model):
-        raise _fail("--policy vlm needs --endpoint and --model")
+    model_settings = model_config(
+        policy, endpoint, model, api_key, temperature, max_tokens, json_mode
+    )
     config = EvalConfig(
         steps=steps,
         out=out or steps.parent / "eval",
         policy=policy.value,
-        model=ModelConfig(
-            endpoint=endpoint,
-            model=model,
-            api_key=api_key,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            json_mode=json_mode,
-        )
-        if policy is PolicyChoice.vlm and endpoint
-        else None,
+        model=model_settings,
         prompt=PromptConfig(
             mode="opera",
             screenshot=screenshots,
@@ -168,7 +161,7 @@ def evaluate(
         try:
             summary = asyncio.run(run_evaluation(config, lambda p: progress.advance(bar)))
         except (ReplayError, ModelError) as err:
-            raise _fail(str(err)) from err
+            raise fail(str(err)) from err
     if json_output:
         typer.echo(summary.model_dump_json(indent=2, exclude={"config": {"model": {"api_key"}}}))
         return

@@ -37,42 +37,31 @@
     askIdle();
   };
 
-  // Animation frame callbacks the page has requested and not yet received: a page drawing from
-  // frame to frame is not idle, whatever the idle callbacks say.
-  const nativeFrame = window.requestAnimationFrame.bind(window);
-  const nativeCancelFrame = window.cancelAnimationFrame.bind(window);
-  const frames = new Set();
-  window.requestAnimationFrame = function (fn) {
-    if (typeof fn !== 'function') return nativeFrame(fn);
-    const id = nativeFrame((time) => {
-      frames.delete(id);
-      fn.call(this, time);
-    });
-    frames.add(id);
-    return id;
-  };
-  window.cancelAnimationFrame = function (id) {
-    frames.delete(id);
-    return nativeCancelFrame(id);
-  };
-  // Idle callbacks the page itself has requested are work it has deferred, not done.
-  const idleWork = new Set();
-  if (nativeIdle) {
-    const nativeCancelIdle = window.cancelIdleCallback.bind(window);
-    window.requestIdleCallback = function (fn, options) {
-      if (typeof fn !== 'function') return nativeIdle(fn, options);
-      const id = nativeIdle((deadline) => {
-        idleWork.delete(id);
-        fn.call(this, deadline);
-      }, options);
-      idleWork.add(id);
+  // Callbacks of a request/cancel pair (animation frames, idle callbacks) that the page has
+  // requested and not yet received, by id.
+  const track = (request, cancel) => {
+    const pending = new Set();
+    const nativeRequest = window[request].bind(window);
+    const nativeCancel = window[cancel].bind(window);
+    window[request] = function (fn, ...rest) {
+      if (typeof fn !== 'function') return nativeRequest(fn, ...rest);
+      const id = nativeRequest((...args) => {
+        pending.delete(id);
+        fn.apply(this, args);
+      }, ...rest);
+      pending.add(id);
       return id;
     };
-    window.cancelIdleCallback = function (id) {
-      idleWork.delete(id);
-      return nativeCancelIdle(id);
+    window[cancel] = function (id) {
+      pending.delete(id);
+      return nativeCancel(id);
     };
-  }
+    return pending;
+  };
+  // A page drawing from frame to frame is not idle, whatever the idle callbacks say; idle
+  // callbacks the page itself has requested are work it has deferred, not done.
+  const frames = track('requestAnimationFrame', 'cancelAnimationFrame');
+  const idleWork = nativeIdle ? track('requestIdleCallback', 'cancelIdleCallback') : new Set();
   // Animations and transitions seen running: the page reacts to their end (transitionend,
   // animationend), so an animation ending is activity.
   const animations = new WeakSet();

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    import psutil
 
 pool_app = typer.Typer(help="Inspect and manage the site instance pool.", no_args_is_help=True)
 
@@ -139,13 +144,48 @@ def clean(
     )
 
 
+def _pipe(pid: int, fd: int | str) -> str | None:
+    """What fd ``fd`` of process ``pid`` points at (``pipe:[inode]`` for a pipe), or None."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+
+
+def _holds(pid: int, link: str) -> bool:
+    """Whether process ``pid`` has ``link`` open (also when its files cannot be read)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True  # not ours to judge
+    return any(_pipe(pid, fd) == link for fd in fds)
+
+
+def orphaned_launchers() -> list[psutil.Process]:
+    """Pre-forked launchers (without ``--control``) that can take no request any more: their
+    parent does not hold their stdin pipe, having died (older launchers outlived a killed
+    pool when another process kept that pipe open). Forked instances read /dev/null, so they
+    are never counted."""
+    import psutil
+
+    from webserv.pool.backends.zygote import MODULE
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "ppid"]):
+        argv = proc.info["cmdline"] or []
+        if argv[1:3] != ["-m", MODULE] or "--control" in argv:
+            continue
+        stdin = _pipe(proc.pid, 0)
+        if stdin is not None and stdin.startswith("pipe:") and not _holds(proc.info["ppid"], stdin):
+            found.append(proc)
+    return found
+
+
 def stop_orphaned_launchers(timeout_s: float = 5.0) -> int:
     """Kill the pre-forked launchers no pool can use any more; return how many are gone."""
     import time
 
     import psutil
-
-    from webserv.pool.backends.zygote import orphaned_launchers
 
     def gone(proc: psutil.Process) -> bool:
         try:
@@ -154,14 +194,13 @@ def stop_orphaned_launchers(timeout_s: float = 5.0) -> int:
             return True
 
     procs = []
-    for pid in orphaned_launchers():
+    for proc in orphaned_launchers():
         try:
-            proc = psutil.Process(pid)
             proc.kill()
         except psutil.NoSuchProcess:
             continue
         procs.append(proc)
     deadline = time.monotonic() + timeout_s
     while not all(map(gone, procs)) and time.monotonic() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.02)  # polling the kernel until the killed processes are gone
     return sum(map(gone, procs))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
+    from webserv.policy.vlm import ModelConfig
     from webserv.rollout.envs import EnvFleet
     from webserv.rollout.runner import RolloutConfig, RunSummary
     from webserv.tasks.config import TaskConfig
@@ -26,20 +27,63 @@ class ModeChoice(StrEnum):
     grammar = "grammar"
 
 
-def _fail(message: str) -> typer.Exit:
+def fail(message: str) -> typer.Exit:
+    """Print ``message`` as an error; the exit (code 2) to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(2)
 
 
+# The model and prompt options every command that runs a policy takes.
+Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        help="OpenAI-compatible base URL for --policy vlm, e.g. http://127.0.0.1:8000/v1."
+    ),
+]
+ModelName = Annotated[str, typer.Option(help="Model name the endpoint serves (--policy vlm).")]
+ApiKey = Annotated[
+    str, typer.Option("--api-key", envvar="WEBSERV_MODEL_API_KEY", help="API key of the endpoint.")
+]
+HistoryPages = Annotated[int, typer.Option("--history-pages", min=0, help="Earlier pages in full.")]
+TokenBudget = Annotated[int, typer.Option("--token-budget", min=500, help="Prompt tokens.")]
+Temperature = Annotated[float, typer.Option(min=0.0, help="Sampling temperature of the model.")]
+MaxTokens = Annotated[int, typer.Option("--max-tokens", min=16, help="Tokens per reply.")]
+JsonMode = Annotated[
+    bool, typer.Option("--json-mode", help='Ask for response_format {"type": "json_object"}.')
+]
+
+
+def model_config(
+    policy: PolicyChoice,
+    endpoint: str | None,
+    model: str,
+    api_key: str,
+    temperature: float,
+    max_tokens: int,
+    json_mode: bool,
+) -> ModelConfig | None:
+    """The endpoint --policy vlm calls (None for the baselines)."""
+    from webserv.policy.vlm import ModelConfig
+
+    if policy is not PolicyChoice.vlm:
+        return None
+    if not (endpoint and model):
+        raise fail("--policy vlm needs --endpoint and --model")
+    return ModelConfig(
+        endpoint=endpoint,
+        model=model,
+        api_key=api_key,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        json_mode=json_mode,
+    )
+
+
 def rollout(
     policy: PolicyChoice = typer.Option(PolicyChoice.scripted, help="Who shops."),
-    endpoint: str | None = typer.Option(
-        None, help="OpenAI-compatible base URL for --policy vlm, e.g. http://127.0.0.1:8000/v1."
-    ),
-    model: str = typer.Option("", help="Model name the endpoint serves (--policy vlm)."),
-    api_key: str = typer.Option(
-        "EMPTY", "--api-key", envvar="WEBSERV_MODEL_API_KEY", help="API key of the endpoint."
-    ),
+    endpoint: Endpoint = None,
+    model: ModelName = "",
+    api_key: ApiKey = "EMPTY",
     server: str | None = typer.Option(
         None, help="A webserv server (webserv serve) to run the envs on; default: in-process."
     ),
@@ -69,26 +113,24 @@ def rollout(
     screenshots: bool = typer.Option(
         True, "--screenshots/--no-screenshots", help="Capture (and send) a screenshot each step."
     ),
-    history_pages: int = typer.Option(3, "--history-pages", min=0, help="Earlier pages in full."),
-    token_budget: int = typer.Option(16_000, "--token-budget", min=500, help="Prompt tokens."),
-    temperature: float = typer.Option(0.6, min=0.0, help="Sampling temperature of the model."),
-    max_tokens: int = typer.Option(512, "--max-tokens", min=16, help="Tokens per reply."),
-    json_mode: bool = typer.Option(
-        False, "--json-mode", help='Ask for response_format {"type": "json_object"}.'
-    ),
+    history_pages: HistoryPages = 3,
+    token_budget: TokenBudget = 16_000,
+    temperature: Temperature = 0.6,
+    max_tokens: MaxTokens = 512,
+    json_mode: JsonMode = False,
     seed: int = typer.Option(0, help="Seed of the baselines (episode i uses seed + i)."),
 ) -> None:
     """Roll out a shopper policy on N envs for M episodes; add them to the run directory."""
     from webserv.policy.persona import BUILTIN, builtin, load_personas
     from webserv.policy.prompt import PromptConfig
-    from webserv.policy.vlm import ModelConfig
     from webserv.rollout.runner import RolloutConfig
     from webserv.tasks.suite import load_suite
 
-    if policy is PolicyChoice.vlm and not (endpoint and model):
-        raise _fail("--policy vlm needs --endpoint and --model")
+    model_settings = model_config(
+        policy, endpoint, model, api_key, temperature, max_tokens, json_mode
+    )
     if group_size > envs:
-        raise _fail(f"--group-size {group_size} needs at least as many --envs")
+        raise fail(f"--group-size {group_size} needs at least as many --envs")
     try:
         loaded = load_suite(suite)
         tasks = [loaded.task(t) for t in task] if task else storefront_tasks(loaded)
@@ -99,7 +141,7 @@ def rollout(
                 path = Path(name)
                 personas += load_personas(path) if path.suffix == ".json" else [builtin(name)]
     except (KeyError, FileNotFoundError, ValueError) as err:
-        raise _fail(str(err.args[0] if err.args else err)) from err
+        raise fail(str(err.args[0] if err.args else err)) from err
 
     config = RolloutConfig(
         policy=policy.value,
@@ -115,16 +157,7 @@ def rollout(
             history_pages=history_pages,
             token_budget=token_budget,
         ),
-        model=ModelConfig(
-            endpoint=endpoint,
-            model=model,
-            api_key=api_key,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            json_mode=json_mode,
-        )
-        if policy is PolicyChoice.vlm and endpoint
-        else None,
+        model=model_settings,
         personas=personas,
     )
     from webserv.client import RemoteEnvError
@@ -132,7 +165,7 @@ def rollout(
     try:
         run_with_progress(config, fleet_for(config, loaded.manifest, server, token), tasks)
     except RemoteEnvError as err:
-        raise _fail(f"the server failed: {err}") from err
+        raise fail(f"the server failed: {err}") from err
 
 
 def storefront_tasks(suite: Suite) -> list[TaskConfig]:

@@ -31,7 +31,6 @@ import signal
 import socket
 import sys
 import traceback
-from pathlib import Path
 from typing import Any
 
 MODULE = "webserv.pool.backends.zygote"
@@ -125,46 +124,6 @@ def _die_with_parent() -> None:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(0)  # the parent died before the signal was armed
-
-
-def _link(pid: int, fd: str) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/fd/{fd}")
-    except OSError:
-        return None
-
-
-def _holds(pid: int, link: str) -> bool:
-    """Whether process ``pid`` has ``link`` open (also when its files cannot be read)."""
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return True  # not ours to judge
-    return any(_link(pid, fd) == link for fd in fds)
-
-
-def orphaned_launchers() -> list[int]:
-    """Pids of launchers (without ``--control``) that can take no request any more: their
-    parent does not hold their stdin pipe, having died (older launchers outlived a killed
-    pool when another process kept that pipe open). Forked instances read /dev/null, so they
-    are never counted."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        if argv[1:3] != [b"-m", MODULE.encode()] or b"--control" in argv:
-            continue
-        stdin = _link(pid, "0")
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if stdin is not None and stdin.startswith("pipe:") and not _holds(parent, stdin):
-            found.append(pid)
-    return found
 
 
 def main() -> None:
