@@ -16,7 +16,7 @@ from webserv.pool.backends.base import Backend, Instance
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import DRIVERS, SnapshotStore
 from webserv.pool.snapshot.store import default_root
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 
 GOLDEN = "shop-bench"
 #: Per run, so concurrent runs never reconcile (stop) each other's instances.

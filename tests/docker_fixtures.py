@@ -14,7 +14,7 @@ from webserv.pool.backends.docker import DockerBackend, docker_client
 from webserv.pool.images.build import BuiltImage, build_all
 from webserv.pool.sites import PRELOAD, shop_spec
 from webserv.pool.snapshot import SnapshotStore
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 
 #: Per test process, so two test runs on one engine never touch each other's containers.
 OWNER = f"dockertest-{os.getpid()}"

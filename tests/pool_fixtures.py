@@ -16,7 +16,7 @@ from webserv.pool.backends.process import ProcessBackend
 from webserv.pool.sites import PRELOAD, shop_spec
 from webserv.pool.snapshot import SnapshotStore
 from webserv.pool.snapshot.drivers import filesystem_type
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 
 BTRFS_ROOT = Path(os.environ.get("WEBSERV_BTRFS_ROOT", "/mnt/webserv-btrfs"))
 

@@ -18,7 +18,7 @@ from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL, 
 from webserv.pool.backends.docker import DockerBackend, DockerError
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import SnapshotStore
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 from webserv.sites.shop.accounts import ADMIN
 
 pytestmark = pytest.mark.docker

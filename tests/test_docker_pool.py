@@ -20,7 +20,7 @@ from webserv.pool.manager import PoolManager, PoolSite, pristine_dir
 from webserv.pool.pristine import PristineMarks
 from webserv.pool.sites import PRELOAD
 from webserv.pool.snapshot import SnapshotStore
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 from webserv.sites.shop.accounts import ADMIN
 
 pytestmark = pytest.mark.docker

@@ -17,7 +17,7 @@ from webserv.pool.backends.docker import DockerBackend, DockerError
 from webserv.pool.backends.runtimes import CONTROL_DIR, RUNTIME_LABEL
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import SnapshotStore
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 from webserv.sites.shop.accounts import ADMIN
 
 pytestmark = pytest.mark.docker

@@ -18,7 +18,7 @@ from webserv.pool.backends.process import ProcessBackend
 from webserv.pool.manager import PoolFull, PoolManager, PoolSite, UnknownLease
 from webserv.pool.sites import PRELOAD
 from webserv.pool.snapshot import SnapshotStore
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 
 pool_shop_seed = pool_fixtures.pool_shop_seed
 process_backend = pool_fixtures.process_backend

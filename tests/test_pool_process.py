@@ -15,7 +15,7 @@ from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL
 from webserv.pool.backends.process import ProcessBackend
 from webserv.pool.health import NotReady, wait_healthy
 from webserv.pool.snapshot import SnapshotStore
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 
 pool_shop_seed = pool_fixtures.pool_shop_seed
 process_backend = pool_fixtures.process_backend

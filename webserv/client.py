@@ -41,7 +41,7 @@ import httpx
 import numpy as np
 
 from webserv.env.spaces import action_space, image, observation_space, to_gym
-from webserv.server.schemas import ObservationOut, ResetOut, StepOut
+from webserv.wire import ObservationOut, ResetOut, StepOut
 
 REMOTE_ENV_ID = "webserv/Remote-v0"
 #: Viewport of the server's browser contexts (the screenshot's shape is height x width).

@@ -221,6 +221,7 @@ class BrowserSession:
         self._trackers: dict[Page, RequestTracker] = {}
         # The tabs as last observed and the cookies given, restored if the browser dies.
         self._cookies: list[dict[str, Any]] = []
+        self._headers: dict[str, str] = {}
         self._last_tabs: list[str] = ["about:blank"]
         self._last_active = 0
         # When the last action started (wall-clock ms) and how long it took, for the next
@@ -251,6 +252,8 @@ class BrowserSession:
         await self._context.add_init_script(SETTLE_SCRIPT)
         if self._cookies:
             await self._context.add_cookies(self._cookies)  # type: ignore[arg-type]
+        if self._headers:
+            await self._context.set_extra_http_headers(self._headers)
         self._context.on("page", self._adopt)
         for url in urls:
             page = await self._context.new_page()
@@ -306,6 +309,12 @@ class BrowserSession:
         assert self._context is not None
         self._cookies.extend(cookies)
         await self._context.add_cookies(cookies)  # type: ignore[arg-type]
+
+    async def set_extra_http_headers(self, headers: dict[str, str]) -> None:
+        """Send ``headers`` (e.g. a login token) with every request; kept across crashes."""
+        assert self._context is not None
+        self._headers.update(headers)
+        await self._context.set_extra_http_headers(self._headers)
 
     @property
     def alive(self) -> bool:

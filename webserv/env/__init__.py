@@ -1,8 +1,10 @@
 """Gymnasium envs over the pool and the browser, and their async core.
 
-Importing this package registers ``webserv/Shop-v0`` (the shop suite, up to 30 steps). Its
-public names are loaded when first used, so that importing a light sub-module (``spaces``,
-which the HTTP client shares) does not load the browser and the pool.
+Importing this package registers ``webserv/Web-v0`` (any suite or task file, ``site=`` picks
+the sites and backends) and one id per registered site that provides a suite
+(``webserv/Shop-v0`` for the shop; see :func:`webserv.sites.registry.env_id`). Its public
+names are loaded when first used, so that importing a light sub-module (``spaces``, which the
+HTTP client shares) does not load the browser and the pool.
 """
 
 from __future__ import annotations
@@ -28,17 +30,31 @@ _MODULES = {
 
 __all__ = ["EnvRuntime", "EnvSession", "EpisodeOver", "RuntimeConfig", "StepResult", "WebEnv"]
 
-SHOP_ENV_ID = "webserv/Shop-v0"
+GENERIC_ENV_ID = "webserv/Web-v0"
 
-if SHOP_ENV_ID not in gymnasium.registry:
-    gymnasium.register(
-        id=SHOP_ENV_ID,
-        entry_point="webserv.env.gym_env:WebEnv",
-        kwargs={"suite": "shop"},
-        max_episode_steps=None,
-        nondeterministic=True,
-        disable_env_checker=False,
-    )
+
+def register_envs() -> list[str]:
+    """Register the generic id and one id per registered site with a suite (idempotent)."""
+    from webserv.sites import registry
+
+    ids = {GENERIC_ENV_ID: {}}
+    for name, site in registry.sites().items():
+        if site.suites():
+            ids[registry.env_id(name)] = {"site": name}
+    for env_id, kwargs in ids.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(
+                id=env_id,
+                entry_point="webserv.env.gym_env:WebEnv",
+                kwargs=kwargs,
+                max_episode_steps=None,
+                nondeterministic=True,
+                disable_env_checker=False,
+            )
+    return list(ids)
+
+
+register_envs()
 
 
 def __getattr__(name: str) -> object:

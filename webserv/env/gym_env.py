@@ -3,9 +3,9 @@
 Usage::
 
     import gymnasium
-    import webserv.env  # registers webserv/Shop-v0
+    import webserv.env  # registers webserv/Web-v0 and one id per registered site
 
-    env = gymnasium.make("webserv/Shop-v0", max_steps=20)
+    env = gymnasium.make("webserv/Shop-v0", max_steps=20)  # or site="shop:docker"
     obs, info = env.reset(seed=0, options={"task_id": 3})
     obs, reward, terminated, truncated, info = env.step('click("12")')
     env.close()
@@ -18,6 +18,7 @@ the task chosen for a seed are deterministic.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium
@@ -26,21 +27,29 @@ import numpy as np
 from webserv.browser.observation import Observation
 from webserv.browser.session import SessionConfig
 from webserv.env.loop import LoopThread, acquire_runtime, release_runtime
-from webserv.env.runtime import RuntimeConfig
+from webserv.env.runtime import RuntimeConfig, SiteConfig, runtime_for
 from webserv.env.session import EnvSession
 from webserv.env.spaces import action_space, image, observation_space, to_gym
 from webserv.tasks.evaluators import Judge
+from webserv.sites.registry import default_suite
 from webserv.tasks.suite import load_suite
 
 
 class WebEnv(gymnasium.Env[dict[str, Any], str]):
-    """One environment over a task suite; actions are strings in the action grammar."""
+    """One environment over a task suite; actions are strings in the action grammar.
+
+    ``suite`` is a suite name, a suite directory or a WebArena task file; without it, the
+    suite of ``site``. ``site`` (``NAME``, ``NAME:BACKEND`` or ``NAME:url=BASE_URL``, or a
+    list of them) says which sites serve the tasks; without it, the suite's own sites on
+    the process backend.
+    """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
-        suite: str = "shop",
+        suite: str | Path | None = None,
+        site: str | Sequence[str] | None = None,
         task_ids: Sequence[int | str] | None = None,
         max_steps: int = 30,
         screenshot: bool = False,
@@ -51,21 +60,16 @@ class WebEnv(gymnasium.Env[dict[str, Any], str]):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
+        sites = [site] if isinstance(site, str) else list(site) if site is not None else None
+        if suite is None:
+            if not sites:
+                raise ValueError("give a suite (name, directory or task file) or a site")
+            suite = default_suite(SiteConfig.parse(sites[0]).name)
         self.suite = load_suite(suite)
         self.tasks = [self.suite.task(t) for t in task_ids] if task_ids else self.suite.tasks
         if not self.tasks:
             raise ValueError("no tasks to run")
-        manifest = self.suite.manifest
-        if isinstance(runtime_config, RuntimeConfig):
-            config = runtime_config
-        else:
-            values = {"seed": manifest.seed, "scale": manifest.scale, "standby": 1}
-            config = RuntimeConfig.model_validate({**values, **(runtime_config or {})})
-        if (config.seed, config.scale) != (manifest.seed, manifest.scale):
-            raise ValueError(
-                f"suite {manifest.name} was made for seed {manifest.seed} scale {manifest.scale}, "
-                f"the runtime serves seed {config.seed} scale {config.scale}"
-            )
+        config = runtime_for(self.suite, sites, runtime_config, standby=1)
         self.render_mode = render_mode
         self.max_steps = max_steps
         self.screenshot = screenshot

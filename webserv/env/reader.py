@@ -14,6 +14,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from webserv.browser.session import BrowserPool
 from webserv.browser.settle import SETTLE_SCRIPT, RequestTracker, wait_settled
+from webserv.env.login import Credentials
 
 
 class UnsupportedLocator(ValueError):
@@ -26,13 +27,13 @@ class BrowserPageReader:
     def __init__(
         self,
         browsers: BrowserPool,
-        cookies: list[dict[str, Any]],
+        credentials: Credentials,
         *,
         quiet_ms: int = 100,
         timeout_ms: int = 10_000,
     ) -> None:
         self._browsers = browsers
-        self._cookies = cookies
+        self._credentials = credentials
         self.quiet_ms = quiet_ms
         self.timeout_ms = timeout_ms
         self._context: BrowserContext | None = None
@@ -44,8 +45,7 @@ class BrowserPageReader:
                 locale="en-US", timezone_id="UTC"
             )
             await self._context.add_init_script(SETTLE_SCRIPT)
-            if self._cookies:
-                await self._context.add_cookies(self._cookies)  # type: ignore[arg-type]
+            await self._credentials.apply(self._context)
         return self._context
 
     async def read(self, url: str, locator: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from webserv.env.runtime import EnvRuntime, RuntimeConfig
+from webserv.env.runtime import EnvRuntime, runtime_for
 from webserv.env.session import EnvSession
 from webserv.stats import percentile
 from webserv.tasks.config import TaskConfig
@@ -132,12 +132,15 @@ async def run_suite(
     max_steps: int = 20,
     task_ids: Sequence[int | str] | None = None,
     runtime: EnvRuntime | None = None,
+    sites: Sequence[str] | None = None,
     judge: Judge | None = None,
     on_result: Callable[[TaskResult], None] | None = None,
 ) -> SuiteReport:
     """Run the suite's tasks (or ``task_ids`` of them) with ``parallel`` envs at once.
 
-    Without a ``runtime``, one is started for the suite's golden data and closed after.
+    Without a ``runtime``, one is started for ``sites`` (``NAME[:BACKEND]``; default: the
+    suite's own) with the suite's golden data, and closed after; each task leases an
+    instance of every site it names.
     ``judge`` grades ``fuzzy_match`` answers; without one such tasks are not evaluable.
     """
     if parallel < 1:
@@ -145,12 +148,8 @@ async def run_suite(
     tasks = [suite.task(t) for t in task_ids] if task_ids is not None else list(suite.tasks)
     owned = runtime is None
     if runtime is None:
-        manifest = suite.manifest
-        config = RuntimeConfig(
-            seed=manifest.seed,
-            scale=manifest.scale,
-            standby=parallel,
-            max_instances=2 * parallel + 2,
+        config = runtime_for(
+            suite, sites, {"max_instances": 2 * parallel + 2}, standby=parallel
         )
         runtime = await EnvRuntime(config).start()
     started = time.perf_counter()

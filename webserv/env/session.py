@@ -1,8 +1,8 @@
 """EnvSession: the async core of one environment, joining a lease, a browser and a task.
 
-``reset(task)`` leases a fresh shop instance (the previous one is recycled in the
-background), logs in the accounts the task needs with one HTTP post each, opens the task's
-start tabs and returns the first observation. ``step(action)`` acts, waits for the page to
+``reset(task)`` leases a fresh instance of each site the task names (the previous ones are
+recycled in the background), logs in the accounts the task needs, opens the task's start
+tabs and returns the first observation. ``step(action)`` acts, waits for the page to
 settle and, when the episode ends (``stop(...)`` or ``max_steps``), evaluates the task on
 pages of its own. The Gymnasium env and the HTTP server both drive this class.
 """
@@ -12,19 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from webserv.browser.observation import Observation
 from webserv.browser.session import BrowserSession, SessionConfig
-from webserv.env.bindings import base_urls, binding, pool_site_of, role_for_url
-from webserv.env.login import login_cookies
+from webserv.env.login import Credentials, log_in
 from webserv.env.reader import BrowserPageReader
 from webserv.env.runtime import EnvRuntime
 from webserv.pool.manager import Lease, UnknownLease
 from webserv.tasks.config import TaskConfig
-from webserv.tasks.evaluators import EpisodeOutcome, Evaluation, Judge, evaluate
+from webserv.tasks.evaluators import EpisodeOutcome, EvalResult, Judge, evaluate
 
 
 class EpisodeOver(RuntimeError):
@@ -47,7 +47,7 @@ def _ms(since: float) -> float:
 
 
 class EnvSession:
-    """One environment: at most one episode at a time, each on a fresh instance."""
+    """One environment: at most one episode at a time, each on fresh instances."""
 
     def __init__(
         self,
@@ -66,62 +66,92 @@ class EnvSession:
         self.task: TaskConfig | None = None
         self.steps = 0
         self.done = True
-        self._lease: Lease | None = None
+        self._leases: dict[str, Lease] = {}
         self._browser: BrowserSession | None = None
-        self._cookies: dict[str, list[dict[str, Any]]] = {}
+        self._credentials: dict[tuple[str, str], Credentials] = {}
+
+    @property
+    def leases(self) -> dict[str, Lease]:
+        """The episode's leases, by served site."""
+        return dict(self._leases)
 
     @property
     def instance_url(self) -> str | None:
-        return self._lease.url if self._lease is not None else None
+        """The URL of the episode's (first) instance."""
+        return next(iter(self._leases.values())).url if self._leases else None
 
-    async def _login(self, roles: set[str]) -> list[dict[str, Any]]:
-        """Session cookies for ``roles`` on the current instance (each posted once)."""
-        assert self._lease is not None
-        spec = self.runtime.site_spec(self._lease.instance.site)
-        wanted = [r for r in sorted(roles) if r not in self._cookies]
-        logins = {login.role: login for login in spec.logins}
-        missing = [r for r in wanted if r not in logins]
-        if missing:
-            raise KeyError(f"site {spec.name} documents no account for roles {missing}")
-        got = await asyncio.gather(
-            *(login_cookies(self.runtime.http, self._lease.url, logins[r]) for r in wanted)
-        )
-        self._cookies.update(zip(wanted, got, strict=True))
-        return [cookie for role in sorted(roles) for cookie in self._cookies[role]]
+    def base_urls(self) -> dict[str, str]:
+        """Placeholder values: every task site name the leased instances answer."""
+        urls = {}
+        for name, (site, alias) in self.runtime.task_sites.items():
+            if site in self._leases:
+                urls[name] = self._leases[site].url.rstrip("/") + alias.path
+        return urls
+
+    def _roles(self, task_sites: list[str]) -> set[tuple[str, str]]:
+        """(served site, role) of each task site name that has a login role."""
+        roles = set()
+        for name in task_sites:
+            site, alias = self.runtime.resolve(name)
+            if alias.role is not None:
+                roles.add((site.name, alias.role))
+        return roles
+
+    async def _login(self, roles: set[tuple[str, str]]) -> Credentials:
+        """Credentials for ``roles`` on the current instances (each login done once)."""
+        wanted = sorted(key for key in roles if key not in self._credentials)
+        logins = []
+        for site_name, role in wanted:
+            spec = self.runtime.sites[site_name].spec
+            by_role = {login.role: login for login in spec.logins}
+            if role not in by_role:
+                raise KeyError(f"site {spec.name} documents no account for role {role!r}")
+            logins.append(log_in(self.runtime.http, self._leases[site_name].url, by_role[role]))
+        got = await asyncio.gather(*logins)
+        self._credentials.update(zip(wanted, got, strict=True))
+        return Credentials.merge(self._credentials[key] for key in sorted(roles))
 
     async def reset(
-        self, task: TaskConfig, lease: Lease | None = None
+        self, task: TaskConfig, leases: Mapping[str, Lease] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
-        """Start an episode of ``task`` (unresolved, with placeholders) on a fresh instance:
-        ``lease`` if given (one the caller acquired, e.g. one of a group), else a new one."""
+        """Start an episode of ``task`` (unresolved, with placeholders) on fresh instances,
+        one per distinct site the task names: those of ``leases`` where given (the caller
+        acquired them, e.g. for a group), new ones for the rest."""
         started = time.perf_counter()
-        pool = self.runtime.pool
-        if pool is None:
-            raise RuntimeError("the runtime is not started")
         await self._end_episode()
-        pool_site = pool_site_of(task.sites)
-        if lease is not None and lease.instance.site != pool_site:
-            raise ValueError(f"lease {lease.id} is on {lease.instance.site}, not {pool_site}")
-        self._lease = lease or await pool.acquire(pool_site)
+        sites = self.runtime.sites_of(task.sites)
+        given = dict(leases or {})
+        stray = set(given) - set(sites)
+        if stray:
+            raise ValueError(f"task {task.task_id} does not use sites {sorted(stray)}")
+        self._leases = given
+        try:
+            acquired = await asyncio.gather(
+                *(self.runtime.acquire(site) for site in sites if site not in given)
+            )
+        except BaseException:
+            await self._end_episode()
+            raise
+        self._leases.update({lease.instance.site: lease for lease in acquired})
+        self._leases = {site: self._leases[site] for site in sites}
         acquired_ms = _ms(started)
-        resolved = task.resolve(base_urls(self._lease.url))
-        roles = {binding(site).role for site in task.sites} if task.require_login else set()
-        host = urlsplit(self._lease.url).netloc
-        cookies, browser = await asyncio.gather(
+        resolved = task.resolve(self.base_urls())
+        roles = self._roles(task.sites) if task.require_login else set()
+        hosts = [urlsplit(lease.url).netloc for lease in self._leases.values()]
+        credentials, browser = await asyncio.gather(
             self._login(roles),
             self.runtime.browsers.new_session(
-                allowed_hosts=[host], goal=task.intent, config=self.browser_config
+                allowed_hosts=hosts, goal=task.intent, config=self.browser_config
             ),
             return_exceptions=True,
         )
         if isinstance(browser, BrowserSession):
-            self._browser = browser  # closed with the lease by the next reset or close
-        for outcome in (cookies, browser):
+            self._browser = browser  # closed with the leases by the next reset or close
+        for outcome in (credentials, browser):
             if isinstance(outcome, BaseException):
                 raise outcome
-        assert isinstance(browser, BrowserSession) and isinstance(cookies, list)
-        if cookies:
-            await browser.add_cookies(cookies)
+        assert isinstance(browser, BrowserSession) and isinstance(credentials, Credentials)
+        await credentials.apply(browser)
         ready_ms = _ms(started)
         first, *others = resolved.start_urls
         obs = await browser.start(first)
@@ -134,8 +164,10 @@ class EnvSession:
         info = {
             "task_id": task.task_id,
             "intent": task.intent,
-            "instance_url": self._lease.url,
-            "lease": self._lease.id,
+            "instance_url": self.instance_url,
+            "lease": next(iter(self._leases.values())).id,
+            "instances": {site: lease.url for site, lease in self._leases.items()},
+            "isolated": all(self.runtime.isolated(site) for site in self._leases),
             "settle_ms": obs.settle_ms,
             "settled": obs.settled,
             "timings": {
@@ -179,40 +211,53 @@ class EnvSession:
             info["timings"]["eval_ms"] = _ms(evaluated)
         return StepResult(obs, reward, terminated, truncated, info)
 
-    def _reader_roles(self, last_url: str) -> set[str]:
+    def _reader_roles(self, last_url: str) -> set[tuple[str, str]]:
         """The accounts the evaluator's pages need: those of the sites its URLs are on."""
-        assert self.task is not None and self._lease is not None
+        assert self.task is not None
         roles = set()
         for target in self.task.eval.program_html:
             url = last_url if target.url == "last" else target.url
-            role = role_for_url(url, self._lease.url)
-            if role is not None:
-                roles.add(role)
+            found = self._role_for_url(url)
+            if found is not None:
+                roles.add(found)
         return roles
 
+    def _role_for_url(self, url: str) -> tuple[str, str] | None:
+        """The (site, role) of the task site name whose base URL is the longest prefix."""
+        best: tuple[int, tuple[str, str]] | None = None
+        for name, base in self.base_urls().items():
+            site, alias = self.runtime.resolve(name)
+            if alias.role is None:
+                continue
+            if url == base or url.startswith(base.rstrip("/") + "/"):
+                if best is None or len(base) > best[0]:
+                    best = (len(base), (site.name, alias.role))
+        return best[1] if best else None
+
     def _renew(self) -> None:
-        pool, lease = self.runtime.pool, self._lease
-        if pool is None or lease is None:
-            return
         try:
-            pool.renew(lease.id)
+            for lease in self._leases.values():
+                self.runtime.renew(lease)
         except UnknownLease as err:
             self.done = True
             raise EpisodeOver(f"the episode's instance was reclaimed: {err}") from err
 
-    async def evaluate(self, obs: Observation) -> Evaluation:
+    async def evaluate(self, obs: Observation) -> EvalResult:
         """Score the episode so far: the answer given with stop() and the state of the site."""
-        assert self.task is not None and self._lease is not None
+        assert self.task is not None
         outcome = EpisodeOutcome(answer=obs.answer, last_url=obs.url)
         reader = None
         if "program_html" in self.task.eval.eval_types:
             reader = BrowserPageReader(
                 self.runtime.browsers, await self._login(self._reader_roles(obs.url))
             )
+        helpers = self._evaluator_helpers()
         try:
-            return await evaluate(self.task, outcome, reader=reader, judge=self.judge)
+            return await evaluate(
+                self.task, outcome, reader=reader, judge=self.judge, helpers=helpers
+            )
         except ValueError as err:
-            return Evaluation(score=None, checks=[f"not evaluable: {err}"])
+            return EvalResult(score=None, checks=[f"not evaluable: {err}"])
         finally:
             if reader is not None:
                 await reader.close()
@@ -223,15 +268,22 @@ class EnvSession:
             raise EpisodeOver("no episode is running; call reset() first")
         return await self._browser.observe(screenshot=screenshot)
 
+    def _evaluator_helpers(self) -> dict[str, Any]:
+        """The ``func:`` helpers of the sites the episode runs on."""
+        helpers: dict[str, Any] = {}
+        for site in self._leases:
+            helpers.update(self.runtime.sites[site].evaluator_helpers())
+        return helpers
+
     async def _end_episode(self) -> None:
-        browser, lease = self._browser, self._lease
-        self._browser, self._lease, self._cookies = None, None, {}
+        browser, leases = self._browser, list(self._leases.values())
+        self._browser, self._leases, self._credentials = None, {}, {}
         self.done, self.task = True, None
         if browser is not None:
             await browser.close()
-        if lease is not None and self.runtime.pool is not None:
+        for lease in leases:
             with contextlib.suppress(UnknownLease):  # already reclaimed by the reaper
-                await self.runtime.pool.release(lease.id)
+                await self.runtime.release(lease)
 
     async def close(self) -> None:
         """End the episode: close the browser context, hand the instance back for recycling."""

@@ -1,72 +1,156 @@
-"""Golden snapshots made on demand: seed a site's data once, store it as its golden copy."""
+"""Golden snapshots: one name per site and parameters, made once, with a manifest.
+
+Every tool names a golden the same way (:meth:`Site.golden_name`): ``webserv pool golden``
+stores a data dir under the name the runtime then looks for. A seeded site's data is
+generated on demand; an exported site's data must be stored by its user first. Next to
+each golden the store keeps its manifest (:class:`SnapshotManifest`), the format of
+``snapshots/<site>/snapshot.json`` in the repository.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from webserv import paths
 from webserv.pool.snapshot import SnapshotStore
-from webserv.pool.spec import SiteSpec
+from webserv.sites.plugin import Site
+from webserv.sites.spec import GoldenRecipe
 
-DEFAULT_SEED = 42
-
-
-def _seed_shop(out: Path, seed: int, scale: float) -> None:
-    from webserv.sites.shop.seed import seed as seed_shop
-
-    seed_shop(out, seed=seed, scale=scale)
+#: What ``webserv site seed`` leaves in a data dir: which site and parameters made it.
+RECIPE_FILE = "webserv-golden.json"
 
 
-#: Sites whose data webserv can generate itself; WebArena's come from their images.
-SEEDERS: dict[str, Callable[[Path, int, float], None]] = {"shop": _seed_shop}
+class SnapshotManifest(BaseModel):
+    """A golden snapshot: how it was made, from which code, and what it holds."""
+
+    name: str
+    site: str
+    version: str
+    fingerprint: str = Field("", description="Hash of the generator code (seeded sites).")
+    recipe: GoldenRecipe
+    params: dict[str, Any] = Field(default_factory=dict)
+    files: int | None = None
+    size_bytes: int | None = None
+    checksum: str | None = Field(None, description="sha256 over relative paths and contents.")
+    created_at: str | None = None
 
 
-def generator_fingerprint(site: str) -> str:
-    """A short hash of the code that generates ``site``'s data, so a changed generator never
-    reuses golden data an older one made."""
-    if site != "shop":
-        raise KeyError(f"webserv cannot seed {site!r}")
-    import webserv.sites.shop as shop
-
-    root = Path(shop.__file__).parent
+def data_checksum(root: Path) -> tuple[int, int, str]:
+    """Files, apparent bytes and a sha256 of every file's relative path and content."""
     digest = hashlib.sha256()
-    for path in [root / "schema.sql", *sorted((root / "seed").rglob("*.py"))]:
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:10]
+    files = size = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(data).digest())
+            files += 1
+            size += len(data)
+    return files, size, digest.hexdigest()
 
 
-def golden_name(spec: SiteSpec, seed: int = DEFAULT_SEED, scale: float = 1.0) -> str:
-    """``shop-1-<generator hash>`` for the default data; seed and scale are in the name
-    otherwise."""
-    base = f"{spec.name}-{spec.version}-{generator_fingerprint(spec.name)}"
-    if seed == DEFAULT_SEED and scale == 1.0:
-        return base
-    return f"{base}-seed{seed}-scale{scale:g}"
+def manifest_of(site: Site, params: Mapping[str, Any], source: Path) -> SnapshotManifest:
+    values = site.golden_params(params) if site.recipe.kind == "seed" else dict(params)
+    files, size, checksum = data_checksum(source)
+    return SnapshotManifest(
+        name=site.golden_name(values),
+        site=site.name,
+        version=site.spec.version,
+        fingerprint=site.fingerprint(),
+        recipe=site.recipe,
+        params=values,
+        files=files,
+        size_bytes=size,
+        checksum=checksum,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
 
 
-def seeded_source(spec: SiteSpec, seed: int = DEFAULT_SEED, scale: float = 1.0) -> Path:
-    """A seeded data dir for ``spec``, generated once under the webserv home and reused."""
-    if spec.name not in SEEDERS:
-        raise KeyError(f"webserv cannot seed {spec.name!r}; create its golden from its image")
-    out = paths.home() / "seeded" / golden_name(spec, seed, scale)
+def manifest_path(store: SnapshotStore, name: str) -> Path:
+    return store.base / "golden" / f"{name}.manifest.json"
+
+
+def read_manifest(store: SnapshotStore, name: str) -> SnapshotManifest | None:
+    path = manifest_path(store, name)
+    return SnapshotManifest.model_validate_json(path.read_text()) if path.is_file() else None
+
+
+def store_golden(
+    store: SnapshotStore,
+    site: Site,
+    source: Path,
+    params: Mapping[str, Any] | None = None,
+    replace: bool = False,
+) -> SnapshotManifest:
+    """Store ``source`` as ``site``'s golden for ``params`` and write its manifest.
+
+    Without ``params``, those a ``webserv site seed`` left in ``source`` are used (else the
+    recipe's defaults), so the golden is named as the runtime will look for it."""
+    if params is None:
+        params = recorded_params(site, source)
+    manifest = manifest_of(site, params, source)
+    store.create_golden(manifest.name, source, replace=replace)
+    manifest_path(store, manifest.name).write_text(manifest.model_dump_json(indent=2) + "\n")
+    return manifest
+
+
+def recorded_params(site: Site, source: Path) -> dict[str, Any]:
+    """The parameters ``webserv site seed`` recorded in ``source`` (the defaults if none)."""
+    recorded = source / RECIPE_FILE
+    if not recorded.is_file():
+        return site.golden_params() if site.recipe.kind == "seed" else {}
+    data = json.loads(recorded.read_text())
+    if data.get("site") != site.name:
+        raise ValueError(f"{source} holds data of site {data.get('site')!r}, not {site.name!r}")
+    return site.golden_params(data.get("params", {}))
+
+
+def seed_data(site: Site, out: Path, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Generate ``site``'s data at ``out`` and record which parameters made it."""
+    values = site.golden_params(params)
+    site.make_golden(out, values)
+    record = {"site": site.name, "version": site.spec.version, "params": values}
+    (out / RECIPE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    return values
+
+
+def seeded_source(site: Site, params: Mapping[str, Any] | None = None) -> Path:
+    """A seeded data dir for ``site``, generated once under the webserv home and reused."""
+    out = paths.home() / "seeded" / site.golden_name(params)
     marker = out.with_name(out.name + ".done")
     if not marker.exists():
         if out.exists():  # an interrupted seed: start over
             shutil.rmtree(out)
-        SEEDERS[spec.name](out, seed, scale)
+        seed_data(site, out, params)
         marker.touch()
     return out
 
 
 def ensure_golden(
-    store: SnapshotStore, spec: SiteSpec, seed: int = DEFAULT_SEED, scale: float = 1.0
+    store: SnapshotStore,
+    site: Site,
+    params: Mapping[str, Any] | None = None,
+    source: Path | None = None,
 ) -> str:
-    """The name of ``spec``'s golden snapshot in ``store``, seeding and storing it if absent."""
-    name = golden_name(spec, seed, scale)
-    if not store.has_golden(name):
-        store.create_golden(name, seeded_source(spec, seed, scale))
-    return name
+    """The name of ``site``'s golden for ``params`` in ``store``: already there, stored from
+    ``source``, or (a seeded site) generated once. An exported site's missing golden is an
+    error that says how to make it."""
+    name = site.golden_name(params if site.recipe.kind == "seed" else None)
+    if store.has_golden(name):
+        return name
+    if source is None:
+        source = seeded_source(site, params)  # raises GoldenUnavailable for exported data
+    return store_golden(store, site, source, params).name

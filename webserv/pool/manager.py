@@ -22,6 +22,7 @@ import socket
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -35,7 +36,8 @@ from webserv.pool.backends.base import Backend, Instance
 from webserv.pool.health import NotReady, healthy, wait_healthy
 from webserv.pool.pristine import PristineMarks
 from webserv.pool.snapshot import SnapshotStore
-from webserv.pool.spec import SiteSpec
+from webserv.sites.plugin import LaunchedInstance
+from webserv.sites.spec import SiteSpec
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +61,33 @@ class UnknownLease(KeyError):
 
 @dataclass
 class PoolSite:
-    """One site the pool serves: its spec, its golden snapshot, and how many to keep warm."""
+    """One site the pool serves: its spec, its golden snapshot, how many to keep warm, how
+    many to run at most, and what to do once an instance is healthy (the site's hook)."""
 
     spec: SiteSpec
     golden: str
     standby: int = 2
+    max_instances: int | None = None
+    after_launch: Callable[[LaunchedInstance], Awaitable[None]] | None = None
+
+
+@dataclass
+class _Launched:
+    """A healthy instance as a site's ``after_launch`` hook sees it."""
+
+    instance: Instance
+    runner: Backend
+
+    @property
+    def url(self) -> str:
+        return self.instance.url
+
+    @property
+    def backend(self) -> str:
+        return self.runner.name
+
+    async def exec(self, argv: list[str]) -> str:
+        return await self.runner.exec(self.instance, argv)
 
 
 @dataclass
@@ -224,7 +248,7 @@ class PoolManager:
 
         def filled() -> bool:
             return all(
-                len(self._standby[name]) >= site.standby or self._blocked()
+                len(self._standby[name]) >= site.standby or self._blocked(name)
                 for name, site in self.sites.items()
             ) and not any(self._launching.values())
 
@@ -327,7 +351,7 @@ class PoolManager:
         missing = n - len(taken)
         try:
             if missing:
-                self._admit(missing)
+                self._admit(missing, site)
                 launched = await asyncio.gather(
                     *(self._launch(site) for _ in range(missing)), return_exceptions=True
                 )
@@ -440,15 +464,25 @@ class PoolManager:
     def _in_use(self) -> int:
         return len(self._instances) + sum(self._launching.values())
 
-    def _blocked(self) -> bool:
+    def _blocked(self, site: str | None = None) -> bool:
         try:
-            self._admit(1)
+            self._admit(1, site)
         except PoolFull:
             return True
         return False
 
-    def _admit(self, n: int) -> None:
-        """Raise PoolFull unless ``n`` more instances fit the limits."""
+    def _admit(self, n: int, site: str | None = None) -> None:
+        """Raise PoolFull unless ``n`` more instances (of ``site``) fit the limits."""
+        cap = self.sites[site].max_instances if site is not None else None
+        if cap is not None:
+            of_site = sum(1 for i in self._instances.values() if i.site == site)
+            of_site += self._launching[site]
+            if of_site + n > cap:
+                self.counters["pool_full"] += 1
+                raise PoolFull(
+                    f"pool full: {of_site} instances of {site} running or starting, {n} more "
+                    f"requested, its max_instances={cap}; release leases or retry later"
+                )
         in_use = self._in_use()
         if in_use + n > self.max_instances:
             self.counters["pool_full"] += 1
@@ -501,8 +535,9 @@ class PoolManager:
                 )
 
     async def _launch(self, site: str) -> Instance:
-        """Clone golden, start, wait until healthy. Raises PoolFull or the launch error."""
-        self._admit(1)
+        """Clone golden, start, wait until healthy, run the site's hook. Raises PoolFull or
+        the launch error."""
+        self._admit(1, site)
         pool_site = self._site(site)
         spec = pool_site.spec
         instance_id = f"{self.owner}-{site}-{uuid.uuid4().hex[:10]}"
@@ -530,6 +565,8 @@ class PoolManager:
             await wait_healthy(
                 self._client, instance.url + spec.health_path, spec.ready_timeout_s, alive
             )
+            if pool_site.after_launch is not None:
+                await pool_site.after_launch(_Launched(instance, self.backend))
             self.counters["launched"] += 1
             return instance
         except BaseException:

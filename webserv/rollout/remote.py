@@ -19,7 +19,7 @@ import httpx
 
 from webserv.client import RemoteEnvError
 from webserv.rollout.envs import EnvStep, RolloutEnv
-from webserv.server.schemas import ObservationOut
+from webserv.wire import ObservationOut
 from webserv.tasks.config import TaskConfig
 
 #: How long the first contact waits for a server that does not answer yet.

@@ -23,7 +23,7 @@ from webserv.env.runtime import EnvRuntime
 from webserv.server import errors
 from webserv.server.config import ServerConfig
 from webserv.server.metrics import Metrics
-from webserv.server.schemas import (
+from webserv.wire import (
     Closed,
     CreateRequest,
     EnvSummary,

@@ -35,7 +35,7 @@ from webserv.pool.manager import Lease, PoolFull, PoolStatus
 from webserv.server import errors
 from webserv.server.config import ServerConfig
 from webserv.server.metrics import Metrics
-from webserv.server.schemas import (
+from webserv.wire import (
     CreateRequest,
     EnvOptions,
     EnvSummary,

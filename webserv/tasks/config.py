@@ -58,7 +58,9 @@ class HtmlTarget(BaseModel):
     required_contents: ReferenceAnswers
 
 
-class Evaluation(BaseModel):
+class EvalSpec(BaseModel):
+    """A task's ``eval`` block: which evaluators run and against what."""
+
     model_config = ConfigDict(extra="allow")
 
     eval_types: list[EvalType]
@@ -86,7 +88,7 @@ class TaskConfig(BaseModel):
     instantiation_dict: dict[str, Any] = Field(default_factory=dict)
     intent_template_id: int | str | None = None
     require_reset: bool = False
-    eval: Evaluation
+    eval: EvalSpec
     #: webserv extension: a solution in the action grammar, used by the reference policy.
     reference_solution: list[str] | None = None
 

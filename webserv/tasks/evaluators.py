@@ -9,10 +9,12 @@ endpoint); without one, or when it gives no verdict, the task is reported as not
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from webserv.tasks.config import ALTERNATIVE_SEPARATOR, ReferenceAnswers, TaskConfig
@@ -39,8 +41,12 @@ class PageReader(Protocol):
         ...
 
 
+#: A site's ``func:`` helper: literal arguments in, a string (or an awaitable of one) out.
+Helper = Callable[..., Any]
+
+
 @dataclass
-class Evaluation:
+class EvalResult:
     """The outcome of one evaluator or of all of them combined."""
 
     score: float | None  # None: not evaluable (fuzzy_match without a judge)
@@ -84,7 +90,7 @@ async def match_contents(
     *,
     intent: str = "",
     judge: Judge | None = None,
-) -> Evaluation:
+) -> EvalResult:
     """Score ``prediction`` against every kind of reference given; each must hold."""
     pred = clean(prediction)
     checks: list[str] = []
@@ -117,7 +123,7 @@ async def match_contents(
                     continue
                 checks.append(f"fuzzy_match {ref!r}: {'ok' if ok else 'FAIL'}")
                 score = score * ok if score is not None else None
-    return Evaluation(score=None if score is None else float(score), checks=checks)
+    return EvalResult(score=None if score is None else float(score), checks=checks)
 
 
 def _normalise_path(path: str) -> str:
@@ -138,10 +144,10 @@ def url_matches(predicted: str, reference: str) -> bool:
     return all(set(values) <= set(pred_query.get(key, [])) for key, values in ref_query.items())
 
 
-def evaluate_url(outcome: EpisodeOutcome, reference_url: str) -> Evaluation:
+def evaluate_url(outcome: EpisodeOutcome, reference_url: str) -> EvalResult:
     alternatives = [alt.strip() for alt in _alternatives(reference_url)]
     ok = any(url_matches(outcome.last_url, alt) for alt in alternatives)
-    return Evaluation(
+    return EvalResult(
         score=float(ok), checks=[f"url_match {reference_url!r}: {'ok' if ok else 'FAIL'}"]
     )
 
@@ -152,16 +158,20 @@ async def evaluate(
     *,
     reader: PageReader | None = None,
     judge: Judge | None = None,
-) -> Evaluation:
-    """Run every evaluator the (resolved) task asks for; the score is their product."""
-    parts: list[Evaluation] = []
+    helpers: Mapping[str, Helper] | None = None,
+) -> EvalResult:
+    """Run every evaluator the (resolved) task asks for; the score is their product.
+
+    ``helpers`` are the ``func:`` functions the task's sites provide (see
+    :func:`call_helper`)."""
+    parts: list[EvalResult] = []
     spec = task.eval
     for eval_type in spec.eval_types:
         if eval_type == "string_match":
             if spec.reference_answers is None:
                 raise ValueError(f"task {task.task_id}: string_match without reference_answers")
             if outcome.answer is None:
-                parts.append(Evaluation(score=0.0, checks=["string_match: no answer given"]))
+                parts.append(EvalResult(score=0.0, checks=["string_match: no answer given"]))
             else:
                 parts.append(
                     await match_contents(
@@ -173,17 +183,57 @@ async def evaluate(
         elif eval_type == "program_html":
             if reader is None:
                 raise ValueError(f"task {task.task_id}: program_html needs a page reader")
-            parts.append(await _evaluate_html(task, outcome, reader, judge))
+            parts.append(await _evaluate_html(task, outcome, reader, judge, helpers or {}))
     return combine(parts)
 
 
+async def call_helper(expression: str, helpers: Mapping[str, Helper], last_url: str) -> str:
+    """Evaluate a WebArena ``func:NAME(ARGS)`` expression with a site's helper.
+
+    ``ARGS`` are Python literals, read with ``ast`` (never executed); the name
+    ``__last_url__`` stands for the URL the episode ended on. The helper (sync or async)
+    returns a string: a URL where the expression is a ``url``, the content to check where it
+    is a ``locator``. A helper no site provides, or a page argument (``__page__``), makes the
+    task not evaluable."""
+    try:
+        call = ast.parse(expression.removeprefix("func:").strip(), mode="eval").body
+    except SyntaxError as err:
+        raise ValueError(f"unreadable func: expression {expression!r}") from err
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.keywords:
+        raise ValueError(f"func: expression {expression!r} is not a call of a named helper")
+    name = call.func.id
+    if name not in helpers:
+        raise ValueError(f"no served site provides the func: helper {name}")
+    args: list[Any] = []
+    for arg in call.args:
+        if isinstance(arg, ast.Name) and arg.id == "__last_url__":
+            args.append(last_url)
+        elif isinstance(arg, ast.Name):
+            raise ValueError(f"func: helper {name} takes {arg.id}, which webserv does not pass")
+        else:
+            args.append(ast.literal_eval(arg))
+    result = helpers[name](*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return "" if result is None else str(result)
+
+
 async def _evaluate_html(
-    task: TaskConfig, outcome: EpisodeOutcome, reader: PageReader, judge: Judge | None
-) -> Evaluation:
+    task: TaskConfig,
+    outcome: EpisodeOutcome,
+    reader: PageReader,
+    judge: Judge | None,
+    helpers: Mapping[str, Helper],
+) -> EvalResult:
     parts = []
     for target in task.eval.program_html:
         url = outcome.last_url if target.url == "last" else target.url
-        content = await reader.read(url, target.locator)
+        if url.startswith("func:"):
+            url = await call_helper(url, helpers, outcome.last_url)
+        if target.locator.startswith("func:"):
+            content = await call_helper(target.locator, helpers, outcome.last_url)
+        else:
+            content = await reader.read(url, target.locator)
         result = await match_contents(
             content, target.required_contents, intent=task.intent, judge=judge
         )
@@ -192,12 +242,12 @@ async def _evaluate_html(
     return combine(parts)
 
 
-def combine(parts: Sequence[Evaluation]) -> Evaluation:
+def combine(parts: Sequence[EvalResult]) -> EvalResult:
     """Product of scores; not evaluable if any part is not."""
     checks = [check for part in parts for check in part.checks]
     if any(part.score is None for part in parts):
-        return Evaluation(score=None, checks=checks)
+        return EvalResult(score=None, checks=checks)
     score = 1.0
     for part in parts:
         score *= part.score or 0.0
-    return Evaluation(score=score, checks=checks)
+    return EvalResult(score=score, checks=checks)

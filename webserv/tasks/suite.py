@@ -1,18 +1,20 @@
-"""Task suites: a directory of WebArena-format task JSON plus a manifest.
+"""Task suites: WebArena-format tasks plus a manifest of the sites and data they target.
 
-``suite.json`` says which site and which golden data (seed, scale) the answers were computed
-from; ``tasks.json`` holds the tasks. The built-in suites live in ``webserv/tasks/suites/``.
+A suite directory holds ``suite.json`` (its name, the registered sites it runs on and the
+golden data parameters its answers were computed from) and ``tasks.json``. Sites provide
+their suites (``Site.suites()``); a suite may also be given by path, or as a bare task file
+(WebArena's own ``config_files``), which then runs on whatever sites the runtime serves.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from webserv.sites import registry
 from webserv.tasks.config import TaskConfig, load_tasks
-
-SUITES_DIR = Path(__file__).parent / "suites"
 
 
 class SuiteManifest(BaseModel):
@@ -20,9 +22,20 @@ class SuiteManifest(BaseModel):
 
     name: str
     description: str = ""
-    site: str = Field(description="The pool site the tasks run on.")
-    seed: int = Field(description="Seed of the golden data the answers come from.")
-    scale: float = Field(description="Scale of that golden data.")
+    sites: list[str] = Field(
+        default_factory=list,
+        description="Registered sites the tasks run on (default: those of `golden`).",
+    )
+    golden: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per site, the golden data parameters the answers were computed from.",
+    )
+
+    @model_validator(mode="after")
+    def _sites_from_golden(self) -> SuiteManifest:
+        if not self.sites:
+            self.sites = list(self.golden)
+        return self
 
 
 class Suite(BaseModel):
@@ -36,18 +49,13 @@ class Suite(BaseModel):
         raise KeyError(f"suite {self.manifest.name} has no task {task_id!r}")
 
 
-def suite_dir(name: str) -> Path:
-    path = SUITES_DIR / name
-    if not (path / "suite.json").is_file():
-        known = sorted(p.name for p in SUITES_DIR.iterdir() if (p / "suite.json").is_file())
-        raise KeyError(f"unknown suite {name!r}; known suites: {', '.join(known)}")
-    return path
-
-
 def load_suite(name_or_path: str | Path) -> Suite:
-    """A built-in suite by name, or a suite directory by path."""
+    """A suite by name (one a registered site provides), a suite directory, or a task file
+    or directory of task files."""
     path = Path(name_or_path)
-    if not (path / "suite.json").is_file():
-        path = suite_dir(str(name_or_path))
-    manifest = SuiteManifest.model_validate_json((path / "suite.json").read_text())
-    return Suite(manifest=manifest, tasks=load_tasks(path / "tasks.json"))
+    if not path.exists():
+        path = registry.find_suite(str(name_or_path))
+    if (path / "suite.json").is_file():
+        manifest = SuiteManifest.model_validate_json((path / "suite.json").read_text())
+        return Suite(manifest=manifest, tasks=load_tasks(path / "tasks.json"))
+    return Suite(manifest=SuiteManifest(name=path.stem), tasks=load_tasks(path))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 
 #: Label/tag every backend puts on what it starts, so a restarted manager finds its own.
 OWNER_LABEL = "webserv.owner"
@@ -68,6 +68,15 @@ class Backend(Protocol):
     async def memory_bytes(self, instance: Instance) -> int:
         """Resident memory of the instance (process tree RSS or container cgroup usage)."""
         ...
+
+    async def exec(self, instance: Instance, argv: list[str]) -> str:
+        """Run ``argv`` where the instance runs (its container; the host with the data dir
+        as working directory); return its output; raise :class:`ExecError` on failure."""
+        ...
+
+
+class ExecError(RuntimeError):
+    """A command run in or beside an instance failed."""
 
 
 #: Where :func:`free_port` looks: below the kernel's ephemeral range (32768-60999 by

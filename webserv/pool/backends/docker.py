@@ -34,6 +34,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from webserv import paths
 from webserv.pool.backends import runtimes
 from webserv.pool.backends.base import (
+    ExecError,
     INSTANCE_LABEL,
     OWNER_LABEL,
     SITE_LABEL,
@@ -41,7 +42,7 @@ from webserv.pool.backends.base import (
     free_port,
 )
 from webserv.pool.backends.runtimes import CONTROL_DIR, RUNTIME_LABEL, SOCKET_NAME, Runtime
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 
 log = logging.getLogger(__name__)
 
@@ -442,6 +443,19 @@ class DockerBackend:
         if slot := instance.labels.get(RUNTIME_LABEL):
             owner = instance.labels.get(OWNER_LABEL, self.owner)
             await asyncio.to_thread(runtimes.remove_slot, self.runtime_root / owner / slot)
+
+    async def exec(self, instance: Instance, argv: list[str]) -> str:
+        def run() -> tuple[int, bytes]:
+            result = self.client.containers.get(instance.handle).exec_run(argv)
+            return result.exit_code, result.output or b""
+
+        code, out = await self._call(f"running {argv[0]} in instance {instance.id}", run)
+        text = out.decode(errors="replace")
+        if code != 0:
+            raise ExecError(
+                f"{' '.join(argv)} exited {code} in instance {instance.id}: {text.strip()[-500:]}"
+            )
+        return text
 
     def _state(self, instance: Instance) -> dict[str, Any] | None:
         if not instance.handle:

@@ -23,13 +23,14 @@ import psutil
 
 from webserv import paths
 from webserv.pool.backends.base import (
+    ExecError,
     INSTANCE_LABEL,
     OWNER_LABEL,
     SITE_LABEL,
     Instance,
     free_port,
 )
-from webserv.pool.spec import SiteSpec
+from webserv.sites.spec import SiteSpec
 
 STARTED_LABEL = "webserv.started"
 
@@ -237,6 +238,25 @@ class ProcessBackend:
     async def alive(self, instance: Instance) -> bool:
         self._reap()
         return self._process(instance) is not None
+
+    async def exec(self, instance: Instance, argv: list[str]) -> str:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=instance.data_dir,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        except OSError as err:
+            raise ExecError(f"cannot run {argv[0]!r} for instance {instance.id}: {err}") from err
+        out, _ = await proc.communicate()
+        text = out.decode(errors="replace")
+        if proc.returncode != 0:
+            raise ExecError(
+                f"{' '.join(argv)} exited {proc.returncode} for instance {instance.id}: "
+                f"{text.strip()[-500:]}"
+            )
+        return text
 
     async def stop(self, instance: Instance) -> None:
         proc = self._process(instance)

@@ -1,4 +1,5 @@
-"""The request and response bodies of the HTTP API (they make its OpenAPI spec)."""
+"""The wire schemas of the HTTP API: what the server, `RemoteWebEnv` and the rollout fleet
+exchange (they make the OpenAPI spec). Light: it loads neither the browser nor the pool."""
 
 from __future__ import annotations
 

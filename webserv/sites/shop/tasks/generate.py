@@ -4,8 +4,8 @@ Every reference answer and every expected state is read from the seeded ``shop.d
 reports through the admin's own report functions), so the answers are right by construction
 for that data. Run it again whenever the seeder or the pages change::
 
-    python -m webserv.tasks.suites.shop.generate            # seeds a temporary data dir
-    python -m webserv.tasks.suites.shop.generate --data-dir DIR
+    python -m webserv.sites.shop.tasks.generate            # seeds a temporary data dir
+    python -m webserv.sites.shop.tasks.generate --data-dir DIR
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from webserv.sites.shop import accounts, db
 from webserv.sites.shop.admin.reports import bestsellers, sales_by_period
 from webserv.sites.shop.shipping import METHODS
 from webserv.sites.shop.web import money
-from webserv.tasks.suite import SuiteManifest
 
 HERE = Path(__file__).parent
 ADMIN = "__SHOPPING_ADMIN__"
@@ -719,19 +718,24 @@ def add_to_wishlist(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Ta
         )
 
 
-def generate(data_dir: Path, manifest: SuiteManifest) -> list[Task]:
+def golden_params() -> dict[str, Any]:
+    """The shop golden data the suite targets (``suite.json``: ``golden.shop``)."""
+    return json.loads((HERE / "suite.json").read_text())["golden"]["shop"]
+
+
+def generate(data_dir: Path, seed: int, scale: float) -> list[Task]:
     """Every task of the suite, numbered in template order."""
     conn = db.connect(data_dir)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    if (int(meta["seed"]), float(meta["scale"])) != (manifest.seed, manifest.scale):
+    if (int(meta["seed"]), float(meta["scale"])) != (seed, scale):
         raise ValueError(
             f"{data_dir} holds seed {meta['seed']} scale {meta['scale']}, but the suite targets "
-            f"seed {manifest.seed} scale {manifest.scale}"
+            f"seed {seed} scale {scale}"
         )
     tasks: list[Task] = []
     try:
         for template_id, fn in TEMPLATES:
-            rng = random.Random(f"{manifest.seed}-{template_id}")
+            rng = random.Random(f"{seed}-{template_id}")
             for item in fn(conn, rng):
                 tasks.append({"task_id": len(tasks), "intent_template_id": template_id, **item})
     finally:
@@ -744,15 +748,15 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="A data dir seeded as the manifest says.")
     parser.add_argument("--out", type=Path, default=HERE / "tasks.json")
     args = parser.parse_args()
-    manifest = SuiteManifest.model_validate_json((HERE / "suite.json").read_text())
+    params = golden_params()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir
         if data_dir is None:
             from webserv.sites.shop.seed import seed
 
             data_dir = Path(tmp) / "data"
-            seed(data_dir, seed=manifest.seed, scale=manifest.scale)
-        tasks = generate(data_dir, manifest)
+            seed(data_dir, seed=params["seed"], scale=params["scale"])
+        tasks = generate(data_dir, params["seed"], params["scale"])
     args.out.write_text(json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {len(tasks)} tasks to {args.out}")
 

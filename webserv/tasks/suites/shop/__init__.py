@@ -1,1 +1,0 @@
-"""The shop suite: ``suite.json`` (golden data it targets), ``tasks.json`` (generated)."""
