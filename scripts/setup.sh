@@ -18,7 +18,10 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-    .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+    # compat mode puts the checkout on sys.path, so the development commands of
+    # benchmarks/ (not shipped in the wheel) are found by `webserv bench`.
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' \
+        --config-settings editable_mode=compat
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

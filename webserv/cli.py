@@ -2,14 +2,18 @@
 
 Each layer owns its sub-commands in its own ``cli.py``; this module only mounts them.
 Sub-command modules import their heavy dependencies (Playwright, Docker SDK, ...) inside
-the command bodies so that ``webserv site run`` starts fast.
+the command bodies so that ``webserv site run`` starts fast. Commands that live outside the
+package (``webserv bench``, from the repository's ``benchmarks/``) are mounted from the
+``webserv.commands`` entry point group when they can be imported: in a checkout, not in
+the wheel.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import typer
 
-from benchmarks.cli import app as bench_app
 from webserv.behaviour.cli import app as behaviour_app
 from webserv.browser.cli import observe
 from webserv.demo import demo
@@ -29,13 +33,25 @@ app.add_typer(site_app, name="site")
 app.add_typer(pool_app, name="pool")
 images_app.command("build-server")(build_image)
 app.add_typer(images_app, name="images")
-app.add_typer(bench_app, name="bench")
 app.add_typer(suite_app, name="suite")
 app.add_typer(behaviour_app, name="behaviour")
 app.command("observe")(observe)
 app.command("demo")(demo)
 app.command("serve")(serve)
 app.command("rollout")(rollout)
+
+
+
+def _mount_extra_commands() -> None:
+    for ep in entry_points(group="webserv.commands"):
+        try:
+            extra = ep.load()
+        except ImportError:
+            continue  # a development command whose code is not installed
+        app.add_typer(extra, name=ep.name)
+
+
+_mount_extra_commands()
 
 if __name__ == "__main__":
     app()

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import typer
 
+from webserv.options import SnapshotDriver
+
 
 def demo(
     serve: bool = typer.Option(
         sys.stdout.isatty(), help="Keep the instance up until Ctrl-C (default when interactive)."
     ),
-    snapshot: str | None = typer.Option(
-        None, "--snapshot", help="Snapshot driver (default: detect)."
-    ),
+    snapshot_driver: SnapshotDriver = None,
     parallel: int = typer.Option(4, "--parallel", min=1, max=32, help="Suite episodes at once."),
     report: Path = typer.Option(
         Path("demo-report.json"), "--report", help="Where the suite's JSON report goes."
@@ -43,14 +43,16 @@ def demo(
         policy=PolicyKind.reference,
         parallel=parallel,
         max_steps=20,
+        site=[],
         task=[],
-        json_out=report,
+        out=report,
+        as_json=False,
         judge_endpoint=None,
         judge_model="",
         judge_key="",
     )
     _rollout(rollout_out)
-    asyncio.run(_demo(serve, snapshot))
+    asyncio.run(_demo(serve, snapshot_driver))
 
 
 def _rollout(out: Path | None) -> None:
@@ -58,7 +60,7 @@ def _rollout(out: Path | None) -> None:
     import shutil
 
     from webserv.paths import home
-    from webserv.rollout.cli import fleet_for, run_with_progress, storefront_tasks
+    from webserv.rollout.cli import fleet_for, run_with_progress, select_tasks
     from webserv.rollout.runner import RolloutConfig
     from webserv.tasks.suite import load_suite
 
@@ -67,7 +69,9 @@ def _rollout(out: Path | None) -> None:
         shutil.rmtree(out, ignore_errors=True)  # the demo's own directory holds its last run only
     suite = load_suite("shop")
     config = RolloutConfig(policy="scripted", envs=2, episodes=2, max_steps=15, out=out)
-    run_with_progress(config, fleet_for(config, suite.manifest), storefront_tasks(suite))
+    # The shopper browses the storefront: the tasks on WebArena's "shopping" site name.
+    tasks = select_tasks(suite, task_sites=["shopping"])
+    run_with_progress(config, fleet_for(config, suite), tasks)
 
 
 async def _demo(serve: bool, snapshot: str | None) -> None:
@@ -78,22 +82,22 @@ async def _demo(serve: bool, snapshot: str | None) -> None:
     from webserv.pool.backends.process import ProcessBackend
     from webserv.pool.golden import ensure_golden
     from webserv.pool.manager import PoolManager, PoolSite
-    from webserv.pool.sites import PRELOAD, shop_spec
     from webserv.pool.snapshot import SnapshotStore
+    from webserv.sites import registry
     from webserv.sites.shop.accounts import ACCOUNTS
 
     console = Console(width=None if sys.stdout.isatty() else 120)
-    spec = shop_spec()
+    shop = registry.get("shop")
     store = SnapshotStore(driver=snapshot)
     started = time.perf_counter()
     with console.status("seeding the shop's golden data (once)"):
-        golden = await asyncio.to_thread(ensure_golden, store, spec)
+        golden = await asyncio.to_thread(ensure_golden, store, shop)
     console.print(
         f"golden [bold]{golden}[/] ({store.driver.name} snapshots at {store.root}) "
         f"ready in {time.perf_counter() - started:.1f} s"
     )
-    backend = ProcessBackend(owner="demo", preload=PRELOAD)
-    pool = PoolManager(backend, store, [PoolSite(spec, golden, standby=1)], owner="demo")
+    backend = ProcessBackend(owner="demo", preload={"shop": list(shop.preload)})
+    pool = PoolManager(backend, store, [PoolSite(shop.spec, golden, standby=1)], owner="demo")
     try:
         async with pool:
             launch = time.perf_counter()

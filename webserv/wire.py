@@ -41,7 +41,10 @@ class ResetRequest(BaseModel):
 class CreateRequest(ResetRequest):
     """Create an env and start its first episode."""
 
-    site: str = Field("shop", description="The site the env runs on.")
+    site: str = Field(description="The site the env runs on (one this server serves).")
+    suite: str | None = Field(
+        None, description="The suite its tasks come from (default: the site's first)."
+    )
     options: EnvOptions = Field(default_factory=EnvOptions)
 
 
@@ -115,6 +118,7 @@ class EnvSummary(BaseModel):
     env_id: str
     group: str | None
     client: str
+    suite: str
     task_id: TaskId | None
     steps: int
     episode_running: bool
@@ -128,7 +132,8 @@ class PoolOut(BaseModel):
     server: str
     store: str
     envs: list[EnvSummary]
-    pool: dict[str, Any]
+    sites: list[str] = Field(description="The sites this server serves.")
+    pools: list[dict[str, Any]] = Field(description="One status per backend.")
     servers: list[dict[str, Any]]
 
 

@@ -26,12 +26,12 @@ import numpy as np
 
 from webserv.browser.observation import Observation
 from webserv.browser.session import SessionConfig
+from webserv.env.config import RuntimeConfig, SiteConfig, runtime_for
 from webserv.env.loop import LoopThread, acquire_runtime, release_runtime
-from webserv.env.runtime import RuntimeConfig, SiteConfig, runtime_for
 from webserv.env.session import EnvSession
 from webserv.env.spaces import action_space, image, observation_space, to_gym
-from webserv.tasks.evaluators import Judge
 from webserv.sites.registry import default_suite
+from webserv.tasks.evaluators import Judge
 from webserv.tasks.suite import load_suite
 
 

@@ -79,7 +79,9 @@ async def log_in(client: httpx.AsyncClient, instance_url: str, login: Login) -> 
     session cookies), or the cookies or headers the site documents."""
     host = urlsplit(instance_url).hostname or ""
     if login.method == "cookie":
-        return Credentials(cookies=_cookies([f"{k}={v}; Path=/" for k, v in login.cookies.items()], host))
+        return Credentials(
+            cookies=_cookies([f"{k}={v}; Path=/" for k, v in login.cookies.items()], host)
+        )
     if login.method == "header":
         return Credentials(headers=dict(login.headers))
     url = instance_url.rstrip("/") + login.login_path

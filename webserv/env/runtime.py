@@ -12,93 +12,23 @@ and lives on one event loop; the sync Gymnasium env runs it on a background loop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 import httpx
-from pydantic import BaseModel, Field, model_validator
 
 from webserv.browser.session import BrowserPool
+from webserv.env.config import RuntimeConfig, SiteConfig, runtime_for
 from webserv.pool.backends.base import Backend
 from webserv.pool.external import ExternalSite, ExternalSites
 from webserv.pool.golden import ensure_golden
-from webserv.pool.manager import Lease, PoolManager, PoolSite, PoolStatus
+from webserv.pool.manager import Lease, PoolManager, PoolSite, PoolStatus, UnknownLease
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites import registry
 from webserv.sites.plugin import Site
 from webserv.sites.spec import SiteAlias
-from webserv.tasks.suite import Suite
-
-BackendName = Literal["process", "docker", "url"]
-_SITE_ARG = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)(?::(?P<backend>process|docker|url)(?:=(?P<url>.+))?)?$")
-
-
-class SiteConfig(BaseModel):
-    """One site a runtime serves, on one backend."""
-
-    name: str = Field(description="A registered site (`webserv site list`).")
-    backend: BackendName = "process"
-    url: str | None = Field(None, description="url backend: the deployment's base URL.")
-    golden: dict[str, Any] = Field(
-        default_factory=dict, description="Golden data parameters (a seeded site: seed, scale)."
-    )
-    golden_source: Path | None = Field(
-        None, description="A data dir to store as the golden if it is not in the store yet."
-    )
-    standby: int = Field(1, ge=0, description="Ready instances kept warm.")
-    max_instances: int | None = Field(None, ge=1, description="Instances of this site at most.")
-
-    @model_validator(mode="after")
-    def _url_backend_has_url(self) -> SiteConfig:
-        if (self.backend == "url") != (self.url is not None):
-            raise ValueError(f"site {self.name}: the url backend, and only it, takes a url")
-        return self
-
-    @classmethod
-    def parse(cls, text: str, **defaults: Any) -> SiteConfig:
-        """``NAME``, ``NAME:BACKEND`` or ``NAME:url=BASE_URL`` (the ``--site`` syntax)."""
-        match = _SITE_ARG.match(text.strip())
-        if match is None:
-            raise ValueError(
-                f"bad site {text!r}: use NAME, NAME:process, NAME:docker or NAME:url=BASE_URL"
-            )
-        values = {k: v for k, v in match.groupdict().items() if v is not None}
-        return cls.model_validate({**defaults, **values})
-
-
-class RuntimeConfig(BaseModel):
-    """Which sites the runtime serves, where their snapshots live, and its limits."""
-
-    sites: list[SiteConfig] = Field(default_factory=lambda: [SiteConfig(name="shop")])
-    max_instances: int = Field(16, ge=1, description="Pooled instances per backend at most.")
-    snapshot_root: Path | None = Field(None, description="Snapshot store root (default: auto).")
-    snapshot_driver: str | None = Field(None, description="btrfs, reflink, overlay or copy.")
-    docker_runtimes: int = Field(
-        0, ge=0, description="Pre-started containers per docker site (0: a container per launch)."
-    )
-    owner: str | None = Field(
-        None,
-        description="Owner label of the instances (default: per process). A runtime started "
-        "again with the same owner reconciles what the previous one left running.",
-    )
-
-    @model_validator(mode="after")
-    def _sites_once(self) -> RuntimeConfig:
-        names = [site.name for site in self.sites]
-        if not names:
-            raise ValueError("a runtime serves at least one site")
-        if len(set(names)) != len(names):
-            raise ValueError(f"a site is listed twice: {names}")
-        return self
-
-    def site(self, name: str) -> SiteConfig:
-        for site in self.sites:
-            if site.name == name:
-                return site
-        raise KeyError(f"this runtime does not serve {name!r}")
 
 
 class SiteProvider(Protocol):
@@ -106,9 +36,7 @@ class SiteProvider(Protocol):
 
     async def acquire(self, site: str, ttl_s: float | None = None) -> Lease: ...
 
-    async def acquire_group(
-        self, site: str, n: int, ttl_s: float | None = None
-    ) -> list[Lease]: ...
+    async def acquire_group(self, site: str, n: int, ttl_s: float | None = None) -> list[Lease]: ...
 
     def renew(self, lease_id: str, ttl_s: float | None = None) -> Lease: ...
 
@@ -290,6 +218,26 @@ class EnvRuntime:
     async def acquire_group(self, site: str, n: int, ttl_s: float | None = None) -> list[Lease]:
         return await self._provider(site).acquire_group(site, n, ttl_s)
 
+    async def acquire_sets(self, sites: list[str], n: int) -> list[dict[str, Lease]]:
+        """``n`` sets of instances, one of each site, each site's from identical state (a
+        GRPO group of tasks on several sites); all or none."""
+        got = await asyncio.gather(
+            *(self.acquire_group(site, n) for site in sites), return_exceptions=True
+        )
+        failed = [g for g in got if isinstance(g, BaseException)]
+        if failed:
+            for leases in got:
+                if not isinstance(leases, BaseException):
+                    for lease in leases:
+                        with contextlib.suppress(UnknownLease):
+                            await self.release(lease)
+            raise failed[0]
+        per_site = [g for g in got if not isinstance(g, BaseException)]
+        return [
+            {site: leases[i] for site, leases in zip(sites, per_site, strict=True)}
+            for i in range(n)
+        ]
+
     def renew(self, lease: Lease, ttl_s: float | None = None) -> Lease:
         return self._provider(lease.instance.site).renew(lease.id, ttl_s)
 
@@ -323,38 +271,4 @@ class EnvRuntime:
         await self.http.aclose()
 
 
-def runtime_for(
-    suite: Suite,
-    sites: Sequence[str | SiteConfig] | None = None,
-    runtime_config: RuntimeConfig | Mapping[str, Any] | None = None,
-    **site_defaults: Any,
-) -> RuntimeConfig:
-    """The runtime a suite's tasks need: ``sites`` (``NAME[:BACKEND]`` or configs), else the
-    runtime config's, else the suite's own; each with the golden data the answers came from."""
-    if isinstance(runtime_config, RuntimeConfig):
-        config = runtime_config
-    else:
-        values = dict(runtime_config or {})
-        if sites is None and "sites" not in values:
-            if not suite.manifest.sites:
-                raise ValueError(
-                    f"suite {suite.manifest.name} names no registered site: say which to serve"
-                )
-            sites = suite.manifest.sites
-        if sites is not None:
-            values["sites"] = [
-                s if isinstance(s, SiteConfig) else SiteConfig.parse(s, **site_defaults)
-                for s in sites
-            ]
-        config = RuntimeConfig.model_validate(values)
-    checked = []
-    for site in config.sites:
-        golden = suite.manifest.golden.get(site.name, {})
-        clash = {k: v for k, v in site.golden.items() if k in golden and golden[k] != v}
-        if clash and site.backend != "url":
-            raise ValueError(
-                f"suite {suite.manifest.name} was made for {site.name} data {golden}, "
-                f"the runtime serves {site.golden}"
-            )
-        checked.append(site.model_copy(update={"golden": {**golden, **site.golden}}))
-    return config.model_copy(update={"sites": checked})
+__all__ = ["EnvRuntime", "RuntimeConfig", "SiteConfig", "UnservedSite", "runtime_for"]

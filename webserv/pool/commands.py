@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from webserv.options import Json, SnapshotDriver, SnapshotRoot
+
 if TYPE_CHECKING:
     import psutil
 
 pool_app = typer.Typer(help="Inspect and manage the site instance pool.", no_args_is_help=True)
 
-DRIVER_HELP = "Snapshot driver: btrfs, reflink, overlay or copy (default: detect)."
 
 
 def _store(root: Path | None, snapshot: str | None):  # type: ignore[no-untyped-def]
@@ -28,7 +29,7 @@ def _store(root: Path | None, snapshot: str | None):  # type: ignore[no-untyped-
 
 
 @pool_app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(as_json: Json = False) -> None:
     """Show every running pool manager: standby/leased per site, instances, counters."""
     import psutil
 
@@ -65,37 +66,41 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
 @pool_app.command()
 def golden(
-    site: str = typer.Argument(..., help="Site name (shop, shopping, shopping_admin, gitlab)."),
-    source: Path = typer.Argument(..., help="A seeded data dir, e.g. from `webserv site seed`."),
-    snapshot: str | None = typer.Option(None, "--snapshot", help=DRIVER_HELP),
-    root: Path | None = typer.Option(None, "--root", help="Snapshot store root."),
+    site: str = typer.Argument(..., help="A registered site (`webserv site list`)."),
+    source: Path = typer.Argument(..., help="Its data dir: from `webserv site seed`, or exported."),
+    param: list[str] = typer.Option(
+        [], "--param", help="Golden parameters KEY=VALUE (default: what `site seed` recorded)."
+    ),
+    snapshot_driver: SnapshotDriver = None,
+    snapshot_root: SnapshotRoot = None,
     replace: bool = typer.Option(False, "--replace", help="Replace an existing golden."),
 ) -> None:
-    """Make SOURCE the golden snapshot of SITE (named <site>-<version>)."""
-    from webserv.pool.sites import get_spec
+    """Store SOURCE as SITE's golden snapshot, under the name the runtime looks for, with
+    its manifest (recipe, version, parameters, size, checksum)."""
+    from webserv.pool.golden import store_golden
     from webserv.pool.snapshot import SnapshotError
+    from webserv.sites.cli import parse_params
+    from webserv.sites.registry import UnknownSite, get
 
+    store = _store(snapshot_root, snapshot_driver)
     try:
-        spec = get_spec(site)
-    except KeyError as exc:
-        typer.echo(f"error: {exc.args[0]}", err=True)
-        raise typer.Exit(2) from exc
-    store = _store(root, snapshot)
-    name = f"{spec.name}-{spec.version}"
-    try:
-        path = store.create_golden(name, source, replace=replace)
-    except SnapshotError as exc:
+        manifest = store_golden(store, get(site), source, parse_params(param) or None, replace)
+    except (UnknownSite, SnapshotError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"golden {name} ({store.driver.name}) at {path}")
+    typer.echo(
+        f"golden {manifest.name} ({store.driver.name}) at {store.golden_path(manifest.name)}: "
+        f"{manifest.files} files, {(manifest.size_bytes or 0) / 2**20:.1f} MiB, "
+        f"sha256 {(manifest.checksum or '')[:16]}"
+    )
 
 
 @pool_app.command()
 def clean(
     owner: str = typer.Option("default", "--owner", help="Pool owner whose leftovers to remove."),
     backend: str = typer.Option("process", "--backend", help="process or docker."),
-    snapshot: str | None = typer.Option(None, "--snapshot", help=DRIVER_HELP),
-    root: Path | None = typer.Option(None, "--root", help="Snapshot store root."),
+    snapshot_driver: SnapshotDriver = None,
+    snapshot_root: SnapshotRoot = None,
 ) -> None:
     """Remove what a dead pool manager left behind: its instances (processes, or containers
     with their runtime slots and mounts), its clones and its pristine marks; and any
@@ -124,7 +129,7 @@ def clean(
     else:
         typer.echo(f"error: unknown backend {backend!r}; choose process or docker", err=True)
         raise typer.Exit(2)
-    manager = PoolManager(chosen, _store(root, snapshot), [], owner=owner)
+    manager = PoolManager(chosen, _store(snapshot_root, snapshot_driver), [], owner=owner)
 
     async def run() -> dict[str, int]:
         try:

@@ -57,7 +57,8 @@ class ExternalSites:
                     self._client, url, min(entry.site.spec.ready_timeout_s, 30.0), interval_s=0.5
                 )
             except NotReady as err:
-                raise NotReady(f"site {entry.site.name} at {entry.url} is not reachable: {err}")
+                message = f"site {entry.site.name} at {entry.url} is not reachable: {err}"
+                raise NotReady(message) from err
 
         await asyncio.gather(*(check(entry) for entry in self.sites.values()))
 

@@ -8,12 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from webserv.options import Sites
+
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from webserv.policy.vlm import ModelConfig
     from webserv.rollout.envs import EnvFleet
     from webserv.rollout.runner import RolloutConfig, RunSummary
     from webserv.tasks.config import TaskConfig
-    from webserv.tasks.suite import Suite, SuiteManifest
+    from webserv.tasks.suite import Suite
 
 
 class PolicyChoice(StrEnum):
@@ -99,9 +103,15 @@ def rollout(
     out: Path = typer.Option(
         ..., "--out", help="Run directory (JSONL + screenshots); a used one is added to."
     ),
-    suite: str = typer.Option("shop", help="Task suite (name or directory)."),
-    task: list[str] = typer.Option(
-        [], "--task", help="Task ids to cycle through (default: the storefront tasks)."
+    site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
+    suite: str | None = typer.Option(
+        None, help="Task suite: name, dir or task file (default: the first site's suite)."
+    ),
+    task: list[str] = typer.Option([], "--task", help="Task ids to cycle through (repeatable)."),
+    task_site: list[str] = typer.Option(
+        [],
+        "--task-site",
+        help="Only the tasks on these site names, e.g. shopping (repeatable; default: all).",
     ),
     persona: list[str] = typer.Option(
         [], "--persona", help="Built-in persona name or JSON file (repeatable; default: all)."
@@ -124,6 +134,7 @@ def rollout(
     from webserv.policy.persona import BUILTIN, builtin, load_personas
     from webserv.policy.prompt import PromptConfig
     from webserv.rollout.runner import RolloutConfig
+    from webserv.sites.registry import default_suite
     from webserv.tasks.suite import load_suite
 
     model_settings = model_config(
@@ -132,8 +143,10 @@ def rollout(
     if group_size > envs:
         raise fail(f"--group-size {group_size} needs at least as many --envs")
     try:
-        loaded = load_suite(suite)
-        tasks = [loaded.task(t) for t in task] if task else storefront_tasks(loaded)
+        if suite is None and site:
+            suite = str(default_suite(site[0].split(":")[0]))
+        loaded = load_suite(suite or "shop")
+        tasks = select_tasks(loaded, task, task_site)
         personas = None
         if not no_persona:
             personas = []
@@ -163,14 +176,26 @@ def rollout(
     from webserv.client import RemoteEnvError
 
     try:
-        run_with_progress(config, fleet_for(config, loaded.manifest, server, token), tasks)
+        fleet = fleet_for(config, loaded, site or None, server, token)
+    except (KeyError, ValueError) as err:
+        raise fail(str(err.args[0] if err.args else err)) from err
+    try:
+        run_with_progress(config, fleet, tasks)
     except RemoteEnvError as err:
         raise fail(f"the server failed: {err}") from err
 
 
-def storefront_tasks(suite: Suite) -> list[TaskConfig]:
-    """The tasks a shopper does: those on the storefront only (all tasks if there are none)."""
-    return [t for t in suite.tasks if t.sites == ["shopping"]] or list(suite.tasks)
+def select_tasks(
+    suite: Suite, task_ids: Sequence[str] = (), task_sites: Sequence[str] = ()
+) -> list[TaskConfig]:
+    """The tasks ``task_ids`` names, else those whose sites are all among ``task_sites``
+    (every task without either)."""
+    if task_ids:
+        return [suite.task(t) for t in task_ids]
+    tasks = [t for t in suite.tasks if not task_sites or set(t.sites) <= set(task_sites)]
+    if not tasks:
+        raise ValueError(f"suite {suite.manifest.name} has no task on {', '.join(task_sites)}")
+    return tasks
 
 
 def run_with_progress(
@@ -228,25 +253,31 @@ def run_with_progress(
 
 def fleet_for(
     config: RolloutConfig,
-    manifest: SuiteManifest,
+    suite: Suite,
+    sites: Sequence[str] | None = None,
     server: str | None = None,
     token: str | None = None,
 ) -> EnvFleet:
-    """The envs to run on: a server's, or in-process ones over the suite's golden data."""
+    """The envs to run on: a server's (on its first site, drawing from the suite of that
+    name), or in-process ones over ``sites`` (default: the suite's) with its golden data."""
     from webserv.browser.session import SessionConfig
-    from webserv.env.runtime import RuntimeConfig
+    from webserv.env.config import SiteConfig, runtime_for
     from webserv.rollout.envs import InProcessFleet
 
     if server is not None:
         from webserv.rollout.remote import RemoteFleet
 
+        first = SiteConfig.parse(sites[0]).name if sites else None
         return RemoteFleet(
-            server, token=token, max_steps=config.max_steps, screenshot=config.prompt.screenshot
+            server,
+            token=token,
+            site=first or suite.manifest.sites[0],
+            suite=suite.manifest.name,
+            max_steps=config.max_steps,
+            screenshot=config.prompt.screenshot,
         )
     envs = config.envs
-    runtime = RuntimeConfig(
-        seed=manifest.seed, scale=manifest.scale, standby=envs, max_instances=2 * envs + 2
-    )
+    runtime = runtime_for(suite, sites, {"max_instances": 2 * envs + 2}, standby=envs)
     return InProcessFleet(
         runtime,
         max_steps=config.max_steps,

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from webserv.browser.session import SessionConfig
-from webserv.env.bindings import pool_site_of
 from webserv.env.runtime import EnvRuntime, RuntimeConfig
 from webserv.env.session import EnvSession
 from webserv.pool.manager import Lease, UnknownLease
@@ -80,23 +79,23 @@ class SessionEnv:
 
 
 class _LeasedEnv(SessionEnv):
-    """A member of a group: its first reset uses the lease taken with the group."""
+    """A member of a group: its first reset uses the leases taken with the group."""
 
-    def __init__(self, session: EnvSession, lease: Lease) -> None:
+    def __init__(self, session: EnvSession, leases: dict[str, Lease]) -> None:
         super().__init__(session)
-        self._lease: Lease | None = lease
+        self._leases = leases
 
     async def reset(self, task: TaskConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-        lease, self._lease = self._lease, None
-        obs, info = await self.session.reset(task, lease=lease)
+        leases, self._leases = self._leases, {}
+        obs, info = await self.session.reset(task, leases=leases)
         return obs.to_dict(), info
 
     async def close(self) -> None:
         await super().close()
-        if self._lease is not None and self.session.runtime.pool is not None:
-            with contextlib.suppress(UnknownLease):  # no reset took it; hand it back
-                await self.session.runtime.pool.release(self._lease.id)
-            self._lease = None
+        leases, self._leases = self._leases, {}
+        for lease in leases.values():  # no reset took them; hand them back
+            with contextlib.suppress(UnknownLease):
+                await self.session.runtime.release(lease)
 
 
 class InProcessFleet:
@@ -134,8 +133,9 @@ class InProcessFleet:
         return SessionEnv(self._session(self.runtime))
 
     async def group(self, task: TaskConfig, n: int) -> list[RolloutEnv]:
-        """``n`` envs on instances leased together from the same golden state."""
-        if self.runtime is None or self.runtime.pool is None:
+        """``n`` envs on instances leased together from the same golden state (of every
+        site the task names)."""
+        if self.runtime is None:
             raise RuntimeError("the fleet is not started")
-        leases = await self.runtime.pool.acquire_group(pool_site_of(task.sites), n)
-        return [_LeasedEnv(self._session(self.runtime), lease) for lease in leases]
+        sets = await self.runtime.acquire_sets(self.runtime.sites_of(task.sites), n)
+        return [_LeasedEnv(self._session(self.runtime), leases) for leases in sets]

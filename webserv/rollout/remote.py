@@ -19,8 +19,8 @@ import httpx
 
 from webserv.client import RemoteEnvError
 from webserv.rollout.envs import EnvStep, RolloutEnv
-from webserv.wire import ObservationOut
 from webserv.tasks.config import TaskConfig
+from webserv.wire import ObservationOut
 
 #: How long the first contact waits for a server that does not answer yet.
 START_WAIT_S = 10.0
@@ -89,11 +89,11 @@ class RemoteEnv:
     def __init__(
         self,
         api: _Api,
-        options: dict[str, Any],
+        create_body: dict[str, Any],
         env_id: str | None = None,
         first: tuple[dict[str, Any], dict[str, Any]] | None = None,
     ) -> None:
-        self.api, self.options, self.env_id = api, options, env_id
+        self.api, self.create_body, self.env_id = api, create_body, env_id
         self._first = first  # a group member's first episode, started by the server
 
     async def reset(self, task: TaskConfig) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -102,9 +102,7 @@ class RemoteEnv:
             return first
         body: dict[str, Any] = {"task": task.task_id}
         if self.env_id is None:
-            data = await self.api.call(
-                "POST", "/v1/envs", {**body, "site": "shop", "options": self.options}
-            )
+            data = await self.api.call("POST", "/v1/envs", {**body, **self.create_body})
             self.env_id = data["env_id"]
         else:
             data = await self.api.call("POST", f"/v1/envs/{self.env_id}/reset", body)
@@ -134,12 +132,15 @@ class RemoteEnv:
 
 
 class RemoteFleet:
-    """Envs on a webserv server; tasks are sent by id, so it must serve the same suite."""
+    """Envs on a webserv server, on ``site`` with tasks of ``suite`` (sent by id, so the
+    server must offer the same suite; default: the site's first)."""
 
     def __init__(
         self,
         base_url: str,
         *,
+        site: str,
+        suite: str | None = None,
         token: str | None = None,
         max_steps: int = 30,
         screenshot: bool = True,
@@ -147,7 +148,12 @@ class RemoteFleet:
         retry_for_s: float = 120.0,
     ) -> None:
         self.target = base_url
-        self.options = {"max_steps": max_steps, "screenshot": screenshot}
+        # What every create call carries: where the env runs and how it behaves.
+        self.create_body: dict[str, Any] = {
+            "site": site,
+            "suite": suite,
+            "options": {"max_steps": max_steps, "screenshot": screenshot},
+        }
         self._settings = (base_url, token, timeout_s, retry_for_s)
         self._api: _Api | None = None
 
@@ -167,17 +173,17 @@ class RemoteFleet:
         return self._api
 
     def env(self) -> RolloutEnv:
-        return RemoteEnv(self._started(), self.options)
+        return RemoteEnv(self._started(), self.create_body)
 
     async def group(self, task: TaskConfig, n: int) -> list[RolloutEnv]:
         """``n`` envs whose first episodes of ``task`` the server started identically."""
         api = self._started()
-        body = {"task": task.task_id, "site": "shop", "options": self.options, "n": n}
+        body = {"task": task.task_id, **self.create_body, "n": n}
         data = await api.call("POST", "/v1/groups", body)
         return [
             RemoteEnv(
                 api,
-                self.options,
+                self.create_body,
                 env_id=member["env_id"],
                 first=(_observation(member["observation"]), member["info"]),
             )

@@ -12,17 +12,20 @@ import gc
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request, Response
+from pydantic import BaseModel, Field, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webserv.env.runtime import EnvRuntime
 from webserv.server import errors
 from webserv.server.config import ServerConfig
 from webserv.server.metrics import Metrics
+from webserv.server.service import EnvService
+from webserv.server.store import open_store
 from webserv.wire import (
     Closed,
     CreateRequest,
@@ -38,8 +41,8 @@ from webserv.wire import (
     StepOut,
     StepRequest,
 )
-from webserv.server.service import EnvService
-from webserv.server.store import open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
@@ -162,6 +165,26 @@ _UNAUTHORIZED = (
 )
 
 
+def served_requests(sites: list[str]) -> tuple[type[CreateRequest], type[GroupRequest]]:
+    """The create bodies of a server serving ``sites``: ``site`` is an enum of them in the
+    OpenAPI spec, and any other value is a 400 that lists them."""
+    served = Literal.__getitem__(tuple(sites))  # type: ignore[attr-defined]
+    site = (served, Field(sites[0], description=f"The site the env runs on: {', '.join(sites)}."))
+    create = create_model("CreateRequest", __base__=CreateRequest, site=site)
+    group = create_model("GroupRequest", __base__=GroupRequest, site=site)
+    return create, group
+
+
+def _body(model: type[BaseModel]) -> Callable[[F], F]:
+    """Declare ``model`` as the type of an endpoint's ``req`` body (made per server)."""
+
+    def declare(endpoint: F) -> F:
+        endpoint.__annotations__["req"] = model
+        return endpoint
+
+    return declare
+
+
 def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastAPI:
     """The server app; ``runtime``, if given, is used (already started) and left running
     (an app that starts its own runtime is the process's server: it freezes its start-up
@@ -221,7 +244,10 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
 
     v1 = APIRouter(prefix="/v1", responses=_ERRORS)
 
+    create_in, group_in = served_requests(config.served)
+
     @v1.post("/envs", status_code=201, response_model=ResetOut, summary="Create an env")
+    @_body(create_in)
     async def create_env(
         req: CreateRequest,
         client: str = Depends(client_of),
@@ -279,6 +305,7 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         return Closed(closed=await running().close(env_id))
 
     @v1.post("/groups", status_code=201, response_model=GroupOut, summary="Create a group")
+    @_body(group_in)
     async def create_group(
         req: GroupRequest,
         client: str = Depends(client_of),
@@ -305,13 +332,13 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
     async def pool() -> PoolOut:
         """This server's envs and pool, and every live server in the registry."""
         svc = running()
-        status = svc.pool_status()
         servers = await svc.store.servers()
         return PoolOut(
             server=svc.owner,
             store=svc.store.name,
             envs=[svc.summary(env) for env in svc.envs_list()],
-            pool=status.model_dump() if status else {},
+            sites=svc.runtime.served,
+            pools=[status.model_dump() for status in svc.pool_status()],
             servers=[record.model_dump() for record in servers],
         )
 

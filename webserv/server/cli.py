@@ -6,8 +6,20 @@ from pathlib import Path
 
 import typer
 
+from webserv.options import (
+    DEFAULT_MAX_INSTANCES,
+    MaxInstances,
+    Sites,
+    SnapshotDriver,
+    SnapshotRoot,
+)
+
 
 def serve(
+    site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
+    suite: list[str] = typer.Option(
+        [], "--suite", help="A suite (name, dir or task file) besides the sites' own; repeatable."
+    ),
     host: str = typer.Option(
         "127.0.0.1", help="Address to bind; off loopback a token is required."
     ),
@@ -24,15 +36,15 @@ def serve(
     server_id: str | None = typer.Option(
         None, help="Owner of this server's envs and instances (default: host and port)."
     ),
-    standby: int = typer.Option(2, min=0, help="Ready shop instances kept warm."),
-    max_instances: int = typer.Option(16, min=1, help="Shop instances at most."),
+    standby: int = typer.Option(2, min=0, help="Ready instances kept warm per site."),
+    max_instances: MaxInstances = DEFAULT_MAX_INSTANCES,
     max_envs: int = typer.Option(64, min=1, help="Open envs at most (beyond: 429)."),
     env_ttl: float = typer.Option(300.0, min=1, help="Seconds without a call before an env ends."),
     request_timeout: float = typer.Option(120.0, min=1, help="Longest one env call may take (s)."),
-    snapshot_root: Path | None = typer.Option(None, help="Snapshot store root (default: auto)."),
-    snapshot_driver: str | None = typer.Option(None, help="btrfs, reflink, overlay or copy."),
+    snapshot_root: SnapshotRoot = None,
+    snapshot_driver: SnapshotDriver = None,
     golden_source: Path | None = typer.Option(
-        None, help="An already seeded shop data dir (of the suite's seed and scale) to use."
+        None, help="A seeded data dir of the (first) site to store as its golden if absent."
     ),
     access_log: bool = typer.Option(False, help="Log every request."),
 ) -> None:
@@ -40,13 +52,17 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from webserv.env.runtime import RuntimeConfig
+    from webserv.env.config import RuntimeConfig, SiteConfig
     from webserv.server.app import create_app
     from webserv.server.config import ServerConfig
-    from webserv.tasks.suite import load_suite
+    from webserv.sites.registry import UnknownSite, get
 
-    manifest = load_suite("shop").manifest
     try:
+        sites = [SiteConfig.parse(text, standby=standby) for text in site or ["shop"]]
+        for entry in sites:
+            get(entry.name)
+        if golden_source is not None:
+            sites[0] = sites[0].model_copy(update={"golden_source": golden_source})
         config = ServerConfig(
             host=host,
             port=port,
@@ -56,22 +72,26 @@ def serve(
             max_envs=max_envs,
             env_ttl_s=env_ttl,
             request_timeout_s=request_timeout,
+            suites=suite,
             runtime=RuntimeConfig(
-                seed=manifest.seed,
-                scale=manifest.scale,
-                standby=standby,
+                sites=sites,
                 max_instances=max_instances,
                 snapshot_root=snapshot_root,
                 snapshot_driver=snapshot_driver,
-                golden_source=golden_source,
             ),
         )
+        config.load_suites()  # a bad --suite fails here, not in the lifespan
     except ValidationError as err:
         messages = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
         typer.echo(f"error: {messages}", err=True)
         raise typer.Exit(2) from err
+    except (UnknownSite, KeyError, ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err.args[0] if err.args else err}", err=True)
+        raise typer.Exit(2) from err
+    served = ", ".join(f"{s.name} ({s.backend})" for s in sites)
     typer.echo(
-        f"webserv server {config.owner} on http://{host}:{port} (store: {redis_url or 'memory'})"
+        f"webserv server {config.owner} on http://{host}:{port} serving {served} "
+        f"(store: {redis_url or 'memory'})"
     )
     uvicorn.run(
         create_app(config),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
-from webserv.env.runtime import RuntimeConfig
-from webserv.tasks.suite import load_suite
+from webserv.env.config import RuntimeConfig, SiteConfig
+from webserv.sites import registry
+from webserv.tasks.suite import Suite, load_suite
 
 
 def is_loopback(host: str) -> bool:
@@ -29,7 +31,8 @@ def default_server_id(port: int) -> str:
 
 
 class ServerConfig(BaseModel):
-    """Everything ``webserv serve`` takes; the runtime part says which shop data it serves."""
+    """Everything ``webserv serve`` takes; the runtime part says which sites it serves, on
+    which backends, with which golden data."""
 
     host: str = "127.0.0.1"
     port: int = Field(8100, ge=0, le=65535)
@@ -40,7 +43,10 @@ class ServerConfig(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
         description="Owner of this server's envs and instances (default: host and port).",
     )
-    suite: str = Field("shop", description="The task suite the envs draw tasks from.")
+    suites: list[str] = Field(
+        default_factory=list,
+        description="Task suites (names, dirs or task files) besides those of the served sites.",
+    )
     env_ttl_s: float = Field(300.0, gt=0, description="An env no call touched this long ends.")
     max_envs: int = Field(64, ge=1, description="Open envs at most; beyond, 429.")
     max_group: int = Field(16, ge=1, description="Largest group of envs one call creates.")
@@ -50,8 +56,9 @@ class ServerConfig(BaseModel):
     max_typed_chars: int = Field(2_000, ge=1, description="Longest text one type() may enter.")
     max_steps_limit: int = Field(1_000, ge=1, description="Largest max_steps a client may ask.")
     heartbeat_s: float = Field(2.0, gt=0, description="How often the registry entry is renewed.")
-    runtime: RuntimeConfig | None = Field(
-        None, description="Pool and golden data (default: the suite's data, 2 standby)."
+    runtime: RuntimeConfig = Field(
+        default_factory=lambda: RuntimeConfig(sites=[SiteConfig(name="shop", standby=2)]),
+        description="The sites served, their backends, pools and golden data.",
     )
 
     @model_validator(mode="after")
@@ -67,13 +74,27 @@ class ServerConfig(BaseModel):
     def owner(self) -> str:
         return self.server_id or default_server_id(self.port)
 
+    @property
+    def served(self) -> list[str]:
+        return [site.name for site in self.runtime.sites]
+
+    def load_suites(self) -> dict[str, Suite]:
+        """Every suite the server offers: those of the served sites, then ``suites``."""
+        names: list[str | Path] = [
+            path for site in self.served for path in registry.get(site).suites().values()
+        ]
+        names += self.suites
+        loaded = [load_suite(name) for name in names]
+        return {suite.manifest.name: suite for suite in loaded}
+
     def runtime_config(self) -> RuntimeConfig:
-        """The runtime to start: the suite's golden data, instances labelled with the owner."""
-        manifest = load_suite(self.suite).manifest
-        base = self.runtime or RuntimeConfig(seed=manifest.seed, scale=manifest.scale)
-        if (base.seed, base.scale) != (manifest.seed, manifest.scale):
-            raise ValueError(
-                f"suite {manifest.name} was made for seed {manifest.seed} scale "
-                f"{manifest.scale}, the runtime serves seed {base.seed} scale {base.scale}"
-            )
-        return base.model_copy(update={"owner": self.owner})
+        """The runtime to start: the served sites with the golden data their suites were made
+        from, instances labelled with the owner."""
+        sites = []
+        suites = self.load_suites()
+        for site in self.runtime.sites:
+            golden = {}
+            for suite in suites.values():
+                golden.update(suite.manifest.golden.get(site.name, {}))
+            sites.append(site.model_copy(update={"golden": {**golden, **site.golden}}))
+        return self.runtime.model_copy(update={"owner": self.owner, "sites": sites})

@@ -40,10 +40,10 @@ class Metrics:
             "webserv_pool_instances", "Site instances by state.", ["site", "state"], registry=r
         )
 
-    def render(self, envs_open: int, pool: PoolStatus | None) -> bytes:
+    def render(self, envs_open: int, pools: list[PoolStatus]) -> bytes:
         """The text exposition, with the gauges read now."""
         self.envs_open.set(envs_open)
-        if pool is not None:
+        for pool in pools:
             for site, status in pool.sites.items():
                 for state in ("standby", "leased", "launching"):
                     self.pool_instances.labels(site, state).set(getattr(status, state))

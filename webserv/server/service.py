@@ -28,24 +28,24 @@ from gymnasium.utils.seeding import np_random
 from webserv.browser.actions import ActionError, parse
 from webserv.browser.observation import Observation
 from webserv.browser.session import SessionConfig
-from webserv.env.runtime import EnvRuntime
+from webserv.env.runtime import EnvRuntime, UnservedSite
 from webserv.env.session import EnvSession, EpisodeOver, StepResult
 from webserv.pool.health import NotReady
 from webserv.pool.manager import Lease, PoolFull, PoolStatus
 from webserv.server import errors
 from webserv.server.config import ServerConfig
 from webserv.server.metrics import Metrics
+from webserv.server.store import EnvRecord, LeaseStore, ServerRecord
+from webserv.sites.registry import UnknownSite
+from webserv.tasks.config import TaskConfig
+from webserv.tasks.suite import Suite
 from webserv.wire import (
     CreateRequest,
     EnvOptions,
     EnvSummary,
     GroupRequest,
     ResetRequest,
-    TaskId,
 )
-from webserv.server.store import EnvRecord, LeaseStore, ServerRecord
-from webserv.tasks.config import TaskConfig
-from webserv.tasks.suite import load_suite
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +64,7 @@ class ServedEnv:
     record: EnvRecord
     session: EnvSession
     options: EnvOptions
+    suite: Suite
     rng: np.random.Generator
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     deadline: float = 0.0
@@ -88,8 +89,7 @@ class EnvService:
         self.store = store
         self.metrics = metrics
         self.owner = config.owner
-        self.suite = load_suite(config.suite)
-        self.site = self.suite.manifest.site
+        self.suites = config.load_suites()
         self.envs: dict[str, ServedEnv] = {}
         self.groups: dict[str, list[str]] = {}
         self.started_at = time.time()
@@ -139,12 +139,12 @@ class EnvService:
 
     async def create(self, req: CreateRequest, client: str) -> tuple[ServedEnv, Observation, dict]:
         """A new env with its first episode started."""
-        self._check_site(req.site)
+        suite = self._suite_for(req)
         self._admit(1)
-        env = self._new_env(req.options, client, group=None)
+        env = self._new_env(req.options, suite, client, group=None)
         self._pending += 1
         try:
-            obs, info = await self._reset(env, req, lease=None)
+            obs, info = await self._reset(env, req, leases=None)
             await self._register(env)
         except BaseException:
             await self._discard(env)
@@ -157,12 +157,12 @@ class EnvService:
         self, req: GroupRequest, client: str
     ) -> tuple[str, list[tuple[ServedEnv, Observation, dict]]]:
         """``n`` envs whose first episodes run the same task from identical instances."""
-        self._check_site(req.site)
+        suite = self._suite_for(req)
         if req.n > self.config.max_group:
             raise errors.TooLarge(f"a group has at most {self.config.max_group} envs, not {req.n}")
         self._admit(req.n)
         group = uuid.uuid4().hex[:12]
-        envs = [self._new_env(req.options, client, group) for _ in range(req.n)]
+        envs = [self._new_env(req.options, suite, client, group) for _ in range(req.n)]
         self._pending += req.n
         try:
             results = await self._reset_group(envs, req)
@@ -179,7 +179,7 @@ class EnvService:
     async def reset(self, env_id: str, req: ResetRequest) -> tuple[ServedEnv, Observation, dict]:
         env = await self.get(env_id)
         async with self._using(env):
-            obs, info = await self._reset(env, req, lease=None)
+            obs, info = await self._reset(env, req, leases=None)
         return env, obs, info
 
     async def reset_group(
@@ -245,6 +245,7 @@ class EnvService:
             env_id=env.id,
             group=env.record.group,
             client=env.record.client,
+            suite=env.suite.manifest.name,
             task_id=task.task_id if task else None,
             steps=env.session.steps,
             episode_running=not env.session.done,
@@ -252,15 +253,31 @@ class EnvService:
             expires_in_s=round(max(0.0, env.deadline - time.monotonic()), 1),
         )
 
-    def pool_status(self) -> PoolStatus | None:
-        pool = self.runtime.pool
-        return pool.status() if pool is not None else None
+    def pool_status(self) -> list[PoolStatus]:
+        return self.runtime.status()
 
     # -- internals -------------------------------------------------------------------
 
-    def _check_site(self, site: str) -> None:
-        if site != self.site:
-            raise errors.BadRequest(f"unknown site {site!r}; this server serves {self.site!r}")
+    def _suite_for(self, req: CreateRequest) -> Suite:
+        """The suite an env draws its tasks from: ``req.suite``, else the site's first."""
+        served = self.runtime.served
+        if req.site not in served:
+            raise errors.BadRequest(
+                f"unknown site {req.site!r}; this server serves {', '.join(served)}"
+            )
+        if req.suite is not None:
+            if req.suite not in self.suites:
+                raise errors.BadRequest(
+                    f"unknown suite {req.suite!r}; this server offers {', '.join(self.suites)}"
+                )
+            return self.suites[req.suite]
+        for suite in self.suites.values():
+            if req.site in suite.manifest.sites:
+                return suite
+        raise errors.BadRequest(
+            f"site {req.site} has no task suite on this server; name one with `suite` "
+            f"({', '.join(self.suites) or 'none loaded: start the server with --suite'})"
+        )
 
     def _check_action(self, action: str | dict[str, Any]) -> None:
         size = len(action) if isinstance(action, str) else len(repr(action))
@@ -289,7 +306,9 @@ class EnvService:
                 headers=errors.retry_after(5),
             )
 
-    def _new_env(self, options: EnvOptions, client: str, group: str | None) -> ServedEnv:
+    def _new_env(
+        self, options: EnvOptions, suite: Suite, client: str, group: str | None
+    ) -> ServedEnv:
         if options.max_steps > self.config.max_steps_limit:
             raise errors.BadRequest(
                 f"options.max_steps is at most {self.config.max_steps_limit}, "
@@ -308,34 +327,33 @@ class EnvService:
             group=group,
             ttl_s=options.ttl_s or self.config.env_ttl_s,
         )
-        return ServedEnv(record, session, options, np_random(None)[0])
+        return ServedEnv(record, session, options, suite, np_random(None)[0])
 
     def _pick(self, env: ServedEnv, req: ResetRequest) -> TaskConfig:
         """The task ``req`` names, else one drawn with the env's RNG (as WebEnv does)."""
         if req.seed is not None:
             env.rng = np_random(req.seed)[0]
         if req.task is not None:
-            return self._task(req.task)
-        tasks = self.suite.tasks
+            try:
+                return env.suite.task(req.task)
+            except KeyError as err:
+                raise errors.BadRequest(str(err.args[0])) from err
+        tasks = env.suite.tasks
         return tasks[int(env.rng.integers(len(tasks)))]
 
-    def _task(self, task_id: TaskId) -> TaskConfig:
-        try:
-            return self.suite.task(task_id)
-        except KeyError as err:
-            raise errors.BadRequest(str(err.args[0])) from err
-
     async def _reset(
-        self, env: ServedEnv, req: ResetRequest, lease: Lease | None
+        self, env: ServedEnv, req: ResetRequest, leases: dict[str, Lease] | None
     ) -> tuple[Observation, dict]:
         task = self._pick(env, req)
         started = time.perf_counter()
-        obs, info = await self._call(env.session.reset(task, lease=lease))
+        try:
+            obs, info = await self._call(env.session.reset(task, leases=leases))
+        except (UnservedSite, UnknownSite) as err:
+            raise errors.BadRequest(f"task {task.task_id}: {err}") from err
         self.metrics.reset_seconds.observe(time.perf_counter() - started)
         self.metrics.resets.inc()
-        pool = self.runtime.pool
-        if pool is not None:
-            pool.renew(info["lease"], env.ttl_s + POOL_LEASE_MARGIN_S)
+        for lease in env.session.leases.values():
+            self.runtime.renew(lease, env.ttl_s + POOL_LEASE_MARGIN_S)
         env.record.lease = info["lease"]
         env.record.instance = info["instance_url"]
         info["env_id"] = env.id
@@ -348,12 +366,14 @@ class EnvService:
         first = self._pick(envs[0], req.model_copy(update={"seed": seed}))
         for env in envs[1:]:
             self._pick(env, req.model_copy(update={"seed": seed}))
-        pool = self.runtime.pool
-        assert pool is not None
-        leases = await self._call(pool.acquire_group(self.site, len(envs)))
+        try:
+            sites = self.runtime.sites_of(first.sites)
+        except UnservedSite as err:
+            raise errors.BadRequest(f"task {first.task_id}: {err}") from err
+        leases = await self._call(self.runtime.acquire_sets(sites, len(envs)))
         fixed = req.model_copy(update={"task": first.task_id, "seed": None})
         outcomes = await asyncio.gather(
-            *(self._reset(env, fixed, lease) for env, lease in zip(envs, leases, strict=True)),
+            *(self._reset(env, fixed, held) for env, held in zip(envs, leases, strict=True)),
             return_exceptions=True,
         )
         for outcome in outcomes:
@@ -458,10 +478,11 @@ class EnvService:
         config = self.config
         url = f"http://{config.host}:{config.port}"
         while True:
-            status = self.pool_status()
-            pool: dict[str, Any] = {}
-            if status is not None:
-                pool = {name: site.model_dump() for name, site in status.sites.items()}
+            pool: dict[str, Any] = {
+                name: site.model_dump()
+                for status in self.pool_status()
+                for name, site in status.sites.items()
+            }
             record = ServerRecord(
                 server=self.owner,
                 url=url,

@@ -1,58 +1,127 @@
-"""``webserv site ...``: seed and serve the embedded sites."""
+"""``webserv site ...``: the registered sites: list them, make their data, serve one."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
-app = typer.Typer(help="Seed and serve the embedded sites.", no_args_is_help=True)
+from webserv.options import Json
+
+app = typer.Typer(help="The registered sites: list, seed and serve them.", no_args_is_help=True)
 
 
-class Site(StrEnum):
-    shop = "shop"
+def _site(name: str):  # type: ignore[no-untyped-def]
+    from webserv.sites.registry import UnknownSite, get
+
+    try:
+        return get(name)
+    except UnknownSite as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a value that reads as JSON (a number, true) is taken as such."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+@app.command("list")
+def list_sites(as_json: Json = False) -> None:
+    """Every registered site: backends, WebArena names it serves, golden recipe, suites."""
+    from importlib.metadata import entry_points
+
+    from webserv.sites.registry import GROUP, sites
+
+    origin = {ep.name: ep.value for ep in entry_points(group=GROUP)}
+    rows = [
+        {
+            "name": site.name,
+            "version": site.spec.version,
+            "backends": list(site.backends),
+            "serves": sorted(site.served_names()),
+            "golden": site.recipe.kind,
+            "suites": sorted(site.suites()),
+            "image": site.spec.image,
+            "entry_point": origin.get(site.name, ""),
+            "description": site.spec.description,
+        }
+        for site in sites().values()
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['name']:<16} {','.join(row['backends']):<20} serves {','.join(row['serves'])}; "
+            f"golden: {row['golden']}; suites: {','.join(row['suites']) or '-'}\n"
+            f"{'':<16} {row['description']} ({row['entry_point']})"
+        )
 
 
 @app.command()
 def seed(
-    site: Site = typer.Argument(..., help="Which site to seed."),
+    site: str = typer.Argument(..., help="A registered site whose data webserv generates."),
     out: Path = typer.Option(..., "--out", help="Data dir to create (must not exist or be empty)."),
-    seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives the same data."),
-    scale: float = typer.Option(
-        1.0, "--scale", min=0.001, max=10.0, help="Multiplier of the entity counts."
+    param: list[str] = typer.Option(
+        [], "--param", help="A golden parameter KEY=VALUE, e.g. seed=42 or scale=0.05."
     ),
+    seed: int | None = typer.Option(None, "--seed", help="Shorthand for --param seed=N."),
+    scale: float | None = typer.Option(None, "--scale", help="Shorthand for --param scale=X."),
 ) -> None:
-    """Generate a site's golden data dir deterministically."""
+    """Generate a site's golden data dir deterministically (same parameters, same bytes);
+    `webserv pool golden SITE DIR` then stores it under the name every tool looks for."""
+    from webserv.pool.golden import data_checksum, seed_data
+    from webserv.sites.plugin import GoldenUnavailable
+
+    chosen = _site(site)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         typer.echo(f"error: {out} already exists and is not empty; choose another --out", err=True)
         raise typer.Exit(2)
-    from webserv.sites.shop.seed import seed as seed_shop
-
-    summary = seed_shop(out, seed=seed, scale=scale)
+    params = parse_params(param)
+    params.update({k: v for k, v in (("seed", seed), ("scale", scale)) if v is not None})
+    try:
+        values = seed_data(chosen, out, params)
+    except (GoldenUnavailable, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    files, size, _ = data_checksum(out)
+    shown = ", ".join(f"{k} {v}" for k, v in values.items())
     typer.echo(
-        f"seeded {site.value} at {summary.path} in {summary.seconds:.1f} s: "
-        f"{summary.categories} categories, {summary.products} products, {summary.images} images, "
-        f"{summary.customers} customers, {summary.orders} orders, {summary.reviews} reviews, "
-        f"{summary.total_bytes / 2**20:.1f} MiB"
+        f"seeded {site} ({shown}) at {out}: {files} files, {size / 2**20:.1f} MiB; "
+        f"golden name {chosen.golden_name(values)}"
     )
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
-    site: Site = typer.Argument(..., help="Which site to serve."),
+    ctx: typer.Context,
+    site: str = typer.Argument(..., help="A registered site with a command (process backend)."),
     data_dir: Path = typer.Option(..., "--data-dir", help="A seeded data dir (or a clone of it)."),
     port: int = typer.Option(..., "--port", min=1, max=65535),
-    host: str = typer.Option("127.0.0.1", "--host"),
-    latency_ms: int = typer.Option(0, "--latency-ms", min=0, help="Delay of every API response."),
-    jitter_ms: int = typer.Option(0, "--jitter-ms", min=0, help="Extra uniform random delay."),
 ) -> None:
-    """Serve a site over a data dir until interrupted; /healthz answers 200 once ready."""
-    if not (data_dir / "shop.db").is_file():
-        typer.echo(
-            f"error: {data_dir} holds no shop.db; run `webserv site seed shop` first", err=True
-        )
+    """Serve a site over a data dir until interrupted (its process-backend command); extra
+    arguments go to the site, e.g. the shop's `--latency-ms 200 --jitter-ms 50`."""
+    chosen = _site(site)
+    if not chosen.spec.command:
+        typer.echo(f"error: site {site} has no command; it runs on {chosen.backends}", err=True)
         raise typer.Exit(2)
-    from webserv.sites.shop.serve import serve
-
-    serve(data_dir, port, host, latency_ms, jitter_ms)
+    fill = {"port": port, "data_dir": str(data_dir)}
+    argv = [part.format(**fill) for part in chosen.spec.command] + list(ctx.args)
+    try:
+        raise typer.Exit(subprocess.call(argv))
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from webserv.options import Json, Sites
+
 if TYPE_CHECKING:
     from webserv.env.runner import SuiteReport
     from webserv.tasks.suite import Suite
@@ -25,7 +27,7 @@ def _load(suite: str):  # type: ignore[no-untyped-def]
 
     try:
         return load_suite(suite)
-    except (KeyError, FileNotFoundError) as err:
+    except (KeyError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err.args[0] if err.args else err}", err=True)
         raise typer.Exit(2) from err
 
@@ -46,13 +48,20 @@ async def _run_with_judge(
 
 
 @app.command("list")
-def list_tasks(suite: str = typer.Argument("shop", help="Suite name or directory.")) -> None:
+def list_tasks(
+    suite: str = typer.Argument("shop", help="Suite name, directory or task file."),
+) -> None:
     """List the tasks of a suite: id, template, sites, evaluators, intent."""
     loaded = _load(suite)
     manifest = loaded.manifest
+    golden = "; ".join(
+        f"{site} " + ", ".join(f"{k} {v}" for k, v in params.items())
+        for site, params in manifest.golden.items()
+    )
     typer.echo(
-        f"suite {manifest.name}: {len(loaded.tasks)} tasks on site {manifest.site} "
-        f"(golden seed {manifest.seed}, scale {manifest.scale})"
+        f"suite {manifest.name}: {len(loaded.tasks)} tasks on "
+        f"{', '.join(manifest.sites) or 'the sites you serve'}"
+        + (f" (golden data: {golden})" if golden else "")
     )
     for task in loaded.tasks:
         evals = "+".join(task.eval.eval_types)
@@ -64,12 +73,14 @@ def list_tasks(suite: str = typer.Argument("shop", help="Suite name or directory
 
 @app.command()
 def run(
-    suite: str = typer.Argument("shop", help="Suite name or directory."),
+    suite: str = typer.Argument("shop", help="Suite name, directory or task file."),
+    site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
     policy: PolicyKind = typer.Option(PolicyKind.reference, help="Who acts."),
     parallel: int = typer.Option(4, "--parallel", min=1, max=32, help="Episodes at once."),
     max_steps: int = typer.Option(20, "--max-steps", min=1, help="Steps before truncation."),
     task: list[str] = typer.Option([], "--task", help="Run only these task ids (repeatable)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
+    out: Path | None = typer.Option(None, "--out", help="Write the JSON report to this file."),
+    as_json: Json = False,
     judge_endpoint: str | None = typer.Option(
         None,
         "--judge-endpoint",
@@ -81,7 +92,10 @@ def run(
         "EMPTY", "--judge-key", envvar="WEBSERV_JUDGE_API_KEY", help="API key for the judge."
     ),
 ) -> None:
-    """Run every task of SUITE with a policy; print per-task results and a summary."""
+    """Run every task of SUITE with a policy; print per-task results and a summary.
+
+    Each task leases an instance of every site it names, from the sites served (``--site``;
+    default: the suite's own, on the process backend)."""
     import asyncio
     import sys
 
@@ -99,7 +113,7 @@ def run(
     except KeyError as err:
         typer.echo(f"error: {err.args[0]}", err=True)
         raise typer.Exit(2) from err
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 120, stderr=as_json)
     total = len(ids) if ids is not None else len(loaded.tasks)
     progress = Progress(
         "[progress.description]{task.description}",
@@ -136,6 +150,7 @@ def run(
                 parallel=parallel,
                 max_steps=max_steps,
                 task_ids=ids,
+                sites=site or None,
                 on_result=on_result,
             )
         )
@@ -149,7 +164,9 @@ def run(
     for name in ("reset_ms", "acquire_ms", "step_ms", "settle_ms", "eval_ms"):
         row = lat[name]
         console.print(f"  {name:<10} p50 {row.p50:>8.1f}  p95 {row.p95:>8.1f}  n {row.n}")
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(report.model_dump_json(indent=2))
-        console.print(f"report written to {json_out}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report.model_dump_json(indent=2))
+        console.print(f"report written to {out}")
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))

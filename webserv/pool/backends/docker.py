@@ -34,10 +34,10 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from webserv import paths
 from webserv.pool.backends import runtimes
 from webserv.pool.backends.base import (
-    ExecError,
     INSTANCE_LABEL,
     OWNER_LABEL,
     SITE_LABEL,
+    ExecError,
     Instance,
     free_port,
 )

@@ -23,10 +23,10 @@ import psutil
 
 from webserv import paths
 from webserv.pool.backends.base import (
-    ExecError,
     INSTANCE_LABEL,
     OWNER_LABEL,
     SITE_LABEL,
+    ExecError,
     Instance,
     free_port,
 )

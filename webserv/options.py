@@ -1,0 +1,37 @@
+"""Command-line options that several ``webserv`` commands share, spelled and meant one way.
+
+Defaults come from the pydantic configs, so the CLI and the Python API agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from webserv.env.config import RuntimeConfig
+
+_RUNTIME = RuntimeConfig.model_fields
+
+#: ``--site NAME[:BACKEND]`` (repeatable): the sites to serve and their backends.
+Sites = Annotated[
+    list[str],
+    typer.Option(
+        "--site",
+        help="A site to serve, NAME[:process|docker] or NAME:url=BASE_URL (repeatable; "
+        "`webserv site list` shows the registered ones). Default: the suite's sites.",
+    ),
+]
+#: ``--json``: print the result as one JSON document instead of text.
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+SnapshotRoot = Annotated[
+    Path | None, typer.Option("--snapshot-root", help=_RUNTIME["snapshot_root"].description)
+]
+SnapshotDriver = Annotated[
+    str | None, typer.Option("--snapshot-driver", help=_RUNTIME["snapshot_driver"].description)
+]
+MaxInstances = Annotated[
+    int, typer.Option("--max-instances", min=1, help=_RUNTIME["max_instances"].description)
+]
+DEFAULT_MAX_INSTANCES: int = _RUNTIME["max_instances"].default
