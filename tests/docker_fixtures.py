@@ -12,7 +12,7 @@ import pytest
 
 from webserv.pool.backends.docker import DockerBackend, docker_client
 from webserv.pool.images.build import BuiltImage, build_all
-from webserv.pool.sites import PRELOAD, shop_spec
+from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.spec import SiteSpec
 
@@ -41,7 +41,7 @@ def images(engine: docker.DockerClient) -> list[BuiltImage]:
 
 @pytest.fixture(scope="session")
 def docker_shop(images: list[BuiltImage]) -> SiteSpec:
-    spec = shop_spec()
+    spec = get_site("shop").spec
     assert spec.image == images[-1].tag
     return spec
 
@@ -78,7 +78,12 @@ async def runtime_backend(
 ) -> AsyncIterator[DockerBackend]:
     """A backend keeping one pre-started runtime per site; everything it started, and the
     clones, are removed afterwards."""
-    backend = DockerBackend(owner=f"{OWNER}-rt", client=engine, runtimes=1, preload=PRELOAD)
+    backend = DockerBackend(
+        owner=f"{OWNER}-rt",
+        client=engine,
+        runtimes=1,
+        preload={"shop": list(get_site("shop").preload)},
+    )
     yield backend
     await backend.close()
     for instance in await backend.owned(backend.owner):

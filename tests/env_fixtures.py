@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from webserv.env.runtime import RuntimeConfig
+from webserv.env.config import RuntimeConfig, SiteConfig
 from webserv.tasks.suite import load_suite
+
+
+def suite_params() -> dict:
+    """The shop golden data parameters the shop suite was generated from."""
+    return load_suite("shop").manifest.golden["shop"]
 
 
 @pytest.fixture(scope="session")
@@ -15,22 +20,19 @@ def suite_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir seeded exactly as the shop suite's manifest says (never mutate it)."""
     from webserv.sites.shop.seed import seed
 
-    manifest = load_suite("shop").manifest
+    params = suite_params()
     out = tmp_path_factory.mktemp("suite-golden") / "data"
-    seed(out, seed=manifest.seed, scale=manifest.scale)
+    seed(out, seed=params["seed"], scale=params["scale"])
     return out
 
 
 @pytest.fixture(scope="session")
 def runtime_config(suite_golden: Path, tmp_path_factory: pytest.TempPathFactory) -> RuntimeConfig:
     """A runtime over that golden data, with its snapshots in a temporary store."""
-    manifest = load_suite("shop").manifest
+    shop = SiteConfig(name="shop", golden=suite_params(), standby=2, golden_source=suite_golden)
     return RuntimeConfig(
-        seed=manifest.seed,
-        scale=manifest.scale,
-        standby=2,
+        sites=[shop],
         max_instances=6,
         snapshot_root=tmp_path_factory.mktemp("env-snapshots"),
         snapshot_driver="copy",
-        golden_source=suite_golden,
     )

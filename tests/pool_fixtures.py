@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from webserv.pool.backends.process import ProcessBackend
-from webserv.pool.sites import PRELOAD, shop_spec
+from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
 from webserv.pool.snapshot.drivers import filesystem_type
 from webserv.sites.spec import SiteSpec
@@ -57,7 +57,7 @@ def pool_shop_seed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def shop() -> SiteSpec:
-    return shop_spec()
+    return get_site("shop").spec
 
 
 def store_at(root: Path, driver: str, source: Path) -> SnapshotStore:
@@ -80,7 +80,7 @@ async def process_backend(
     backend = ProcessBackend(
         owner="pooltest",
         state_dir=tmp_path_factory.mktemp("pool-state"),
-        preload=PRELOAD,
+        preload={"shop": list(get_site("shop").preload)},
     )
     yield backend
     for leftover in await backend.owned(backend.owner):  # left by a failed test
@@ -97,7 +97,7 @@ from pathlib import Path
 import httpx
 
 from webserv.pool.manager import PoolManager, PoolSite
-from webserv.pool.sites import PRELOAD, shop_spec
+from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
 
 
@@ -106,14 +106,14 @@ async def main(config):
         from webserv.pool.backends.process import ProcessBackend
 
         backend = ProcessBackend(
-            owner=config["owner"], state_dir=Path(config["backend_state"]), preload=PRELOAD
+            owner=config["owner"], state_dir=Path(config["backend_state"]), preload={"shop": list(get_site("shop").preload)}
         )
     else:
         from webserv.pool.backends.docker import DockerBackend
 
-        backend = DockerBackend(owner=config["owner"], runtimes=1, preload=PRELOAD)
+        backend = DockerBackend(owner=config["owner"], runtimes=1, preload={"shop": list(get_site("shop").preload)})
     store = SnapshotStore(Path(config["root"]), config["driver"])
-    site = PoolSite(shop_spec(), "shop", config["standby"])
+    site = PoolSite(get_site("shop").spec, "shop", config["standby"])
     state_dir = Path(config["state_dir"]) if config.get("state_dir") else None
     pool = PoolManager(backend, store, [site], state_dir=state_dir)
     await pool.start()

@@ -18,7 +18,7 @@ from webserv.pool.backends.docker import DockerBackend
 from webserv.pool.backends.runtimes import RUNTIME_LABEL
 from webserv.pool.manager import PoolManager, PoolSite, pristine_dir
 from webserv.pool.pristine import PristineMarks
-from webserv.pool.sites import PRELOAD
+from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.spec import SiteSpec
 from webserv.sites.shop.accounts import ADMIN
@@ -102,7 +102,9 @@ async def test_a_restarted_pool_adopts_pristine_containers_and_removes_the_rest(
     owner = f"{docker_fixtures.OWNER}-restart"
     crashed = await pool_fixtures.crashed_manager(_crash_config(shop_store, owner, tmp_path))
     [pristine] = crashed["standby"]
-    backend = DockerBackend(owner=owner, runtimes=1, preload=PRELOAD)
+    backend = DockerBackend(
+        owner=owner, runtimes=1, preload={"shop": list(get_site("shop").preload)}
+    )
     try:
         async with _manager(backend, shop_store, docker_shop, tmp_path) as pool:
             assert pool.counters["adopted"] == 1

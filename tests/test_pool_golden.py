@@ -1,31 +1,70 @@
-"""Golden snapshots made on demand are seeded once and keyed by the generator's code."""
+"""Golden snapshots: one name per site and parameters, seeded once, stored with a manifest."""
+
+import json
+
+import pytest
 
 from webserv.pool import golden
-from webserv.pool.sites import shop_spec
 from webserv.pool.snapshot import SnapshotStore
+from webserv.sites.plugin import GoldenUnavailable
+from webserv.sites.registry import get as get_site
 
 
 def test_ensure_golden_seeds_once(tmp_path, monkeypatch):
     monkeypatch.setenv("WEBSERV_HOME", str(tmp_path / "home"))
+    shop = get_site("shop")
     calls = []
-    real = golden.SEEDERS["shop"]
-    monkeypatch.setitem(
-        golden.SEEDERS, "shop", lambda out, seed, scale: (calls.append(out), real(out, seed, scale))
+    real = type(shop).make_golden
+    monkeypatch.setattr(
+        type(shop),
+        "make_golden",
+        lambda self, out, params: (calls.append(out), real(self, out, params)),
     )
     store = SnapshotStore(tmp_path / "store", "copy")
-    spec = shop_spec()
-    name = golden.ensure_golden(store, spec, scale=0.01)
-    assert name == f"shop-{spec.version}-{golden.generator_fingerprint('shop')}-seed42-scale0.01"
-    assert (store.golden_path(name) / "shop.db").is_file()
-    assert golden.ensure_golden(store, spec, scale=0.01) == name
+    name = golden.ensure_golden(store, shop, {"scale": 0.01})
+    assert name == f"shop-{shop.spec.version}-{shop.fingerprint()}-scale0.01"
+    assert golden.ensure_golden(store, shop, {"scale": 0.01}) == name
     store.remove_golden(name)
-    assert golden.ensure_golden(store, spec, scale=0.01) == name  # re-stored, not re-seeded
+    assert golden.ensure_golden(store, shop, {"scale": 0.01}) == name  # re-stored, not re-seeded
     assert len(calls) == 1
+    manifest = golden.read_manifest(store, name)
+    assert manifest is not None and manifest.params == {"seed": 42, "scale": 0.01}
+    assert manifest.files and manifest.size_bytes and manifest.checksum
 
 
 def test_golden_name_tracks_the_generator(monkeypatch):
-    spec = shop_spec()
-    before = golden.golden_name(spec)
-    monkeypatch.setattr(golden, "generator_fingerprint", lambda site: "0123456789")
-    assert golden.golden_name(spec) != before
-    assert golden.golden_name(spec, seed=7) == f"shop-{spec.version}-0123456789-seed7-scale1"
+    shop = get_site("shop")
+    before = shop.golden_name()
+    monkeypatch.setattr(type(shop), "fingerprint", lambda self: "0123456789")
+    assert shop.golden_name() != before
+    assert shop.golden_name({"seed": 7}) == f"shop-{shop.spec.version}-0123456789-seed7"
+    with pytest.raises(ValueError, match="not \\['colour'\\]"):
+        shop.golden_name({"colour": "red"})
+
+
+def test_seed_then_store_names_the_golden_as_the_runtime_does(tmp_path, monkeypatch):
+    """``site seed`` records its parameters; ``pool golden`` stores the data under the name
+    ``ensure_golden`` (the runtime) looks for, so nothing is seeded again."""
+    shop = get_site("shop")
+    data = tmp_path / "data"
+    golden.seed_data(shop, data, {"scale": 0.01, "seed": 3})
+    store = SnapshotStore(tmp_path / "store", "copy")
+    stored = golden.store_golden(store, shop, data)
+    assert stored.name == shop.golden_name({"seed": 3, "scale": 0.01})
+    monkeypatch.setattr(type(shop), "make_golden", lambda *a: pytest.fail("seeded again"))
+    assert golden.ensure_golden(store, shop, {"seed": 3, "scale": 0.01}) == stored.name
+    recorded = json.loads((data / golden.RECIPE_FILE).read_text())
+    assert recorded["params"] == {"seed": 3, "scale": 0.01}
+
+
+def test_exported_golden_cannot_be_made_and_says_how(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEBSERV_HOME", str(tmp_path / "home"))
+    store = SnapshotStore(tmp_path / "store", "copy")
+    with pytest.raises(GoldenUnavailable, match="docker cp wa-export:/var/lib/mysql"):
+        golden.ensure_golden(store, get_site("shopping"))
+    exported = tmp_path / "mysql"
+    exported.mkdir()
+    (exported / "ibdata1").write_bytes(b"x" * 100)
+    stored = golden.store_golden(store, get_site("shopping"), exported)
+    assert stored.name == "shopping-final_0712" and stored.size_bytes == 100
+    assert golden.ensure_golden(store, get_site("shopping")) == stored.name

@@ -16,7 +16,7 @@ from pool_fixtures import until
 from webserv.pool.backends.base import Instance
 from webserv.pool.backends.process import ProcessBackend
 from webserv.pool.manager import PoolFull, PoolManager, PoolSite, UnknownLease
-from webserv.pool.sites import PRELOAD
+from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.spec import SiteSpec
 
@@ -151,7 +151,9 @@ async def test_restarted_manager_adopts_pristine_standby_and_destroys_the_rest(
             "state_dir": str(tmp_path / "pool"),
         }
     )
-    backend = ProcessBackend(owner=owner, state_dir=backend_state, preload=PRELOAD)
+    backend = ProcessBackend(
+        owner=owner, state_dir=backend_state, preload={"shop": list(get_site("shop").preload)}
+    )
     left = {i.id: i for i in await backend.owned(owner)}
     assert {crashed["leased"], *crashed["standby"]} <= set(left)  # a refill may be mid-way
     try:

@@ -36,12 +36,12 @@ import asyncio, json, os, signal, sys
 from pathlib import Path
 
 from webserv.pool.backends.process import ProcessBackend
-from webserv.pool.sites import shop_spec
+from webserv.sites.registry import get as get_site
 
 
 async def main(state_dir, data_dir, port):
     backend = ProcessBackend(owner=sys.argv[4], state_dir=Path(state_dir))
-    instance = await backend.start(shop_spec(), "z1", Path(data_dir), int(port))
+    instance = await backend.start(get_site("shop").spec, "z1", Path(data_dir), int(port))
     worker = os.fork()
     if worker == 0:
         signal.pause()

@@ -1,20 +1,27 @@
-"""The shop suite: its shape, answers reproduced from the golden data, policies, bindings."""
+"""The shop suite: its shape, answers reproduced from the golden data, bindings."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 import env_fixtures
 import pytest
 
 from webserv.browser.actions import parse
-from webserv.env.bindings import base_urls, pool_site_of, role_for_url
+from webserv.env.config import RuntimeConfig
+from webserv.env.runtime import EnvRuntime, UnservedSite, task_site_map
+from webserv.env.session import base_urls, role_for_url
+from webserv.pool.backends.base import Instance
+from webserv.pool.manager import Lease
+from webserv.sites.plugin import Site
+from webserv.sites.registry import get as get_site
+from webserv.sites.shop.tasks import generate
+from webserv.sites.spec import SiteAlias, SiteSpec
 from webserv.tasks.config import load_tasks
-from webserv.tasks.policies import RandomPolicy, ReferencePolicy, find_element
 from webserv.tasks.suite import load_suite
-from webserv.tasks.suites.shop import generate
 
 suite_golden = env_fixtures.suite_golden
 WEBARENA_TASKS = Path(__file__).parent / "data" / "webarena_shopping_admin_tasks.json"
@@ -35,96 +42,58 @@ def test_suite_has_enough_tasks_spread_over_templates_and_evaluators():
 
 
 def test_tasks_json_is_what_the_generator_makes_from_the_golden_data(suite_golden: Path):
-    suite = load_suite("shop")
-    made = generate.generate(suite_golden, suite.manifest)
+    params = generate.golden_params()
+    made = generate.generate(suite_golden, params["seed"], params["scale"])
     committed = json.loads((generate.HERE / "tasks.json").read_text())
-    assert made == committed, (
-        "tasks.json is stale: run python -m webserv.tasks.suites.shop.generate"
-    )
+    assert made == committed, "tasks.json is stale: run python -m webserv.sites.shop.tasks.generate"
 
 
 def test_generator_refuses_other_golden_data(suite_golden: Path):
-    manifest = load_suite("shop").manifest.model_copy(update={"seed": 7})
     with pytest.raises(ValueError, match="seed 7"):
-        generate.generate(suite_golden, manifest)
+        generate.generate(suite_golden, 7, generate.golden_params()["scale"])
 
 
-OBSERVATION = """# Order #000000005
-[15] combobox "Status" value="Complete (no change)" options=[Complete (no change) | Refunded]
-[16] textbox "Comment"
-## [17] button "Submit"
-[18] button "Submit order"
-"""
-
-
-def test_reference_policy_resolves_element_names_to_ids():
-    task = (
-        load_suite("shop")
-        .tasks[0]
-        .model_copy(
-            update={
-                "reference_solution": [
-                    "select('combobox \"Status\"', 'Refunded')",
-                    "type('textbox \"Comment\"', 'ok')",
-                    "click('button \"Submit order\"')",
-                    "click('button \"Submit\"')",
-                    'click("3")',
-                ]
-            }
+def _leases(**urls: str) -> dict[str, Lease]:
+    """Leases on instances at the given URLs, by site."""
+    return {
+        site: Lease(
+            f"l-{site}", Instance(site, site, "process", 1, Path("/"), "", url=url), 0.0, 1.0
         )
-    )
-    policy = ReferencePolicy(task)
-    obs = {"text": OBSERVATION}
-    assert [policy.act(obs) for _ in range(6)] == [
-        'select("15", "Refunded")',
-        'type("16", "ok")',
-        'click("18")',
-        'click("17")',
-        'click("3")',
-        "stop()",
-    ]
+        for site, url in urls.items()
+    }
 
 
-def test_reference_policy_scrolls_for_a_name_out_of_view_then_gives_up():
-    task = (
-        load_suite("shop")
-        .tasks[0]
-        .model_copy(update={"reference_solution": ["click('button \"Save\"')"]})
-    )
-    policy = ReferencePolicy(task)
-    more = {"text": '[1] link "Home"\n(viewport shows 0-40% of the page; scroll for more)'}
-    actions = [policy.act(more) for _ in range(7)]
-    assert actions[:6] == ['scroll("down")'] * 6
-    assert actions[6] == "click('button \"Save\"')"  # sent as is: the env reports the error
-    assert find_element('[3] button "Save" disabled', 'button "Save"') == "3"
-    assert find_element('[3] button "Saved"', 'button "Save"') is None
-
-
-def test_random_policy_is_reproducible_and_acts_on_visible_ids():
-    obs = {"text": OBSERVATION}
-    policy_a, policy_b = RandomPolicy(5), RandomPolicy(5)
-    run_a = [policy_a.act(obs) for _ in range(30)]
-    assert run_a == [policy_b.act(obs) for _ in range(30)]
-    assert run_a != [RandomPolicy(6).act(obs) for _ in range(30)]
-    for action in run_a:
-        parsed = parse(action)
-        if "id" in parsed.args:
-            assert parsed.args["id"] in {"15", "16", "17", "18"}
-
-
-def test_webarena_task_binds_to_the_shop():
+def test_webarena_task_resolves_to_the_shop():
     task = load_tasks(WEBARENA_TASKS)[0]
-    assert pool_site_of(task.sites) == "shop"
-    resolved = task.resolve(base_urls("http://127.0.0.1:20001"))
+    runtime = EnvRuntime(RuntimeConfig())
+    assert runtime.sites_of(task.sites) == ["shop"]
+    resolved = task.resolve(base_urls(runtime.task_sites, _leases(shop="http://127.0.0.1:20001")))
     assert resolved.start_urls == ["http://127.0.0.1:20001/admin"]
-    with pytest.raises(KeyError, match="no site serves"):
-        pool_site_of(["gitlab"])
+    with pytest.raises(UnservedSite, match="no served site answers 'gitlab'"):
+        runtime.sites_of(["gitlab"])
+
+
+def test_a_site_answers_for_its_own_name_before_an_alias():
+    mapping = task_site_map([get_site("shop"), get_site("shopping")])
+    assert mapping["shopping"][0] == "shopping"  # WebArena's image answers for itself
+    assert mapping["shopping_admin"][0] == "shop"  # the shop's alias still serves the rest
+
+
+def test_two_aliases_of_one_name_are_refused():
+    class OtherShop(Site):
+        spec = SiteSpec(name="other", version="1")
+        aliases: ClassVar = {"shopping": SiteAlias()}
+
+    with pytest.raises(ValueError, match="both serve 'shopping'"):
+        task_site_map([get_site("shop"), OtherShop()])
 
 
 def test_role_for_url_prefers_the_longest_base():
     root = "http://127.0.0.1:20001"
-    assert role_for_url(f"{root}/admin/orders/3", root) == "admin"
-    assert role_for_url(f"{root}/admin", root) == "admin"
-    assert role_for_url(f"{root}/administrator", root) == "customer"
-    assert role_for_url(f"{root}/cart", root) == "customer"
-    assert role_for_url("http://127.0.0.1:9/cart", root) is None
+    sites = EnvRuntime(RuntimeConfig()).task_sites
+    leases = _leases(shop=root)
+    assert role_for_url(f"{root}/admin/orders/3", sites, leases) == ("shop", "admin")
+    assert role_for_url(f"{root}/admin", sites, leases) == ("shop", "admin")
+    assert role_for_url(f"{root}/administrator", sites, leases) == ("shop", "customer")
+    assert role_for_url(f"{root}/cart", sites, leases) == ("shop", "customer")
+    assert role_for_url("http://127.0.0.1:9/cart", sites, leases) is None

@@ -64,7 +64,8 @@ class RemoteEnvError(RuntimeError):
 class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
     """One env on a webserv server; actions are strings in the action grammar.
 
-    ``task`` fixes the task of every episode (else ``reset(options={"task_id": ...})`` or the
+    ``site`` is one the server serves (default: its first), ``suite`` one it offers (default:
+    the site's). ``task`` fixes the task of every episode (else ``reset(options={"task_id": ...})`` or the
     seeded choice of the server picks it). ``timeout_s`` bounds each HTTP call; ``retry_for_s``
     bounds how long refused or unreachable calls are retried. ``transport`` replaces the
     HTTP connection (e.g. ``httpx.MockTransport``).
@@ -76,7 +77,8 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
         self,
         base_url: str,
         token: str | None = None,
-        site: str = "shop",
+        site: str | None = None,
+        suite: str | None = None,
         task: int | str | None = None,
         max_steps: int = 30,
         screenshot: bool = False,
@@ -91,6 +93,7 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.base_url = base_url.rstrip("/")
         self.site = site
+        self.suite = suite
         self.task = task
         self.options = {
             "max_steps": max_steps,
@@ -136,7 +139,9 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
                     raise
                 self._forget_env()  # the server ended it: start over with a new one
         if response is None:
-            body.update(site=self.site, options=self.options)
+            # Without a site the server uses the first it serves (and that site's suite).
+            where = {"site": self.site, "suite": self.suite}
+            body.update({k: v for k, v in where.items() if v is not None}, options=self.options)
             response = self._request("POST", "/v1/envs", body)
         out = ResetOut.model_validate_json(response.content)
         self.env_id = out.env_id

@@ -52,12 +52,16 @@ class UnservedSite(KeyError):
         return str(self.args[0])
 
 
-def task_site_map(sites: Iterable[Site]) -> dict[str, tuple[str, SiteAlias]]:
+#: Each task site name (``shopping``) to the served site answering it and its alias.
+TaskSites = dict[str, tuple[str, SiteAlias]]
+
+
+def task_site_map(sites: Iterable[Site]) -> TaskSites:
     """For each task site name, the served site answering it and how (path, login role).
 
     A site's own name wins over another site's alias; two aliases of the same name are an
     error (serve one of the two sites)."""
-    mapping: dict[str, tuple[str, SiteAlias]] = {}
+    mapping: TaskSites = {}
     own = {site.name for site in sites}
     for site in sites:
         for name, alias in site.served_names().items():

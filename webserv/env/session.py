@@ -21,7 +21,7 @@ from webserv.browser.observation import Observation
 from webserv.browser.session import BrowserSession, SessionConfig
 from webserv.env.login import Credentials, log_in
 from webserv.env.reader import BrowserPageReader
-from webserv.env.runtime import EnvRuntime
+from webserv.env.runtime import EnvRuntime, TaskSites
 from webserv.pool.manager import Lease, UnknownLease
 from webserv.tasks.config import TaskConfig
 from webserv.tasks.evaluators import EpisodeOutcome, EvalResult, Judge, evaluate
@@ -40,6 +40,32 @@ class StepResult:
     terminated: bool
     truncated: bool
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def base_urls(task_sites: TaskSites, leases: Mapping[str, Lease]) -> dict[str, str]:
+    """For each task site name a leased instance answers, its base URL (the placeholder's
+    value): the instance's URL plus the alias path (``/admin`` for ``shopping_admin``)."""
+    return {
+        name: leases[site].url.rstrip("/") + alias.path
+        for name, (site, alias) in task_sites.items()
+        if site in leases
+    }
+
+
+def role_for_url(
+    url: str, task_sites: TaskSites, leases: Mapping[str, Lease]
+) -> tuple[str, str] | None:
+    """The (site, login role) of the task site name whose base URL is the longest prefix of
+    ``url``; None when no leased site with a role serves it."""
+    best: tuple[int, tuple[str, str]] | None = None
+    for name, base in base_urls(task_sites, leases).items():
+        site, alias = task_sites[name]
+        if alias.role is None:
+            continue
+        if url == base or url.startswith(base.rstrip("/") + "/"):
+            if best is None or len(base) > best[0]:
+                best = (len(base), (site, alias.role))
+    return best[1] if best else None
 
 
 def _ms(since: float) -> float:
@@ -82,11 +108,7 @@ class EnvSession:
 
     def base_urls(self) -> dict[str, str]:
         """Placeholder values: every task site name the leased instances answer."""
-        urls = {}
-        for name, (site, alias) in self.runtime.task_sites.items():
-            if site in self._leases:
-                urls[name] = self._leases[site].url.rstrip("/") + alias.path
-        return urls
+        return base_urls(self.runtime.task_sites, self._leases)
 
     def _roles(self, task_sites: list[str]) -> set[tuple[str, str]]:
         """(served site, role) of each task site name that has a login role."""
@@ -217,22 +239,10 @@ class EnvSession:
         roles = set()
         for target in self.task.eval.program_html:
             url = last_url if target.url == "last" else target.url
-            found = self._role_for_url(url)
+            found = role_for_url(url, self.runtime.task_sites, self._leases)
             if found is not None:
                 roles.add(found)
         return roles
-
-    def _role_for_url(self, url: str) -> tuple[str, str] | None:
-        """The (site, role) of the task site name whose base URL is the longest prefix."""
-        best: tuple[int, tuple[str, str]] | None = None
-        for name, base in self.base_urls().items():
-            site, alias = self.runtime.resolve(name)
-            if alias.role is None:
-                continue
-            if url == base or url.startswith(base.rstrip("/") + "/"):
-                if best is None or len(base) > best[0]:
-                    best = (len(base), (site.name, alias.role))
-        return best[1] if best else None
 
     def _renew(self) -> None:
         try:

@@ -116,6 +116,7 @@ class InstanceStatus(BaseModel):
 
 
 class SiteStatus(BaseModel):
+    golden: str = ""
     standby: int
     standby_target: int
     leased: int
@@ -407,6 +408,7 @@ class PoolManager:
             )
         sites = {
             name: SiteStatus(
+                golden=site.golden,
                 standby=len(self._standby[name]),
                 standby_target=site.standby,
                 leased=sum(1 for lease in self._leases.values() if lease.instance.site == name),

@@ -169,7 +169,9 @@ def served_requests(sites: list[str]) -> tuple[type[CreateRequest], type[GroupRe
     """The create bodies of a server serving ``sites``: ``site`` is an enum of them in the
     OpenAPI spec, and any other value is a 400 that lists them."""
     served = Literal.__getitem__(tuple(sites))  # type: ignore[attr-defined]
-    site = (served, Field(sites[0], description=f"The site the env runs on: {', '.join(sites)}."))
+    about = f"The site the env runs on: {', '.join(sites)}."
+    # enum even for one site (a one-value Literal alone makes a `const`).
+    site = (served, Field(sites[0], description=about, json_schema_extra={"enum": sites}))
     create = create_model("CreateRequest", __base__=CreateRequest, site=site)
     group = create_model("GroupRequest", __base__=GroupRequest, site=site)
     return create, group
