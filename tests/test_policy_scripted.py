@@ -1,9 +1,11 @@
-"""The scripted shopper on pages as the shop renders them (compact text), without a browser."""
+"""The scripted and random shoppers on pages as the shop renders them (compact text), no browser."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
+from webserv.browser.actions import parse
 from webserv.policy.base import Turn
 from webserv.policy.persona import Persona
 from webserv.policy.random_shopper import RandomShopper
@@ -149,9 +151,26 @@ async def test_a_shopper_who_does_not_buy_stops_after_adding():
     assert after.action == "stop()" and "think about it" in after.rationale
 
 
+async def random_actions(seed: int, page: Mapping[str, object], n: int = 30) -> list[str | None]:
+    shopper = RandomShopper(seed)
+    return [(await shopper.act(page, [])).action for _ in range(n)]
+
+
 async def test_random_shopper_speaks_the_protocol():
     shopper = RandomShopper(seed=3)
     decisions = [await shopper.act(obs(RESULTS, "/search"), []) for _ in range(30)]
     assert all(d.action and d.format_ok and not d.format_error for d in decisions)
     kinds = {d.action.split("(")[0] for d in decisions if d.action}
     assert {"click", "type"} <= kinds
+
+
+async def test_random_shopper_is_reproducible_and_acts_on_visible_ids():
+    page = obs(MODAL, "/")
+    actions = await random_actions(5, page)
+    assert actions == await random_actions(5, page)
+    assert actions != await random_actions(6, page)
+    for action in actions:
+        assert action is not None
+        parsed = parse(action)
+        if "id" in parsed.args:
+            assert parsed.args["id"] in {"1", "2", "3"}

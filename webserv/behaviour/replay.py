@@ -35,12 +35,12 @@ from webserv.behaviour.rewards import (
     RewardConfig,
     shop_r1_reward,
 )
-from webserv.policy.base import Decision, Policy, Turn, Usage
+from webserv.policy.base import Decision, Turn, Usage
+from webserv.policy.factory import ShopperKind, make_policy
 from webserv.policy.persona import Persona, builtin
 from webserv.policy.prompt import PromptConfig
 from webserv.policy.vlm import ChatModel, ModelConfig
 from webserv.rollout.records import StepRecord, read_jsonl
-from webserv.rollout.runner import PolicyKind, RolloutConfig, make_policy
 
 
 class ReplayError(ValueError):
@@ -152,7 +152,7 @@ class EvalConfig(BaseModel):
 
     steps: Path
     out: Path
-    policy: PolicyKind = "vlm"
+    policy: ShopperKind = "vlm"
     model: ModelConfig | None = None
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
@@ -212,11 +212,12 @@ async def _replay_session(
     config: EvalConfig, rows: list[StepRecord], model: ChatModel | None
 ) -> list[Prediction]:
     first = rows[0]
-    rollout = RolloutConfig(
-        policy=config.policy, out=config.out, prompt=config.prompt, model=config.model
-    )
-    policy: Policy = make_policy(
-        rollout, _persona(first.persona), config.seed + first.episode, model
+    policy = make_policy(
+        config.policy,
+        seed=config.seed + first.episode,
+        persona=_persona(first.persona),
+        model=model,
+        prompt=config.prompt,
     )
     run_dir = config.steps.parent
     out = []

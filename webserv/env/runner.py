@@ -17,10 +17,11 @@ from pydantic import BaseModel, Field
 
 from webserv.env.runtime import EnvRuntime, runtime_for
 from webserv.env.session import EnvSession
+from webserv.policy.base import Turn
+from webserv.policy.factory import make_policy
 from webserv.stats import percentile
 from webserv.tasks.config import TaskConfig
 from webserv.tasks.evaluators import Judge
-from webserv.tasks.policies import make_policy
 from webserv.tasks.suite import Suite
 
 
@@ -92,12 +93,20 @@ async def run_episode(
     try:
         obs, info = await env.reset(task)
         assert env.task is not None
-        policy = make_policy(policy_kind, env.task, seed)  # the task with its URLs resolved
+        # env.task, not task: the reference policy needs the task with its URLs resolved.
+        policy = make_policy(policy_kind, seed=seed, task=env.task)
         result.reset_ms = info["timings"]["reset_ms"]
         result.acquire_ms = info["timings"]["acquire_ms"]
         observation = obs.to_dict()
+        history: list[Turn] = []
         while True:
-            step = await env.step(policy.act(observation))
+            decision = await policy.act(observation, history)
+            # A decision without an action goes to the env as written: the env says why it is
+            # not one, and the step counts towards max_steps.
+            step = await env.step(
+                decision.action if decision.action is not None else decision.raw_output
+            )
+            history.append(Turn.of(observation, decision, step.observation.last_action_error))
             observation = step.observation.to_dict()
             result.steps += 1
             result.step_ms.append(step.info["timings"]["step_ms"])

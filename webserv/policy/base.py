@@ -12,6 +12,7 @@ cannot be read becomes a decision with ``format_error`` set and no action; it ne
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -19,6 +20,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from webserv.browser.actions import Action, parse
+
+#: An element's id where the page text shows it: ``[12] button "Save"``.
+ELEMENT_ID = re.compile(r"\[(\d+(?:\.\d+)*)\] ")
 
 
 class Usage(BaseModel):
@@ -75,9 +79,24 @@ class Turn(BaseModel):
     decision: Decision
     action_error: str = Field("", description="What the env said went wrong with the action.")
 
+    @classmethod
+    def of(cls, observation: Mapping[str, Any], decision: Decision, action_error: str) -> Turn:
+        """The turn of ``decision``, made on ``observation``.
+
+        The prompt is left out: a policy rebuilds its prompt from the turns, not from the
+        prompts it sent, and a history would otherwise hold every page many times over.
+        """
+        return cls(
+            url=str(observation.get("url", "")),
+            title=str(observation.get("title", "")),
+            text=str(observation.get("text", "")),
+            decision=decision.model_copy(update={"prompt": None}),
+            action_error=action_error,
+        )
+
 
 class Policy(Protocol):
-    """Anything that picks shopper actions: a model adapter or a scripted baseline."""
+    """Anything that picks actions: a model adapter, a scripted baseline, a reference replay."""
 
     name: str
 

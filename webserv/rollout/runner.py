@@ -18,28 +18,25 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from webserv.policy.base import Decision, Policy, Turn
+from webserv.policy.base import Decision, Turn
+from webserv.policy.factory import ShopperKind, make_policy
 from webserv.policy.persona import BUILTIN, Persona
 from webserv.policy.prompt import PromptConfig
-from webserv.policy.random_shopper import RandomShopper
-from webserv.policy.scripted import ScriptedShopper
-from webserv.policy.vlm import ChatModel, ModelConfig, VLMShopper
+from webserv.policy.vlm import ChatModel, ModelConfig
 from webserv.rollout.envs import EnvFleet, EnvStep, RolloutEnv
 from webserv.rollout.records import EpisodeRecord, RunWriter, StepRecord, StepTimings
 from webserv.stats import percentile
 from webserv.tasks.config import TaskConfig
 
-PolicyKind = Literal["vlm", "scripted", "random"]
-
 
 class RolloutConfig(BaseModel):
     """What to run and where to write it."""
 
-    policy: PolicyKind = "scripted"
+    policy: ShopperKind = "scripted"
     envs: int = Field(4, ge=1, description="Envs stepping at once.")
     episodes: int = Field(8, ge=1)
     group_size: int = Field(1, ge=1, description="Episodes per GRPO group (identical start).")
@@ -79,21 +76,6 @@ class RunSummary(BaseModel):
     config: RolloutConfig
     target: str = Field(description="in-process, or the server's URL.")
     totals: Totals
-
-
-def make_policy(
-    config: RolloutConfig, persona: Persona | None, seed: int, model: ChatModel | None
-) -> Policy:
-    """The policy for one episode."""
-    if config.policy == "vlm":
-        if model is None:
-            raise ValueError("the vlm policy needs a model endpoint")
-        return VLMShopper(model, config.prompt, persona)
-    if config.policy == "scripted":
-        return ScriptedShopper(persona or BUILTIN[seed % len(BUILTIN)], seed)
-    if config.policy == "random":
-        return RandomShopper(seed)
-    raise ValueError(f"unknown policy {config.policy!r}; use vlm, scripted or random")
 
 
 def _ms(since: float) -> float:
@@ -153,7 +135,13 @@ class _Episode:
     async def run_once(self) -> EpisodeRecord:
         config, record = self.run.config, self.record
         started = time.perf_counter()
-        policy = make_policy(config, self.persona, config.seed + record.episode, self.run.model)
+        policy = make_policy(
+            config.policy,
+            seed=config.seed + record.episode,
+            persona=self.persona,
+            model=self.run.model,
+            prompt=config.prompt,
+        )
         history: list[Turn] = []
         assert self.env is not None
         try:
@@ -181,15 +169,7 @@ class _Episode:
                 self._write(step, observation, settled, decision, result, env_ms)
                 action_error = _action_error(result)
                 record.action_errors += bool(action_error)
-                history.append(
-                    Turn(
-                        url=str(observation.get("url", "")),
-                        title=str(observation.get("title", "")),
-                        text=str(observation.get("text", "")),
-                        decision=decision.model_copy(update={"prompt": None}),
-                        action_error=action_error,
-                    )
-                )
+                history.append(Turn.of(observation, decision, action_error))
                 record.steps = step + 1
                 if result is None:
                     continue
