@@ -1,13 +1,17 @@
 """Golden snapshots: one name per site and parameters, seeded once, stored with a manifest."""
 
 import json
+from pathlib import Path
 
+import env_fixtures
 import pytest
 
 from webserv.pool import golden
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.plugin import GoldenUnavailable
 from webserv.sites.registry import get as get_site
+
+suite_golden = env_fixtures.suite_golden
 
 
 def test_ensure_golden_seeds_once(tmp_path, monkeypatch):
@@ -68,3 +72,27 @@ def test_exported_golden_cannot_be_made_and_says_how(tmp_path, monkeypatch):
     stored = golden.store_golden(store, get_site("shopping"), exported)
     assert stored.name == "shopping-final_0712" and stored.size_bytes == 100
     assert golden.ensure_golden(store, get_site("shopping")) == stored.name
+
+
+SNAPSHOTS = Path(__file__).parent.parent / "snapshots"
+
+
+def test_committed_shop_manifest_is_what_the_generator_makes(suite_golden: Path):
+    """``snapshots/shop/snapshot.json`` names and checksums the data the shop suite targets."""
+    shop = get_site("shop")
+    committed = golden.SnapshotManifest.model_validate_json(
+        (SNAPSHOTS / "shop" / "snapshot.json").read_text()
+    )
+    made = golden.manifest_of(shop, env_fixtures.suite_params(), suite_golden)
+    assert made.model_copy(update={"created_at": None}) == committed, (
+        "snapshots/shop/snapshot.json is stale: regenerate it as snapshots/README.md says"
+    )
+
+
+def test_every_registered_site_has_a_committed_manifest():
+    for name in ("shop", "shopping", "shopping_admin", "gitlab"):
+        path = SNAPSHOTS / name / "snapshot.json"
+        manifest = golden.SnapshotManifest.model_validate_json(path.read_text())
+        site = get_site(name)
+        assert manifest.site == name and manifest.recipe == site.recipe
+        assert manifest.name == site.golden_name(manifest.params or None)

@@ -74,6 +74,9 @@ def golden(
     snapshot_driver: SnapshotDriver = None,
     snapshot_root: SnapshotRoot = None,
     replace: bool = typer.Option(False, "--replace", help="Replace an existing golden."),
+    manifest_out: Path | None = typer.Option(
+        None, "--manifest-out", help="Also write the manifest here (snapshots/SITE/snapshot.json)."
+    ),
 ) -> None:
     """Store SOURCE as SITE's golden snapshot, under the name the runtime looks for, with
     its manifest (recipe, version, parameters, size, checksum)."""
@@ -88,6 +91,10 @@ def golden(
     except (UnknownSite, SnapshotError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if manifest_out is not None:
+        shared = manifest.model_copy(update={"created_at": None})  # the same bytes every time
+        manifest_out.parent.mkdir(parents=True, exist_ok=True)
+        manifest_out.write_text(shared.model_dump_json(indent=2, exclude_none=True) + "\n")
     typer.echo(
         f"golden {manifest.name} ({store.driver.name}) at {store.golden_path(manifest.name)}: "
         f"{manifest.files} files, {(manifest.size_bytes or 0) / 2**20:.1f} MiB, "

@@ -45,14 +45,15 @@ class SnapshotManifest(BaseModel):
 
 
 def data_checksum(root: Path) -> tuple[int, int, str]:
-    """Files, apparent bytes and a sha256 of every file's relative path and content."""
+    """Files, apparent bytes and a sha256 of every file's relative path and content (the
+    recipe record of ``site seed`` left out: it describes the data, it is not data)."""
     digest = hashlib.sha256()
     files = size = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if path.is_symlink() or not path.is_file():
+            if path.is_symlink() or not path.is_file() or path == root / RECIPE_FILE:
                 continue
             data = path.read_bytes()
             digest.update(path.relative_to(root).as_posix().encode() + b"\0")
