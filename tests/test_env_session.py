@@ -10,11 +10,12 @@ import env_fixtures
 import pytest
 import pytest_asyncio
 
+from webserv.env.config import RuntimeConfig
 from webserv.env.runner import run_suite
-from webserv.env.runtime import EnvRuntime, RuntimeConfig
+from webserv.env.runtime import EnvRuntime
 from webserv.env.session import EnvSession, EpisodeOver
+from webserv.policy.reference import ReferencePolicy
 from webserv.tasks.config import load_tasks
-from webserv.tasks.policies import ReferencePolicy
 from webserv.tasks.suite import Suite, load_suite
 
 pytestmark = pytest.mark.browser
@@ -71,9 +72,10 @@ async def test_episode_starts_logged_in_on_a_fresh_instance(suite: Suite, runtim
         assert obs.url.startswith(first_url + "/admin/orders")
         assert "Sign in" not in obs.title and "Signed in as" in obs.text
         policy = ReferencePolicy(env.task)
-        result = await env.step(policy.act(obs.to_dict()))
+        result = await env.step((await policy.act(obs.to_dict(), [])).action or "")
         while not (result.terminated or result.truncated):
-            result = await env.step(policy.act(result.observation.to_dict()))
+            decision = await policy.act(result.observation.to_dict(), [])
+            result = await env.step(decision.action or "")
         assert result.terminated and result.reward == 1.0, result.info
         # The next episode of the same task starts over on another, untouched instance.
         obs, info = await env.reset(task)

@@ -157,9 +157,7 @@ async def run_suite(
     tasks = [suite.task(t) for t in task_ids] if task_ids is not None else list(suite.tasks)
     owned = runtime is None
     if runtime is None:
-        config = runtime_for(
-            suite, sites, {"max_instances": 2 * parallel + 2}, standby=parallel
-        )
+        config = runtime_for(suite, sites, {"max_instances": 2 * parallel + 2}, standby=parallel)
         runtime = await EnvRuntime(config).start()
     started = time.perf_counter()
     queue: asyncio.Queue[TaskConfig] = asyncio.Queue()
