@@ -17,10 +17,9 @@ import os
 from collections.abc import Iterable
 from typing import Protocol
 
-import httpx
-
 from webserv.browser.session import BrowserPool
 from webserv.env.config import RuntimeConfig, SiteConfig, runtime_for
+from webserv.env.login import session_client
 from webserv.pool.backends.base import Backend
 from webserv.pool.external import ExternalSite, ExternalSites
 from webserv.pool.golden import ensure_golden
@@ -91,7 +90,7 @@ class EnvRuntime:
             self.sites[site.name] = site
         self.task_sites = task_site_map(self.sites.values())
         self.browsers = BrowserPool()
-        self.http = httpx.AsyncClient(timeout=30.0)
+        self.http = session_client()
         self.providers: dict[str, SiteProvider] = {}
         self.goldens: dict[str, str] = {}
         self._pools: list[PoolManager] = []

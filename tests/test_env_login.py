@@ -1,0 +1,65 @@
+"""Logging in over HTTP: a login form's CSRF field and cookie go with the post, as with
+Magento's form_key and GitLab's authenticity_token; the shared client keeps no cookies."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from webserv.env.login import LoginError, log_in, session_client
+from webserv.sites.spec import Login
+
+LOGIN_PAGE = """<html><body>
+<form id="search" action="/search"><input type="hidden" name="q" value="x"></form>
+<form action="/customer/account/loginPost/" method="post">
+  <input type="hidden" name="form_key" value="k123">
+  <input name="login[username]"><input type="password" name="login[password]">
+</form></body></html>"""
+
+MAGENTO = Login(
+    role="customer",
+    username="emma",
+    password="pw",
+    login_path="/customer/account/login/",
+    form={"login[username]": "{username}", "login[password]": "{password}"},
+)
+
+
+def magento(request: httpx.Request) -> httpx.Response:
+    if request.method == "GET":
+        return httpx.Response(200, text=LOGIN_PAGE, headers={"Set-Cookie": "PHPSESSID=a; Path=/"})
+    form = dict(httpx.QueryParams(request.content.decode()))
+    fine = (
+        request.url.path == "/customer/account/loginPost/"
+        and form == {"form_key": "k123", "login[username]": "emma", "login[password]": "pw"}
+        and request.headers.get("cookie") == "PHPSESSID=a"
+    )
+    if not fine:
+        return httpx.Response(403)
+    return httpx.Response(302, headers={"Set-Cookie": "PHPSESSID=b; Path=/; HttpOnly"})
+
+
+async def test_form_login_sends_the_pages_csrf_field_and_cookie():
+    async with session_client(transport=httpx.MockTransport(magento)) as client:
+        credentials = await log_in(client, "http://127.0.0.1:7770", MAGENTO)
+        assert [(c["name"], c["value"]) for c in credentials.cookies] == [("PHPSESSID", "b")]
+        assert credentials.cookies[0]["domain"] == "127.0.0.1"
+        assert not client.cookies  # nothing kept for the next instance's login
+
+
+async def test_a_refused_login_says_who_and_where():
+    refuse = httpx.MockTransport(lambda request: httpx.Response(401))
+    async with session_client(transport=refuse) as client:
+        with pytest.raises(LoginError, match=r"customer \(emma\) at .* HTTP 401"):
+            await log_in(client, "http://127.0.0.1:7770", MAGENTO)
+
+
+async def test_cookie_and_header_logins_need_no_request():
+    async with session_client() as client:
+        by_cookie = Login(role="r", method="cookie", cookies={"token": "t"})
+        credentials = await log_in(client, "http://127.0.0.1:1", by_cookie)
+        assert credentials.cookies[0]["name"] == "token"
+        by_header = Login(role="r", method="header", headers={"Authorization": "Bearer t"})
+        assert (await log_in(client, "http://127.0.0.1:1", by_header)).headers == {
+            "Authorization": "Bearer t"
+        }
