@@ -6,6 +6,7 @@ import typer
 
 from benchmarks.pool_commands import register as register_pool_benchmarks
 from benchmarks.serve_commands import register as register_serve_benchmarks
+from webserv.options import Json
 
 app = typer.Typer(help="Benchmarks with side-by-side baselines.", no_args_is_help=True)
 register_pool_benchmarks(app)
@@ -14,7 +15,7 @@ register_serve_benchmarks(app)
 
 @app.command()
 def step(
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_json: Json = False,
     latency_ms: int = typer.Option(
         2_500, "--latency-ms", min=0, help="API latency of the shop in the completeness pass."
     ),
@@ -32,7 +33,7 @@ def rollout(
     episodes_per_env: int = typer.Option(2, "--episodes-per-env", min=1),
     max_steps: int = typer.Option(15, "--max-steps", min=1),
     screenshots: bool = typer.Option(False, "--screenshots", help="A PNG per step as well."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_json: Json = False,
 ) -> None:
     """Rollout throughput of the scripted shopper on N envs; env vs policy time per step."""
     from benchmarks.report import emit

@@ -1,4 +1,4 @@
-"""Density and memory: how many shop instances run healthy at once on this host.
+"""Density and memory: how many instances of a site run healthy at once on this host.
 
 Launches up to ``target`` instances (each on its own clone and port), then probes all of
 them concurrently, twice, some seconds apart; an instance counts if it answered < 400 both
@@ -19,20 +19,22 @@ import httpx
 import psutil
 
 from benchmarks.pool_setup import (
+    Golden,
     close_backend,
     discard,
-    golden_source,
     launch,
     load_note,
     make_backend,
     store_for,
     supported_drivers,
+    wipe,
 )
 from benchmarks.report import Report
 from webserv.pool.backends.base import Backend, Instance
 from webserv.pool.health import healthy
-from webserv.pool.sites import shop_spec
 from webserv.pool.snapshot import SnapshotStore
+from webserv.pool.snapshot.store import default_root
+from webserv.sites.spec import SiteSpec
 
 
 async def _memory(backend: Backend, instances: list[Instance]) -> dict[str, list[float]]:
@@ -48,9 +50,10 @@ async def _memory(backend: Backend, instances: list[Instance]) -> dict[str, list
     return {k: v for k, v in out.items() if v}
 
 
-async def _probe_all(client: httpx.AsyncClient, instances: list[Instance]) -> set[str]:
+async def _probe_all(
+    client: httpx.AsyncClient, spec: SiteSpec, instances: list[Instance]
+) -> set[str]:
     gate = asyncio.Semaphore(50)
-    spec = shop_spec()
 
     async def probe(instance: Instance) -> str | None:
         async with gate:
@@ -61,9 +64,13 @@ async def _probe_all(client: httpx.AsyncClient, instances: list[Instance]) -> se
 
 
 async def _launch_many(
-    backend: Backend, store: SnapshotStore, target: int, label: str, report: Report
+    backend: Backend,
+    store: SnapshotStore,
+    golden: Golden,
+    target: int,
+    label: str,
+    report: Report,
 ) -> tuple[list[Instance], list[float]]:
-    spec = shop_spec()
     instances: list[Instance] = []
     times: list[float] = []
     floor = 1 * 2**30  # stop before the host runs out of memory
@@ -77,7 +84,7 @@ async def _launch_many(
             offset = len(instances)
             results = await asyncio.gather(
                 *(
-                    launch(backend, store, spec, client, f"bench-{label}-{offset + i}")
+                    launch(backend, store, golden, client, f"bench-{label}-{offset + i}")
                     for i in range(size)
                 ),
                 return_exceptions=True,
@@ -96,6 +103,14 @@ async def _launch_many(
     return instances, times
 
 
+def pick_driver(root: Path | None, driver: str | None) -> str:
+    """``driver`` if it works at the store root, else (none given) the fastest that does."""
+    names = supported_drivers(root, [driver] if driver else None)
+    if not names:
+        raise ValueError(f"snapshot driver {driver} does not work at {root or default_root()}")
+    return names[0]
+
+
 def _limits() -> dict[str, object]:
     """What bounds the instance count besides memory: file and process limits, ports, pids."""
     return {
@@ -107,29 +122,39 @@ def _limits() -> dict[str, object]:
     }
 
 
-async def _run(backend_name: str, driver: str, target: int, cold: int, source: Path, root):
+async def _run(
+    backend_name: str, driver: str, target: int, cold: int, golden: Golden, root: Path | None
+) -> Report:
+    site = golden.site
     report = Report(
         benchmark="density",
-        params={"backend": backend_name, "driver": driver, "target": target, **_limits()},
+        params={
+            "site": site.name,
+            "golden": golden.name,
+            "backend": backend_name,
+            "driver": driver,
+            "target": target,
+            **_limits(),
+        },
         notes=[load_note("at start")],
     )
-    store = store_for(driver, source, root)
-    backend = make_backend(backend_name)
+    store = store_for(driver, golden, root)
+    backend = make_backend(backend_name, site)
     instances: list[Instance] = []
     try:
         # Warm-up (zygote start or image load) before the memory baseline is taken.
         async with httpx.AsyncClient() as client:
-            first = await launch(backend, store, shop_spec(), client, "bench-density-warmup")
+            first = await launch(backend, store, golden, client, "bench-density-warmup")
         await discard(backend, store, first.instance)
         used_before = psutil.virtual_memory().used
         began = time.perf_counter()
-        instances, times = await _launch_many(backend, store, target, "density", report)
+        instances, times = await _launch_many(backend, store, golden, target, "density", report)
         elapsed = time.perf_counter() - began
         used_after = psutil.virtual_memory().used
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=60)) as client:
-            first_pass = await _probe_all(client, instances)
+            first_pass = await _probe_all(client, site.spec, instances)
             await asyncio.sleep(5)  # the second pass checks they stay up, not a wait for state
-            second_pass = await _probe_all(client, instances)
+            second_pass = await _probe_all(client, site.spec, instances)
         alive = len(first_pass & second_pass)
         variant = f"{backend_name}-{driver}"
         report.add(variant, "healthy_instances", [alive], launched=len(instances))
@@ -146,9 +171,11 @@ async def _run(backend_name: str, driver: str, target: int, cold: int, source: P
         await asyncio.gather(*(discard(backend, store, i) for i in instances))
         instances = []
         if backend_name == "process" and cold:
-            baseline = make_backend("process", zygote=False)
+            baseline = make_backend("process", site, zygote=False)
             try:
-                cold_instances, _ = await _launch_many(baseline, store, cold, "cold", report)
+                cold_instances, _ = await _launch_many(
+                    baseline, store, golden, cold, "cold", report
+                )
                 memory = await _memory(baseline, cold_instances)
                 for key, values in memory.items():
                     report.add("cold-process", f"{key}_bytes", values)
@@ -160,20 +187,17 @@ async def _run(backend_name: str, driver: str, target: int, cold: int, source: P
     finally:
         await asyncio.gather(*(discard(backend, store, i) for i in instances))
         await close_backend(backend)
-        await asyncio.to_thread(store.wipe)
+        await asyncio.to_thread(wipe, store)
     return report
 
 
 def run(
+    golden: Golden,
     backend: str = "process",
     driver: str | None = None,
     target: int = 200,
     cold: int = 5,
-    data_dir: Path | None = None,
-    scale: float = 1.0,
     root: Path | None = None,
 ) -> Report:
     """Run the density benchmark with one driver (the fastest supported one by default)."""
-    source = golden_source(data_dir, scale)
-    name = supported_drivers(root, [driver] if driver else None)[0]
-    return asyncio.run(_run(backend, name, target, cold, source, root))
+    return asyncio.run(_run(backend, pick_driver(root, driver), target, cold, golden, root))

@@ -25,7 +25,8 @@ from benchmarks.serving import server_process
 from webserv import paths
 from webserv.client import RemoteWebEnv
 
-TASK = 1  # an admin task: its start page has enough to scroll
+SITE = "shop"
+TASK = 1  # an admin task of the shop's suite: its start page has enough to scroll
 ACTIONS = ('scroll("down")', 'scroll("up")')
 
 Log = Callable[[str], None]
@@ -34,7 +35,7 @@ Log = Callable[[str], None]
 def _in_process(steps: int) -> list[float]:
     from webserv.env.gym_env import WebEnv
 
-    env = WebEnv(task_ids=[TASK], max_steps=steps + 1, runtime_config={"standby": 1})
+    env = WebEnv(site=SITE, task_ids=[TASK], max_steps=steps + 1)
     try:
         env.reset(options={"task_id": TASK})
         times = []
@@ -60,7 +61,7 @@ def server_timing(response: httpx.Response) -> dict[str, float]:
 def _over_http(url: str, steps: int) -> dict[str, list[float]]:
     """Per step (ms): the client's round trip, the env's step time, the server's handling
     time, and the round trip of a call that does no env work."""
-    env = RemoteWebEnv(url, task=TASK, max_steps=steps + 1)
+    env = RemoteWebEnv(url, site=SITE, task=TASK, max_steps=steps + 1)
     try:
         env.reset()
         times: dict[str, list[float]] = {"rtt": [], "env": [], "app": [], "noop": []}
@@ -84,7 +85,10 @@ def _over_http(url: str, steps: int) -> dict[str, list[float]]:
 
 def _throughput(url: str, clients: int, duration_s: float, log: Log) -> tuple[int, float]:
     """Steps that ``clients`` concurrent trainers made in ``duration_s``; and that time."""
-    envs = [RemoteWebEnv(url, task=TASK, max_steps=1000, retry_for_s=600) for _ in range(clients)]
+    envs = [
+        RemoteWebEnv(url, site=SITE, task=TASK, max_steps=1000, retry_for_s=600)
+        for _ in range(clients)
+    ]
     # Envs are created a few at a time: creating them is not what is measured here.
     with ThreadPoolExecutor(4) as starting:
         list(starting.map(lambda env: env.reset(), envs))
@@ -129,6 +133,8 @@ def run(steps: int = 100, clients: int = 32, duration_s: float = 60.0, log: Log 
     workdir = paths.home() / "bench" / f"http-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
     server = server_process(
+        "--site",
+        SITE,
         "--standby",
         "2",
         "--max-instances",

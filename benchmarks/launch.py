@@ -22,34 +22,34 @@ from pathlib import Path
 import httpx
 
 from benchmarks.pool_setup import (
+    Golden,
     close_backend,
     discard,
     drop_page_cache,
-    golden_source,
     launch,
     load_average,
     load_note,
     make_backend,
     store_for,
     supported_drivers,
+    wipe,
 )
 from benchmarks.report import Report
 from webserv.pool.backends.base import Backend
-from webserv.pool.sites import shop_spec
 from webserv.pool.snapshot import SnapshotStore
 
 
 async def _series(
-    backend: Backend, store: SnapshotStore, n: int, label: str, cold_cache: bool
+    backend: Backend, store: SnapshotStore, golden: Golden, n: int, label: str, cold_cache: bool
 ) -> tuple[list[float], list[float]]:
-    spec = shop_spec()
     launch_ms, clone_ms = [], []
     async with httpx.AsyncClient() as client:
         for i in range(n):
-            await backend.prepare(spec)  # untimed: a zygote or runtime ready, as in a pool
+            # Untimed: a zygote or runtime ready, as in a pool.
+            await backend.prepare(golden.site.spec)
             if cold_cache:
                 await asyncio.to_thread(drop_page_cache)
-            launched = await launch(backend, store, spec, client, f"bench-{label}-{i}")
+            launched = await launch(backend, store, golden, client, f"bench-{label}-{i}")
             launch_ms.append(launched.launch_ms)
             clone_ms.append(launched.clone_ms)
             await discard(backend, store, launched.instance)
@@ -57,12 +57,18 @@ async def _series(
 
 
 async def _runtime_series(
-    report: Report, backend: Backend, store: SnapshotStore, n: int, driver: str, cold_cache: bool
+    report: Report,
+    backend: Backend,
+    store: SnapshotStore,
+    golden: Golden,
+    n: int,
+    driver: str,
+    cold_cache: bool,
 ) -> None:
     """The ``docker-runtime-<driver>`` row: launches on pre-started runtime containers."""
     starts = getattr(backend, "runtime_start_s", [])
     started_before = len(starts)
-    samples, clones = await _series(backend, store, n, f"runtime-{driver}", cold_cache)
+    samples, clones = await _series(backend, store, golden, n, f"runtime-{driver}", cold_cache)
     variant = f"docker-runtime-{driver}"
     report.add(
         variant,
@@ -78,13 +84,15 @@ async def _run(
     backend_name: str,
     drivers: list[str],
     n: int,
-    source: Path,
+    golden: Golden,
     root: Path | None,
     cold_cache: bool,
 ) -> Report:
     report = Report(
         benchmark="launch",
         params={
+            "site": golden.site.name,
+            "golden": golden.name,
             "backend": backend_name,
             "drivers": drivers,
             "n": n,
@@ -94,42 +102,45 @@ async def _run(
         },
     )
     report.notes.append(load_note("at start"))
-    ours = make_backend(backend_name)
-    cold = make_backend(backend_name, zygote=False) if backend_name == "process" else ours
-    warm = make_backend(backend_name, runtimes=1) if backend_name == "docker" else None
+    site = golden.site
+    ours = make_backend(backend_name, site)
+    cold = make_backend(backend_name, site, zygote=False) if backend_name == "process" else ours
+    warm = make_backend(backend_name, site, runtimes=1) if backend_name == "docker" else None
     stores: list[SnapshotStore] = []
     try:
-        baseline_store = store_for("copy", source, root)
+        baseline_store = store_for("copy", golden, root)
         stores.append(baseline_store)
-        report.params["golden_bytes"] = baseline_store.golden_bytes("shop-bench")
+        report.params["golden_bytes"] = baseline_store.golden_bytes(golden.name)
         # Warm-up, not timed: starts the zygote (process) or loads the image (docker).
-        warm_ms, _ = await _series(ours, baseline_store, 1, "warmup", False)
+        warm_ms, _ = await _series(ours, baseline_store, golden, 1, "warmup", False)
         zygote = next(iter(getattr(ours, "zygotes", {}).values()), None)
         if zygote is not None and zygote.start_s is not None:
             report.notes.append(
                 f"zygote start (once per site, before any launch): {zygote.start_s * 1000:.0f} ms"
             )
         report.notes.append(f"first (warm-up) launch, untimed in the rows: {warm_ms[0]:.0f} ms")
-        samples, clones = await _series(cold, baseline_store, n, "full-copy", cold_cache)
+        samples, clones = await _series(cold, baseline_store, golden, n, "full-copy", cold_cache)
         report.add("full-copy", "launch_ms", samples, clone_ms_p50=statistics.median(clones))
         for driver in drivers:
             if driver == "copy":
                 store = baseline_store
             else:
-                store = store_for(driver, source, root)
+                store = store_for(driver, golden, root)
                 stores.append(store)
             variant = f"{backend_name}-{driver}"
-            samples, clones = await _series(ours, store, n, driver, cold_cache)
+            samples, clones = await _series(ours, store, golden, n, driver, cold_cache)
             report.add(variant, "launch_ms", samples, clone_ms_p50=statistics.median(clones))
             report.compare("launch_ms", variant, "full-copy")
             if backend_name == "process" and driver == drivers[0]:
-                samples, clones = await _series(cold, store, n, f"cold-{driver}", cold_cache)
+                samples, clones = await _series(
+                    cold, store, golden, n, f"cold-{driver}", cold_cache
+                )
                 report.add(
                     f"cold-{driver}", "launch_ms", samples, clone_ms_p50=statistics.median(clones)
                 )
                 report.compare("launch_ms", f"cold-{driver}", "full-copy")
             if warm is not None:
-                await _runtime_series(report, warm, store, n, driver, cold_cache)
+                await _runtime_series(report, warm, store, golden, n, driver, cold_cache)
         report.params["load_average"]["end"] = load_average()
         report.notes.append(load_note("at end"))
     finally:
@@ -139,20 +150,18 @@ async def _run(
         if warm is not None:
             await close_backend(warm)
         for store in stores:
-            await asyncio.to_thread(store.wipe)
+            await asyncio.to_thread(wipe, store)
     return report
 
 
 def run(
+    golden: Golden,
     backend: str = "process",
     drivers: list[str] | None = None,
     n: int = 20,
-    data_dir: Path | None = None,
-    scale: float = 1.0,
     root: Path | None = None,
     cold_cache: bool = False,
 ) -> Report:
     """Run the launch benchmark; ``drivers`` defaults to every driver the store root supports."""
-    source = golden_source(data_dir, scale)
     names = supported_drivers(root, drivers)
-    return asyncio.run(_run(backend, names, n, source, root, cold_cache))
+    return asyncio.run(_run(backend, names, n, golden, root, cold_cache))

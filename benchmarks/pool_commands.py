@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from benchmarks.report import emit
+from webserv.options import Json, SnapshotDriver, SnapshotRoot
+
+if TYPE_CHECKING:
+    from benchmarks.pool_setup import Golden
+
+#: The site the benchmarks launch unless ``--site`` says otherwise; its results keep the
+#: plain file names (``launch-process.json``), another site's carry its name.
+DEFAULT_SITE = "shop"
 
 
 class BackendName(StrEnum):
@@ -23,95 +34,143 @@ class DriverName(StrEnum):
 
 
 BACKEND = typer.Option(BackendName.process, "--backend", help="Where instances run.")
-SNAPSHOT = typer.Option(
-    None,
-    "--snapshot",
-    help="Snapshot driver(s): btrfs, reflink, overlay, copy; repeat for several "
-    "(default: every driver the store root supports).",
+SITE = typer.Option(
+    DEFAULT_SITE, "--site", help="The registered site to launch (`webserv site list`)."
 )
+#: ``--snapshot-driver`` as the shared option spells it, but repeatable: drivers side by side.
+SnapshotDrivers = Annotated[
+    list[DriverName] | None,
+    typer.Option(
+        "--snapshot-driver",
+        help="Snapshot driver(s): btrfs, reflink, overlay, copy; repeat for several "
+        "(default: every driver the store root supports).",
+    ),
+]
 DATA_DIR = typer.Option(
-    None, "--data-dir", help="A seeded shop data dir (default: seeded once at --scale)."
+    None,
+    "--data-dir",
+    help="The site's data dir (from `webserv site seed`, or exported; default: its golden).",
 )
-SCALE = typer.Option(1.0, "--scale", min=0.001, max=10.0, help="Seed scale (1.0 = golden data).")
-ROOT = typer.Option(None, "--root", help="Snapshot store root (default: the btrfs mount).")
-JSON = typer.Option(False, "--json", help="Print the report as JSON.")
+SCALE = typer.Option(
+    None,
+    "--scale",
+    min=0.001,
+    max=10.0,
+    help="Seed scale of a seeded site's data (default: the recipe's; 1.0 = golden data).",
+)
 
 
-def _name(benchmark: str, backend: str, suffix: str = "") -> str:
-    return f"{benchmark}-{backend}{suffix}"
+def _name(benchmark: str, backend: str, site: str, suffix: str = "") -> str:
+    named = "" if site == DEFAULT_SITE else f"-{site}"
+    return f"{benchmark}-{backend}{named}{suffix}"
 
 
 def _drivers(snapshot: list[DriverName] | None) -> list[str] | None:
     return [str(d) for d in snapshot] if snapshot else None
 
 
+@contextmanager
+def _setup_errors() -> Iterator[None]:
+    """An unknown site, a backend it does not run on, golden data that is missing (with how
+    to make it) or a driver the store root lacks: one line and exit code 2, no traceback."""
+    from webserv.pool.snapshot import SnapshotError
+    from webserv.sites.plugin import GoldenUnavailable
+    from webserv.sites.registry import UnknownSite
+
+    try:
+        yield
+    except (UnknownSite, GoldenUnavailable, SnapshotError, FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
+def _golden(
+    site: str, backend: str, data_dir: Path | None, scale: float | None, root: Path | None
+) -> Golden:
+    from benchmarks.pool_setup import bench_golden
+
+    with _setup_errors():
+        return bench_golden(site, backend, data_dir, scale, root)
+
+
 def launch(
     backend: BackendName = BACKEND,
-    snapshot: list[DriverName] | None = SNAPSHOT,
+    site: str = SITE,
+    snapshot_driver: SnapshotDrivers = None,
     n: int = typer.Option(20, "--n", min=1, help="Launches per variant."),
     cold_cache: bool = typer.Option(
         False, "--cold-cache", help="Drop the page cache before every launch (root)."
     ),
     data_dir: Path | None = DATA_DIR,
-    scale: float = SCALE,
-    root: Path | None = ROOT,
-    as_json: bool = JSON,
+    scale: float | None = SCALE,
+    snapshot_root: SnapshotRoot = None,
+    as_json: Json = False,
 ) -> None:
     """Cold launch (request to health < 400) per driver vs a full copy + fresh process."""
     from benchmarks.launch import run
 
-    report = run(str(backend), _drivers(snapshot), n, data_dir, scale, root, cold_cache)
-    emit(report, as_json, _name("launch", backend, "-cold-cache" if cold_cache else ""))
+    golden = _golden(site, backend, data_dir, scale, snapshot_root)
+    report = run(golden, str(backend), _drivers(snapshot_driver), n, snapshot_root, cold_cache)
+    emit(report, as_json, _name("launch", backend, site, "-cold-cache" if cold_cache else ""))
 
 
 def reset(
     backend: BackendName = BACKEND,
-    snapshot: list[DriverName] | None = SNAPSHOT,
+    site: str = SITE,
+    snapshot_driver: SnapshotDrivers = None,
     n: int = typer.Option(20, "--n", min=1, help="Episodes per variant."),
     data_dir: Path | None = DATA_DIR,
-    scale: float = SCALE,
-    root: Path | None = ROOT,
-    as_json: bool = JSON,
+    scale: float | None = SCALE,
+    snapshot_root: SnapshotRoot = None,
+    as_json: Json = False,
 ) -> None:
     """Standby hand-over and background recycle vs recreating on a full copy."""
     from benchmarks.reset import run
 
-    report = run(str(backend), _drivers(snapshot), n, data_dir, scale, root)
-    emit(report, as_json, _name("reset", backend))
+    golden = _golden(site, backend, data_dir, scale, snapshot_root)
+    report = run(golden, str(backend), _drivers(snapshot_driver), n, snapshot_root)
+    emit(report, as_json, _name("reset", backend, site))
 
 
 def storage(
     backend: BackendName = BACKEND,
-    snapshot: list[DriverName] | None = SNAPSHOT,
+    site: str = SITE,
+    snapshot_driver: SnapshotDrivers = None,
     repeats: int = typer.Option(3, "--repeats", min=1, help="Instances per driver."),
     data_dir: Path | None = DATA_DIR,
-    scale: float = SCALE,
-    root: Path | None = ROOT,
-    as_json: bool = JSON,
+    scale: float | None = SCALE,
+    snapshot_root: SnapshotRoot = None,
+    as_json: Json = False,
 ) -> None:
     """Exclusive bytes per instance after a 20-request shopping episode vs a full copy."""
-    from benchmarks.storage import run
+    from benchmarks.storage import check_site, run
 
-    report = run(str(backend), _drivers(snapshot), repeats, data_dir, scale, root)
-    emit(report, as_json, _name("storage", backend))
+    with _setup_errors():
+        check_site(site)
+    golden = _golden(site, backend, data_dir, scale, snapshot_root)
+    report = run(golden, str(backend), _drivers(snapshot_driver), repeats, snapshot_root)
+    emit(report, as_json, _name("storage", backend, site))
 
 
 def density(
     backend: BackendName = BACKEND,
-    snapshot: list[DriverName] | None = SNAPSHOT,
+    site: str = SITE,
+    snapshot_driver: SnapshotDriver = None,
     target: int = typer.Option(200, "--target", min=1, help="Instances to run at once."),
     cold: int = typer.Option(5, "--cold", min=0, help="Cold processes measured for memory."),
     data_dir: Path | None = DATA_DIR,
-    scale: float = SCALE,
-    root: Path | None = ROOT,
-    as_json: bool = JSON,
+    scale: float | None = SCALE,
+    snapshot_root: SnapshotRoot = None,
+    as_json: Json = False,
 ) -> None:
     """Healthy concurrent instances and memory per instance (RSS, PSS, USS)."""
-    from benchmarks.density import run
+    from benchmarks.density import pick_driver, run
 
-    driver = str(snapshot[0]) if snapshot else None
-    report = run(str(backend), driver, target, cold, data_dir, scale, root)
-    emit(report, as_json, _name("density", backend))
+    with _setup_errors():
+        driver = pick_driver(snapshot_root, snapshot_driver)  # before any data is seeded
+    golden = _golden(site, backend, data_dir, scale, snapshot_root)
+    report = run(golden, str(backend), driver, target, cold, snapshot_root)
+    emit(report, as_json, _name("density", backend, site))
 
 
 def register(app: typer.Typer) -> None:

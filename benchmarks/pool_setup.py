@@ -1,8 +1,9 @@
-"""What the pool benchmarks share: the golden shop data, stores, backends, one timed launch."""
+"""What the pool benchmarks share: a site's golden data, stores, backends, one timed launch."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import socket
@@ -13,26 +14,50 @@ from pathlib import Path
 import httpx
 
 from webserv.pool.backends.base import Backend, Instance
+from webserv.pool.golden import ensure_golden, recorded_params, seeded_source
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import DRIVERS, SnapshotStore
 from webserv.pool.snapshot.store import default_root
-from webserv.sites.spec import SiteSpec
+from webserv.sites import registry
+from webserv.sites.plugin import Site
 
-GOLDEN = "shop-bench"
 #: Per run, so concurrent runs never reconcile (stop) each other's instances.
 OWNER = f"bench{os.getpid()}"
 
 
-def golden_source(data_dir: Path | None, scale: float) -> Path:
-    """A seeded shop data dir: ``data_dir`` if given, else the one seeded once per scale."""
-    if data_dir is not None:
-        if not (data_dir / "shop.db").is_file():
-            raise FileNotFoundError(f"{data_dir} holds no shop.db; seed it first")
-        return data_dir
-    from webserv.pool.golden import DEFAULT_SEED, seeded_source
-    from webserv.pool.sites import shop_spec
+@dataclass(frozen=True)
+class Golden:
+    """The site a pool benchmark launches, and the golden data its stores copy."""
 
-    return seeded_source(shop_spec(), DEFAULT_SEED, scale)
+    site: Site
+    name: str
+    source: Path
+
+
+def bench_golden(
+    site_name: str,
+    backend: str,
+    data_dir: Path | None = None,
+    scale: float | None = None,
+    root: Path | None = None,
+) -> Golden:
+    """``site_name``'s golden data: ``data_dir`` if given; a seeded site's data generated
+    once at ``scale`` (default: the recipe's); an exported site's golden as its user stored
+    it in the snapshot store at ``root`` (a missing one is the error saying how to export it).
+    """
+    site = registry.get(site_name)
+    if backend not in site.backends:
+        raise ValueError(f"site {site.name} runs on {', '.join(site.backends)}, not on {backend}")
+    if data_dir is not None:
+        if not data_dir.is_dir():
+            raise FileNotFoundError(f"{data_dir} is not a data dir")
+        return Golden(site, site.golden_name(recorded_params(site, data_dir)), data_dir)
+    params = site.golden_params(None if scale is None else {"scale": scale})
+    if site.recipe.kind == "seed":
+        return Golden(site, site.golden_name(params), seeded_source(site, params))
+    store = SnapshotStore(root)
+    name = ensure_golden(store, site, params)
+    return Golden(site, name, store.golden_path(name))
 
 
 def supported_drivers(root: Path | None, wanted: list[str] | None) -> list[str]:
@@ -50,28 +75,34 @@ def run_root(root: Path | None) -> Path:
     return (root or default_root()) / "bench-runs" / f"{os.getpid()}"
 
 
-def store_for(driver: str, source: Path, root: Path | None) -> SnapshotStore:
-    """A store with ``driver`` whose golden ``shop-bench`` is a fresh copy of ``source``.
+def store_for(driver: str, golden: Golden, root: Path | None) -> SnapshotStore:
+    """A store with ``driver`` whose golden ``golden.name`` is a fresh copy of its source.
 
     It lives in this run's own directory; ``wipe`` it when done."""
     store = SnapshotStore(run_root(root), driver)
-    store.create_golden(GOLDEN, source, replace=True)
+    store.create_golden(golden.name, golden.source, replace=True)
     return store
 
 
-def make_backend(name: str, zygote: bool = True, runtimes: int = 0) -> Backend:
-    """The named backend, owned by the benchmarks (``process`` may run cold: no zygote;
-    ``docker`` may keep ``runtimes`` pre-started containers per site)."""
-    from webserv.pool.sites import PRELOAD
+def wipe(store: SnapshotStore) -> None:
+    """Destroy a store of :func:`store_for`, and the runs' directory once no run uses it."""
+    store.wipe()
+    with contextlib.suppress(OSError):
+        store.root.parent.rmdir()  # fails while another run's store is in it
 
+
+def make_backend(name: str, site: Site, zygote: bool = True, runtimes: int = 0) -> Backend:
+    """The named backend for ``site``, owned by the benchmarks (``process`` may run cold: no
+    zygote; ``docker`` may keep ``runtimes`` pre-started containers per site)."""
+    preload = {site.name: list(site.preload)}
     if name == "process":
         from webserv.pool.backends.process import ProcessBackend
 
-        return ProcessBackend(owner=OWNER, zygote=zygote, preload=PRELOAD)
+        return ProcessBackend(owner=OWNER, zygote=zygote, preload=preload)
     if name == "docker":
         from webserv.pool.backends.docker import DockerBackend
 
-        return DockerBackend(owner=OWNER, runtimes=runtimes, preload=PRELOAD)
+        return DockerBackend(owner=OWNER, runtimes=runtimes, preload=preload)
     raise ValueError(f"unknown backend {name!r}; choose process or docker")
 
 
@@ -109,13 +140,17 @@ class Launched:
 async def launch(
     backend: Backend,
     store: SnapshotStore,
-    spec: SiteSpec,
+    golden: Golden,
     client: httpx.AsyncClient,
     instance_id: str,
 ) -> Launched:
-    """Clone the golden data, start the site on it, wait until healthy; timed end to end."""
+    """Clone the golden data, start the site on it, wait until healthy; timed end to end.
+
+    The site's ``after_launch`` hook (a WebArena site's base URL rewrite) is left out: it
+    would cost ours and the baselines alike, and the rows time the launch up to health."""
+    spec = golden.site.spec
     began = time.perf_counter()
-    data_dir = await asyncio.to_thread(store.clone, GOLDEN, instance_id)
+    data_dir = await asyncio.to_thread(store.clone, golden.name, instance_id)
     cloned = time.perf_counter()
     port = None if backend.chooses_port else free_port()
     instance = await backend.start(spec, instance_id, data_dir, port)

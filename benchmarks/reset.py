@@ -22,80 +22,87 @@ from pathlib import Path
 import httpx
 
 from benchmarks.pool_setup import (
-    GOLDEN,
     OWNER,
+    Golden,
     close_backend,
     discard,
-    golden_source,
     launch,
     load_note,
     make_backend,
     store_for,
     supported_drivers,
+    wipe,
 )
 from benchmarks.report import Report
 from webserv.pool.manager import PoolManager, PoolSite
-from webserv.pool.sites import shop_spec
 
 
 async def _pool_series(
-    backend_name: str, driver: str, source: Path, root: Path | None, n: int, runtimes: int = 0
+    backend_name: str, driver: str, golden: Golden, root: Path | None, n: int, runtimes: int = 0
 ):
-    backend = make_backend(backend_name, runtimes=runtimes)
-    store = store_for(driver, source, root)
+    site = golden.site
+    backend = make_backend(backend_name, site, runtimes=runtimes)
+    store = store_for(driver, golden, root)
     handover, recycle = [], []
-    site = PoolSite(shop_spec(), GOLDEN, standby=2)
+    pool_site = PoolSite(site.spec, golden.name, standby=2, after_launch=site.after_launch)
     try:
-        async with PoolManager(backend, store, [site], owner=OWNER) as pool:
+        async with PoolManager(backend, store, [pool_site], owner=OWNER) as pool:
             await pool.wait_standby(timeout_s=300)
             async with httpx.AsyncClient() as client:
                 for _ in range(n):
                     began = time.perf_counter()
-                    lease = await pool.acquire("shop")
+                    lease = await pool.acquire(site.name)
                     handed_over = time.perf_counter()
                     handover.append((handed_over - began) * 1000)
                     # The hand-over triggers the replacement: clone, launch, health.
                     await pool.wait_standby(timeout_s=300)
                     refill_s = time.perf_counter() - handed_over
-                    assert (await client.get(lease.url + "/")).status_code == 200
+                    answer = await client.get(lease.url + site.spec.health_path)
+                    assert answer.status_code < 400
                     began = time.perf_counter()
                     await pool.release(lease.id)
                     await pool.drain()  # the used instance: stop, destroy its clone
                     recycle.append((refill_s + time.perf_counter() - began) * 1000)
     finally:
         await close_backend(backend)
-        await asyncio.to_thread(store.wipe)
+        await asyncio.to_thread(wipe, store)
     # A runtime container that replaces a used one starts in the background.
     return handover, recycle, list(getattr(backend, "runtime_start_s", []))
 
 
-async def _baseline_series(backend_name: str, source: Path, root: Path | None, n: int):
-    backend = make_backend(backend_name, zygote=False)
-    store = store_for("copy", source, root)
-    spec = shop_spec()
+async def _baseline_series(backend_name: str, golden: Golden, root: Path | None, n: int):
+    backend = make_backend(backend_name, golden.site, zygote=False)
+    store = store_for("copy", golden, root)
     samples = []
     try:
         async with httpx.AsyncClient() as client:
-            current = await launch(backend, store, spec, client, "bench-recreate-0")
+            current = await launch(backend, store, golden, client, "bench-recreate-0")
             for i in range(1, n + 1):
                 began = time.perf_counter()
                 await discard(backend, store, current.instance)
-                current = await launch(backend, store, spec, client, f"bench-recreate-{i}")
+                current = await launch(backend, store, golden, client, f"bench-recreate-{i}")
                 samples.append((time.perf_counter() - began) * 1000)
             await discard(backend, store, current.instance)
     finally:
         await close_backend(backend)
-        await asyncio.to_thread(store.wipe)
+        await asyncio.to_thread(wipe, store)
     return samples
 
 
-async def _run(backend: str, drivers: list[str], n: int, source: Path, root: Path | None):
+async def _run(backend: str, drivers: list[str], n: int, golden: Golden, root: Path | None):
     report = Report(
         benchmark="reset",
-        params={"backend": backend, "drivers": drivers, "n": n, "standby": 2},
+        params={
+            "site": golden.site.name,
+            "golden": golden.name,
+            "backend": backend,
+            "drivers": drivers,
+            "n": n,
+            "standby": 2,
+        },
         notes=[load_note("at start")],
     )
-    baseline = await _baseline_series(backend, source, root, n)
+    baseline = await _baseline_series(backend, golden, root, n)
     report.add("recreate-full-copy", "handover_ms", baseline)
     report.add("recreate-full-copy", "recycle_ms", baseline)
     # Docker also runs with a pre-started runtime container per site (see launch).
@@ -103,7 +110,7 @@ async def _run(backend: str, drivers: list[str], n: int, source: Path, root: Pat
     if backend == "docker":
         series += [(driver, 1) for driver in drivers]
     for driver, runtimes in series:
-        handover, recycle, starts = await _pool_series(backend, driver, source, root, n, runtimes)
+        handover, recycle, starts = await _pool_series(backend, driver, golden, root, n, runtimes)
         variant = f"standby-runtime-{driver}" if runtimes else f"standby-{driver}"
         extra = {}
         if runtimes:
@@ -118,14 +125,12 @@ async def _run(backend: str, drivers: list[str], n: int, source: Path, root: Pat
 
 
 def run(
+    golden: Golden,
     backend: str = "process",
     drivers: list[str] | None = None,
     n: int = 20,
-    data_dir: Path | None = None,
-    scale: float = 1.0,
     root: Path | None = None,
 ) -> Report:
     """Run the reset benchmark for every requested driver that the store root supports."""
-    source = golden_source(data_dir, scale)
     names = supported_drivers(root, drivers)
-    return asyncio.run(_run(backend, names, n, source, root))
+    return asyncio.run(_run(backend, names, n, golden, root))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.report import Report
 from webserv.browser.session import SessionConfig
-from webserv.env.runtime import RuntimeConfig
+from webserv.env.config import runtime_for
 from webserv.rollout.envs import InProcessFleet
 from webserv.rollout.records import read_jsonl
 from webserv.rollout.runner import RolloutConfig, run_rollouts
@@ -33,9 +33,8 @@ def _load() -> list[float]:
 async def _one(n: int, episodes: int, max_steps: int, screenshots: bool, report: Report) -> None:
     suite = load_suite("shop")
     tasks = [t for t in suite.tasks if t.sites == ["shopping"]]
-    runtime = RuntimeConfig(
-        seed=suite.manifest.seed, scale=suite.manifest.scale, standby=n, max_instances=2 * n + 2
-    )
+    # The suite's sites with the golden data its answers came from, as `webserv rollout` runs.
+    runtime = runtime_for(suite, None, {"max_instances": 2 * n + 2}, standby=n)
     fleet = InProcessFleet(
         runtime, max_steps=max_steps, browser_config=SessionConfig(screenshot=screenshots)
     )

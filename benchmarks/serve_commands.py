@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from benchmarks.report import emit
+from webserv.options import Json
 
 
 def register(app: typer.Typer) -> None:
@@ -13,7 +14,7 @@ def register(app: typer.Typer) -> None:
         steps: int = typer.Option(100, min=10, help="Steps in process and over HTTP."),
         clients: int = typer.Option(32, min=2, help="Concurrent trainers for throughput."),
         duration_s: float = typer.Option(60.0, min=5.0, help="Seconds each throughput run."),
-        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+        as_json: Json = False,
     ) -> None:
         """Per-step HTTP overhead vs in-process, and throughput of concurrent trainers."""
         from benchmarks.http import run
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
         sample_s: float = typer.Option(20.0, min=1.0, help="Seconds between samples."),
         env_ttl: float = typer.Option(60.0, min=5.0, help="Env TTL on the server (s)."),
         think_s: float = typer.Option(0.5, min=0.0, help="Trainer pause between steps (s)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+        as_json: Json = False,
     ) -> None:
         """Server RSS over time and leaked instances, with a trainer and the server killed."""
         from benchmarks.soak import run

@@ -41,6 +41,16 @@ def live_instances(owner: str = OWNER) -> set[str]:
     return {i.id for i in asyncio.run(backend.owned(owner))}
 
 
+def known_instances(pool: dict[str, Any]) -> set[str]:
+    """Ids of the instances a ``GET /v1/pool`` answer's pools know (one pool per backend)."""
+    return {i["id"] for status in pool["pools"] for i in status["instances"]}
+
+
+def site_count(pool: dict[str, Any], key: str) -> int:
+    """``leased``, ``launching`` or ``standby`` instances of every site, over every pool."""
+    return sum(site[key] for status in pool["pools"] for site in status["sites"].values())
+
+
 def tree_rss(proc: psutil.Process) -> int:
     total = 0
     for child in proc.children(recursive=True):
@@ -208,7 +218,7 @@ def _soak(
             log(f"[{elapsed:6.0f} s] server killed and started again in {restart_s} s")
         proc = server.process()
         pool = api.get("/v1/pool").json()
-        known = {i["id"] for i in pool["pool"]["instances"]}
+        known = known_instances(pool)
         live = live_instances()
         sample = {
             "t_s": round(elapsed, 1),
@@ -235,13 +245,13 @@ def _soak(
 
     def drained() -> bool:
         pool = api.get("/v1/pool").json()
-        return not pool["envs"] and pool["pool"]["sites"]["shop"]["leased"] == 0
+        return not pool["envs"] and site_count(pool, "leased") == 0
 
     _until(drained, env_ttl_s + 60)
-    _until(lambda: not api.get("/v1/pool").json()["pool"]["sites"]["shop"]["launching"], 120)
+    _until(lambda: not site_count(api.get("/v1/pool").json(), "launching"), 120)
     pool = api.get("/v1/pool").json()
-    known = {i["id"] for i in pool["pool"]["instances"]}
-    leased_left = pool["pool"]["sites"]["shop"]["leased"]
+    known = known_instances(pool)
+    leased_left = site_count(pool, "leased")
     unknown_left = len(live_instances() - known)
     records_left = len(store.keys("webserv:env:*"))
     tree = server.process().children(recursive=True)

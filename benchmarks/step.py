@@ -46,7 +46,7 @@ from webserv.browser.session import SessionConfig
 from webserv.browser.tokens import TOKENIZER, count_tokens
 from webserv.sites.shop.accounts import CUSTOMER
 
-SEED = 42
+#: The shop's data at this scale (its recipe's seed): small, so seeding it takes seconds.
 SCALE = 0.02
 FIXED_SLEEP_S = 2.0
 #: How long after a settled observation the page is captured again to see if it was done.
@@ -350,11 +350,13 @@ def _add(report: Report, variant: str, metric: str, values: list[float], **extra
 def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
     """Run the whole benchmark and return its report."""
     from webserv.pool.golden import seeded_source
-    from webserv.pool.sites import shop_spec
+    from webserv.sites import registry
 
     defaults = SessionConfig()
     load_before = os.getloadavg()[0]
-    golden = seeded_source(shop_spec(), SEED, SCALE)
+    site = registry.get("shop")
+    golden_params = site.golden_params({"scale": SCALE})
+    golden = seeded_source(site, golden_params)
     db = golden / "shop.db"
     steps = scenario(db)
     products = reviewed_products(db, slow_pages)
@@ -391,8 +393,8 @@ def run(latency_ms: int = 2_500, slow_pages: int = 5) -> Report:
         benchmark="step",
         params={
             "steps": len(steps),
-            "shop_seed": SEED,
-            "shop_scale": SCALE,
+            "shop_seed": golden_params["seed"],
+            "shop_scale": golden_params["scale"],
             "fixed_sleep_s": FIXED_SLEEP_S,
             "browsergym": browsergym_venv.BROWSERGYM,
             "browsergym_axtree_flags": "AgentLab GenericAgent: visible tags, no coords",

@@ -17,21 +17,29 @@ from pathlib import Path
 import httpx
 
 from benchmarks.pool_setup import (
+    Golden,
     close_backend,
     discard,
-    golden_source,
     launch,
     load_average,
     load_note,
     make_backend,
     store_for,
     supported_drivers,
+    wipe,
 )
 from benchmarks.report import Report
-from webserv.pool.sites import shop_spec
 from webserv.pool.snapshot import SnapshotStore
 
 EPISODE_REQUESTS = 20
+#: The site the episode shops on: it reads the shop's database and walks the shop's pages.
+EPISODE_SITE = "shop"
+
+
+def check_site(site: str) -> None:
+    """Raise unless the episode runs on ``site``."""
+    if site != EPISODE_SITE:
+        raise ValueError(f"the storage episode shops on site {EPISODE_SITE}; {site} has none")
 
 
 def _episode_inputs(data_dir: Path) -> dict:
@@ -95,14 +103,19 @@ async def shopping_episode(url: str, inputs: dict) -> int:
 
 
 async def _measure(
-    backend_name: str, store: SnapshotStore, inputs: dict, repeats: int, label: str
+    backend_name: str,
+    store: SnapshotStore,
+    golden: Golden,
+    inputs: dict,
+    repeats: int,
+    label: str,
 ) -> list[float]:
-    backend = make_backend(backend_name)
+    backend = make_backend(backend_name, golden.site)
     samples = []
     try:
         async with httpx.AsyncClient() as client:
             for i in range(repeats):
-                launched = await launch(backend, store, shop_spec(), client, f"bench-{label}-{i}")
+                launched = await launch(backend, store, golden, client, f"bench-{label}-{i}")
                 try:
                     count = await shopping_episode(launched.instance.url, inputs)
                     assert count == EPISODE_REQUESTS
@@ -116,11 +129,13 @@ async def _measure(
     return samples
 
 
-async def _run(backend: str, drivers: list[str], repeats: int, source: Path, root: Path | None):
-    inputs = _episode_inputs(source)
+async def _run(backend: str, drivers: list[str], repeats: int, golden: Golden, root: Path | None):
+    inputs = _episode_inputs(golden.source)
     report = Report(
         benchmark="storage",
         params={
+            "site": golden.site.name,
+            "golden": golden.name,
             "backend": backend,
             "drivers": drivers,
             "repeats": repeats,
@@ -129,12 +144,12 @@ async def _run(backend: str, drivers: list[str], repeats: int, source: Path, roo
         notes=[load_note("at start")],
     )
     for driver in ["copy", *[d for d in drivers if d != "copy"]]:
-        store = store_for(driver, source, root)
+        store = store_for(driver, golden, root)
         try:
-            report.params.setdefault("golden_bytes", store.golden_bytes("shop-bench"))
-            samples = await _measure(backend, store, inputs, repeats, driver)
+            report.params.setdefault("golden_bytes", store.golden_bytes(golden.name))
+            samples = await _measure(backend, store, golden, inputs, repeats, driver)
         finally:
-            await asyncio.to_thread(store.wipe)
+            await asyncio.to_thread(wipe, store)
         variant = "full-copy" if driver == "copy" else driver
         report.add(variant, "exclusive_bytes", samples)
         if driver != "copy":
@@ -145,14 +160,13 @@ async def _run(backend: str, drivers: list[str], repeats: int, source: Path, roo
 
 
 def run(
+    golden: Golden,
     backend: str = "process",
     drivers: list[str] | None = None,
     repeats: int = 3,
-    data_dir: Path | None = None,
-    scale: float = 1.0,
     root: Path | None = None,
 ) -> Report:
     """Run the storage benchmark for every requested driver that the store root supports."""
-    source = golden_source(data_dir, scale)
+    check_site(golden.site.name)
     names = supported_drivers(root, drivers)
-    return asyncio.run(_run(backend, names, repeats, source, root))
+    return asyncio.run(_run(backend, names, repeats, golden, root))

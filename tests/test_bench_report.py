@@ -1,3 +1,7 @@
+import json
+
+import pytest
+
 from benchmarks.report import Report
 from webserv.stats import percentile
 
@@ -18,3 +22,58 @@ def test_ratio_orientation_for_costs_and_goods(tmp_path):
     assert report.compare("steps_per_s", "ours", "baseline").ratio == 3.0
     path = report.write(directory=tmp_path)
     assert '"benchmark": "demo"' in path.read_text()
+
+
+def test_results_of_another_site_are_named_after_it():
+    from benchmarks.pool_commands import _name
+
+    assert _name("launch", "process", "shop", "-cold-cache") == "launch-process-cold-cache"
+    assert _name("reset", "docker", "shopping") == "reset-docker-shopping"
+
+
+def test_bench_golden_refuses_a_backend_the_site_lacks(tmp_path):
+    from benchmarks.pool_setup import bench_golden
+
+    with pytest.raises(ValueError, match="runs on docker, url, not on process"):
+        bench_golden("shopping", "process", root=tmp_path)
+
+
+def test_bench_golden_of_an_exported_site_is_the_stored_one(tmp_path):
+    from benchmarks.pool_setup import bench_golden
+    from webserv.pool.golden import store_golden
+    from webserv.pool.snapshot import SnapshotStore
+    from webserv.sites import registry
+    from webserv.sites.plugin import GoldenUnavailable
+
+    with pytest.raises(GoldenUnavailable, match="export it once"):
+        bench_golden("shopping", "docker", root=tmp_path)
+    exported = tmp_path / "exported"
+    exported.mkdir()
+    (exported / "ibdata1").write_bytes(b"rows")
+    store_golden(SnapshotStore(tmp_path), registry.get("shopping"), exported)
+    golden = bench_golden("shopping", "docker", root=tmp_path)
+    assert golden.name == registry.get("shopping").golden_name()
+    assert (golden.source / "ibdata1").read_bytes() == b"rows"
+
+
+def test_bench_golden_names_a_data_dir_by_what_seeded_it(tmp_path):
+    from benchmarks.pool_setup import bench_golden
+    from webserv.pool.golden import RECIPE_FILE
+    from webserv.sites import registry
+
+    (tmp_path / RECIPE_FILE).write_text(json.dumps({"site": "shop", "params": {"scale": 0.05}}))
+    golden = bench_golden("shop", "process", data_dir=tmp_path)
+    assert golden.name == registry.get("shop").golden_name({"scale": 0.05})
+    assert golden.source == tmp_path
+
+
+def test_soak_counts_instances_over_every_pool():
+    from benchmarks.soak import known_instances, site_count
+
+    def pool(site: str, leased: int, ids: list[str]) -> dict:
+        counts = {"standby": 0, "standby_target": 1, "leased": leased, "launching": 0}
+        return {"sites": {site: counts}, "instances": [{"id": i} for i in ids]}
+
+    answer = {"pools": [pool("shop", 1, ["a", "b"]), pool("shopping", 2, ["c"])]}
+    assert known_instances(answer) == {"a", "b", "c"}
+    assert site_count(answer, "leased") == 3
