@@ -59,6 +59,8 @@ def test_seed_then_store_names_the_golden_as_the_runtime_does(tmp_path, monkeypa
     assert golden.ensure_golden(store, shop, {"seed": 3, "scale": 0.01}) == stored.name
     recorded = json.loads((data / golden.RECIPE_FILE).read_text())
     assert recorded["params"] == {"seed": 3, "scale": 0.01}
+    store.wipe()  # goldens and their manifests
+    assert not store.base.exists()
 
 
 def test_exported_golden_cannot_be_made_and_says_how(tmp_path, monkeypatch):

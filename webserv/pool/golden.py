@@ -81,7 +81,8 @@ def manifest_of(site: Site, params: Mapping[str, Any], source: Path) -> Snapshot
 
 
 def manifest_path(store: SnapshotStore, name: str) -> Path:
-    return store.base / "golden" / f"{name}.manifest.json"
+    """Beside the store's goldens, not among them (their directory holds goldens only)."""
+    return store.base / "manifests" / f"{name}.json"
 
 
 def read_manifest(store: SnapshotStore, name: str) -> SnapshotManifest | None:
@@ -104,7 +105,9 @@ def store_golden(
         params = recorded_params(site, source)
     manifest = manifest_of(site, params, source)
     store.create_golden(manifest.name, source, replace=replace)
-    manifest_path(store, manifest.name).write_text(manifest.model_dump_json(indent=2) + "\n")
+    path = manifest_path(store, manifest.name)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(manifest.model_dump_json(indent=2) + "\n")
     return manifest
 
 
