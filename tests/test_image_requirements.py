@@ -1,13 +1,21 @@
-"""The one requirement walk both images are pinned with (shop and server image)."""
+"""The one requirement walk the wheels of both images are pinned with (containers/shop and
+containers/server)."""
 
 from __future__ import annotations
 
+import tomllib
 from importlib import metadata
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-from webserv.pool.images.build import ImageBuildError, requirements_closure, site_requirements
+from webserv.pool.images.build import (
+    ImageBuildError,
+    requirements_closure,
+    site_requirements,
+    source_root,
+)
 from webserv.server.image import server_requirements
 
 
@@ -31,3 +39,11 @@ def test_both_images_pin_through_the_same_walk():
     site, server = set(site_requirements()), set(server_requirements())
     # every site dependency is also webserv's, so the shop's pins are the server's
     assert site <= server and "uvicorn==" + metadata.version("uvicorn") in site
+
+
+def test_the_server_pins_every_dependency_webserv_declares():
+    # The image installs webserv's wheel without its dependencies: the pins must hold them all.
+    project = tomllib.loads((source_root() / "pyproject.toml").read_text())["project"]
+    declared = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    pinned = {canonicalize_name(pin.split("==")[0]) for pin in server_requirements()}
+    assert declared <= pinned

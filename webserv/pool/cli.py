@@ -14,7 +14,18 @@ if TYPE_CHECKING:
 
 __all__ = ["images_app", "pool_app"]
 
-images_app = typer.Typer(help="Build the local Docker images.", no_args_is_help=True)
+images_app = typer.Typer(
+    help="Build the local Docker images from containers/ (one folder per image).",
+    no_args_is_help=True,
+)
+
+
+def _build_log(verbose: bool) -> Callable[[str], None]:
+    def log(line: str) -> None:
+        if verbose:
+            typer.echo(f"  {line}")
+
+    return log
 
 
 def run_image_build(build: Callable[..., list[BuiltImage]], force: bool, verbose: bool) -> None:
@@ -22,10 +33,7 @@ def run_image_build(build: Callable[..., list[BuiltImage]], force: bool, verbose
     from webserv.pool.backends.docker import DockerError, docker_client
     from webserv.pool.images.build import ImageBuildError
 
-    def log(line: str) -> None:
-        if verbose:
-            typer.echo(f"  {line}")
-
+    log = _build_log(verbose)
     try:
         results = build(docker_client(), force=force, log=log)
     except (DockerError, ImageBuildError) as exc:
@@ -42,23 +50,45 @@ def images_build(
     force: bool = typer.Option(False, "--force", help="Rebuild even when up to date."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every build step."),
 ) -> None:
-    """Build the Debian base image and the shop image, reusing whichever is up to date."""
+    """Build the Debian base and the shop image (their wheels first), reusing whichever is
+    up to date."""
     from webserv.pool.images.build import build_all
 
     run_image_build(build_all, force, verbose)
+
+
+@images_app.command("wheels")
+def images_wheels(
+    names: list[str] = typer.Argument(
+        None, help="Folders of containers/ to fill (default: every image that takes wheels)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every step."),
+) -> None:
+    """Write containers/NAME/wheels/: webserv's wheel and its pinned dependencies, which
+    `docker build containers/NAME` installs."""
+    from webserv.pool.images.build import PINS, ImageBuildError, write_wheels
+
+    for name in names or list(PINS):
+        try:
+            wheels = write_wheels(name, _build_log(verbose))
+        except ImageBuildError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        count = sum(1 for _ in wheels.rglob("*.whl"))
+        typer.echo(f"{name:8} {count:3} wheels in {wheels}")
 
 
 @images_app.command("list")
 def images_list() -> None:
     """The locally built webserv images, and whether each matches the current sources."""
     from webserv.pool.backends.docker import DockerError, docker_client
-    from webserv.pool.images.build import HASH_LABEL, expected_hashes
+    from webserv.pool.images.build import HASH_LABEL, ImageBuildError, expected_hashes
 
     try:
         client = docker_client()
         images = client.images.list(filters={"label": HASH_LABEL})
         want = expected_hashes(client)
-    except DockerError as exc:
+    except (DockerError, ImageBuildError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     if not images:

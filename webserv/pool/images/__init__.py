@@ -1,4 +1,2 @@
-"""The local Docker images: a Debian base from a debootstrap rootfs, and the shop on top.
-
-The Dockerfiles and the sites' requirement list ship as package data beside the build code.
-"""
+"""The local Docker images: ``webserv images`` builds the repository's ``containers/``
+folders (a Debian base from a debootstrap rootfs, the shop and the server on top)."""

@@ -1,14 +1,23 @@
-"""Build the local Docker images: a Debian base from a debootstrap rootfs, the shop on top.
+"""Build the local Docker images from the repository's ``containers/`` folder.
 
-Nothing is pulled from a registry. The base image is a ``debootstrap --variant=minbase``
-Debian 12 rootfs with python3 imported with ``docker import``; the shop image installs the
-site's Python dependencies from a local wheelhouse (fetched once with ``pip wheel`` through
-the host's pip configuration) plus webserv's site code. Every image carries a content hash
-label of its inputs; an image whose label matches is reused, so a second build is a no-op.
+Each image is one folder, ``containers/<name>``, that plain ``docker build`` builds; this
+module runs the same builds for ``webserv images``:
+
+* ``base`` is ``debian:bookworm-slim`` plus python3. No registry is assumed, so its
+  ``BASE_IMAGE`` is a ``debootstrap --variant=minbase`` rootfs of Debian 12 imported with
+  ``docker import`` (``webserv/rootfs:bookworm``) in place of the registry's image.
+* ``shop`` and ``server`` install a venv from the ``wheels/`` of their folder, which
+  :func:`write_wheels` fills: webserv's own wheel, and the wheels of their dependencies
+  pinned to the versions installed here (fetched once with ``pip wheel`` through the host's
+  pip configuration, then reused).
+
+Every image carries a content hash label of its inputs; an image whose label matches is
+reused, so a second build is a no-op.
 """
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import os
 import shutil
@@ -16,9 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 
 import docker
@@ -29,26 +39,29 @@ from packaging.utils import canonicalize_name
 import webserv
 from webserv import paths
 
-BASE_REPO, BASE_TAG = "webserv/base", "bookworm"
-SHOP_REPO, SHOP_TAG = "webserv/shop", "latest"
-BASE_IMAGE = f"{BASE_REPO}:{BASE_TAG}"
-SHOP_IMAGE = f"{SHOP_REPO}:{SHOP_TAG}"
+ROOTFS_REPO, ROOTFS_TAG = "webserv/rootfs", "bookworm"
+ROOTFS_IMAGE = f"{ROOTFS_REPO}:{ROOTFS_TAG}"
+BASE_IMAGE = "webserv/base:bookworm"
+SHOP_IMAGE = "webserv/shop:latest"
+SERVER_IMAGE = "webserv/server:latest"
 HASH_LABEL = "webserv.content-hash"
 
+#: The image each folder of ``containers/`` builds.
+TAGS = {"base": BASE_IMAGE, "shop": SHOP_IMAGE, "server": SERVER_IMAGE}
+
 DEBIAN_SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
-#: Parts of the rootfs a server image never needs: package caches, docs, man pages.
-BASE_TRIM = (
+#: Parts of the rootfs an image never needs: package caches, docs, man pages.
+ROOTFS_TRIM = (
     "var/cache/apt",
     "var/lib/apt/lists",
     "usr/share/doc",
     "usr/share/man",
     "usr/share/info",
 )
-BASE_CHANGES = (
-    "ENV LANG=C.UTF-8",
+#: The image config of ``debian:bookworm-slim``, which the rootfs stands in for.
+ROOTFS_CHANGES = (
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    'CMD ["/usr/bin/python3"]',
+    'CMD ["bash"]',
 )
 
 Log = Callable[[str], None]
@@ -60,7 +73,7 @@ class ImageBuildError(RuntimeError):
 
 @dataclass
 class BuiltImage:
-    """One image after ``build_*``: built now, or reused because its content hash matched."""
+    """One image after a build: built now, or reused because its content hash matched."""
 
     tag: str
     image_id: str
@@ -71,8 +84,23 @@ class BuiltImage:
 
 
 def images_dir() -> Path:
-    """Where build inputs live between runs: the wheelhouse and the build contexts."""
+    """Where build inputs live between runs: the wheelhouse and webserv's wheel."""
     return paths.home() / "images"
+
+
+def source_root() -> Path:
+    """The checkout (or site-packages) webserv is imported from."""
+    return Path(webserv.__file__).resolve().parent.parent
+
+
+def container_dir(name: str) -> Path:
+    """``containers/<name>`` of the checkout: the Dockerfile of one image and its inputs."""
+    folder = source_root() / "containers" / name
+    if not (folder / "Dockerfile").is_file():
+        raise ImageBuildError(
+            f"{folder}/Dockerfile not found: images are built from a checkout of webserv"
+        )
+    return folder
 
 
 def _digest(parts: Iterable[str | bytes]) -> str:
@@ -115,12 +143,12 @@ def _result(image: Image, content_hash: str, built: bool, started: float, tag: s
     )
 
 
-# --- base image -------------------------------------------------------------------------
+# --- the Debian rootfs ------------------------------------------------------------------
 
 
-def base_hash() -> str:
-    """Content hash of the base image's inputs (suite, variant, packages, trimming, config)."""
-    return _digest(["base-1", DEBIAN_SUITE, "minbase", *BASE_PACKAGES, *BASE_TRIM, *BASE_CHANGES])
+def rootfs_hash() -> str:
+    """Content hash of the rootfs image's inputs (suite, variant, trimming, config)."""
+    return _digest(["rootfs-1", DEBIAN_SUITE, "minbase", *ROOTFS_TRIM, *ROOTFS_CHANGES])
 
 
 def _unmount_below(root: Path) -> None:
@@ -131,58 +159,51 @@ def _unmount_below(root: Path) -> None:
         subprocess.run(["umount", "-l", mount], check=False)
 
 
-def build_base(
+def build_rootfs(
     client: docker.DockerClient, force: bool = False, log: Log = _ignore_log
 ) -> BuiltImage:
-    """The Debian 12 base image with python3 and python3-venv, from a debootstrap rootfs."""
+    """A minimal Debian 12 from debootstrap, imported as the base image's ``BASE_IMAGE``."""
     started = time.monotonic()
-    want = base_hash()
-    if not force and (image := _current(client, BASE_IMAGE, want)):
-        return _result(image, want, False, started, BASE_IMAGE)
+    want = rootfs_hash()
+    if not force and (image := _current(client, ROOTFS_IMAGE, want)):
+        return _result(image, want, False, started, ROOTFS_IMAGE)
     if os.geteuid() != 0:
-        raise ImageBuildError("building the base image runs debootstrap, which needs root")
+        raise ImageBuildError("building the Debian rootfs runs debootstrap, which needs root")
     if shutil.which("debootstrap") is None:
         raise ImageBuildError("debootstrap is not installed (apt-get install debootstrap)")
     mirror = os.environ.get("WEBSERV_DEBIAN_MIRROR", "http://deb.debian.org/debian")
     images_dir().mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="base-", dir=images_dir()))
+    work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=images_dir()))
     rootfs, tarball = work / "rootfs", work / "rootfs.tar"
     try:
         _run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(BASE_PACKAGES)}",
-                DEBIAN_SUITE,
-                str(rootfs),
-                mirror,
-            ],
+            ["debootstrap", "--variant=minbase", DEBIAN_SUITE, str(rootfs), mirror],
             log,
             "debootstrap",
         )
-        for rel in BASE_TRIM:
+        for rel in ROOTFS_TRIM:
             target = rootfs / rel
             if target.is_dir():
                 shutil.rmtree(target)
                 target.mkdir()
         _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], log, "tar")
-        log(f"importing {BASE_IMAGE}")
+        log(f"importing {ROOTFS_IMAGE}")
         client.api.import_image_from_file(
             str(tarball),
-            repository=BASE_REPO,
-            tag=BASE_TAG,
-            changes=[*BASE_CHANGES, f"LABEL {HASH_LABEL}={want}"],
+            repository=ROOTFS_REPO,
+            tag=ROOTFS_TAG,
+            changes=[*ROOTFS_CHANGES, f"LABEL {HASH_LABEL}={want}"],
         )
     finally:
         _unmount_below(rootfs)
         shutil.rmtree(work, ignore_errors=True)
-    image = _current(client, BASE_IMAGE, want)
+    image = _current(client, ROOTFS_IMAGE, want)
     if image is None:
-        raise ImageBuildError(f"docker import did not produce {BASE_IMAGE}")
-    return _result(image, want, True, started, BASE_IMAGE)
+        raise ImageBuildError(f"docker import did not produce {ROOTFS_IMAGE}")
+    return _result(image, want, True, started, ROOTFS_IMAGE)
 
 
-# --- wheelhouse -------------------------------------------------------------------------
+# --- pinned dependencies ----------------------------------------------------------------
 
 
 #: The Python of the base image (Debian 12's python3) that every image runs: requirement
@@ -230,10 +251,27 @@ def requirements_closure(roots: Iterable[Requirement]) -> list[str]:
 
 
 def site_requirements() -> list[str]:
-    """What the sites need at run time (``site-requirements.txt``), pinned transitively."""
-    text = resources.files(__package__).joinpath("site-requirements.txt").read_text()
+    """What the shop image runs (``containers/shop/requirements.in``), pinned transitively."""
+    text = (container_dir("shop") / "requirements.in").read_text()
     lines = [line for line in text.splitlines() if line.strip() and line[0] != "#"]
     return requirements_closure(map(Requirement, lines))
+
+
+def webserv_requirements() -> list[str]:
+    """webserv's run-time dependencies (``pyproject.toml``), pinned transitively."""
+    project = tomllib.loads((source_root() / "pyproject.toml").read_text())["project"]
+    return requirements_closure(map(Requirement, project["dependencies"]))
+
+
+#: The images that install from ``wheels/``, and the pins their wheelhouse holds besides
+#: webserv's own wheel.
+PINS: dict[str, Callable[[], list[str]]] = {
+    "shop": site_requirements,
+    "server": webserv_requirements,
+}
+
+
+# --- wheels -----------------------------------------------------------------------------
 
 
 def build_wheelhouse(pins: list[str], log: Log = _ignore_log) -> Path:
@@ -258,54 +296,55 @@ def build_wheelhouse(pins: list[str], log: Log = _ignore_log) -> Path:
     return house
 
 
-# --- webserv's site code ---------------------------------------------------------------
+def package_sources(root: Path) -> list[Path]:
+    """What webserv's wheel is built from: ``pyproject.toml`` and the package's files.
 
-
-def source_root() -> Path:
-    """The checkout (or site-packages) webserv is imported from."""
-    return Path(webserv.__file__).resolve().parent.parent
-
-
-#: The launcher pre-started containers run (stdlib only), with the packages it sits in.
-LAUNCHER_SOURCES = (
-    "webserv/pool/__init__.py",
-    "webserv/pool/backends/__init__.py",
-    "webserv/pool/backends/zygote.py",
-)
-
-
-def site_sources(root: Path) -> list[Path]:
-    """What of webserv the image runs: the package root, the ``webserv.sites`` layer and
-    the launcher of pre-started containers.
-
-    The sites depend on nothing else in webserv, so the image changes only when they do.
+    ``README.md`` goes into the wheel too, as its long description only, so it is left out
+    here: editing it rebuilds no image.
     """
-    files = [root / "webserv" / "__init__.py", *(root / path for path in LAUNCHER_SOURCES)]
-    for path in sorted((root / "webserv" / "sites").rglob("*")):
+    files = [root / "pyproject.toml"]
+    for path in sorted((root / "webserv").rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             files.append(path)
     return files
 
 
 def source_hash(root: Path) -> str:
-    """Content hash of the site code the image runs."""
+    """Content hash of webserv's sources, as its wheel is built from them."""
     return _digest(
         part
-        for path in site_sources(root)
+        for path in package_sources(root)
         for part in (str(path.relative_to(root)), path.read_bytes())
     )
 
 
-# --- shop image -------------------------------------------------------------------------
-
-
-def _dockerfile() -> str:
-    return resources.files(__package__).joinpath("Dockerfile.shop").read_text()
-
-
-def shop_hash(base_id: str, pins: list[str], src_hash: str) -> str:
-    """Content hash of the shop image's inputs: base image, Dockerfile, pins, webserv source."""
-    return _digest(["shop-1", base_id, _dockerfile(), *pins, src_hash])
+def webserv_wheel(log: Log = _ignore_log) -> Path:
+    """webserv's wheel, built once per source hash; only the latest one is kept."""
+    root = source_root()
+    cache = images_dir() / "webserv-wheel"
+    done = cache / source_hash(root)[:16]
+    if built := sorted(done.glob("webserv-*.whl")):
+        return built[0]
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="build-", dir=cache) as tmp:
+        # Built from a clean copy: setuptools builds in the source tree, where a stale
+        # build/ would put deleted files into the wheel.
+        src, out = Path(tmp) / "src", Path(tmp) / "out"
+        for path in [*package_sources(root), root / "README.md"]:
+            dest = src / path.relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+        pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+        _run([*pip, "wheel", "--no-deps", "-q", "-w", str(out), str(src)], log, "webserv's wheel")
+        try:
+            out.rename(done)
+        except OSError:
+            if not any(done.glob("webserv-*.whl")):
+                raise  # not a concurrent build that finished first
+    for old in cache.iterdir():
+        if old != done and not old.name.startswith("build-"):  # another build's work dir
+            shutil.rmtree(old, ignore_errors=True)
+    return next(done.glob("webserv-*.whl"))
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -315,18 +354,59 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
+def _mirror(src: Path, dest: Path) -> None:
+    """Make ``dest`` hold exactly the files of ``src``, keeping those already the same."""
+    dest.mkdir(parents=True, exist_ok=True)
+    want = {path.name for path in src.iterdir()}
+    for path in dest.iterdir():
+        same = path.name in want and path.is_file() and filecmp.cmp(src / path.name, path)
+        if not same:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    for name in want:
+        if not (dest / name).exists():
+            _link_or_copy(src / name, dest / name)
+
+
+def write_wheels(name: str, log: Log = _ignore_log) -> Path:
+    """Fill ``containers/<name>/wheels/`` as its Dockerfile needs: ``deps/`` with the pinned
+    dependency wheels and their ``requirements.txt``, ``webserv/`` with webserv's wheel."""
+    if name not in PINS:
+        raise ImageBuildError(f"image {name!r} takes no wheels; these do: {', '.join(PINS)}")
+    wheels = container_dir(name) / "wheels"
+    _mirror(build_wheelhouse(PINS[name](), log), wheels / "deps")
+    _mirror(webserv_wheel(log).parent, wheels / "webserv")
+    return wheels
+
+
+# --- images -----------------------------------------------------------------------------
+
+
+def image_hash(name: str, base_id: str) -> str:
+    """Content hash of an image's inputs: its base image, the files of its folder and, for
+    an image with wheels, what they are made of (the pins and webserv's sources)."""
+    folder = container_dir(name)
+    parts: list[str | bytes] = ["image-2", name, base_id]
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and rel.parts[0] != "wheels":
+            parts += [str(rel), path.read_bytes()]
+    if name in PINS:
+        parts += [*PINS[name](), source_hash(source_root())]
+    return _digest(parts)
+
+
 def _docker_build(
-    client: docker.DockerClient,
-    context: Path,
-    base_id: str,
-    content_hash: str,
-    force: bool,
-    log: Log,
-) -> str:
-    """Run the shop's ``docker build`` in ``context``; return the new image's id."""
+    client: docker.DockerClient, name: str, base_id: str, content_hash: str, force: bool, log: Log
+) -> Image:
+    """``docker build containers/<name>`` on ``base_id``, labelled with ``content_hash``."""
+    tag = TAGS[name]
+    log(f"building {tag} from containers/{name}")
     stream = client.api.build(
-        path=str(context),
-        tag=SHOP_IMAGE,
+        path=str(container_dir(name)),
+        tag=tag,
         buildargs={"BASE_IMAGE": base_id},
         labels={HASH_LABEL: content_hash},
         nocache=force,
@@ -337,61 +417,62 @@ def _docker_build(
     image_id = None
     for chunk in stream:
         if "error" in chunk:
-            raise ImageBuildError(f"docker build of {SHOP_IMAGE} failed: {chunk['error'].strip()}")
+            raise ImageBuildError(f"docker build of {tag} failed: {chunk['error'].strip()}")
         if line := chunk.get("stream", "").strip():
             log(line)
         image_id = (chunk.get("aux") or {}).get("ID", image_id)
     if image_id is None:
-        raise ImageBuildError(f"docker build of {SHOP_IMAGE} reported no image id")
-    return image_id
-
-
-def build_shop(
-    client: docker.DockerClient, base: BuiltImage, force: bool = False, log: Log = _ignore_log
-) -> BuiltImage:
-    """The shop image on top of ``base``: a venv from the wheelhouse, plus the site code."""
-    started = time.monotonic()
-    root = source_root()
-    pins = site_requirements()
-    want = shop_hash(base.image_id, pins, source_hash(root))
-    if not force and (image := _current(client, SHOP_IMAGE, want)):
-        return _result(image, want, False, started, SHOP_IMAGE)
-    house = build_wheelhouse(pins, log)
-    images_dir().mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="shop-context-", dir=images_dir()) as tmp:
-        context = Path(tmp)
-        (context / "deps").mkdir()
-        for wheel in house.iterdir():
-            _link_or_copy(wheel, context / "deps" / wheel.name)
-        for path in site_sources(root):
-            dest = context / "app" / path.relative_to(root)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, dest)
-        (context / "Dockerfile").write_text(_dockerfile())
-        log(f"building {SHOP_IMAGE}")
-        image_id = _docker_build(client, context, base.image_id, want, force, log)
+        raise ImageBuildError(f"docker build of {tag} reported no image id")
     image = client.images.get(image_id)
-    if image.labels.get(HASH_LABEL) != want:
+    if image.labels.get(HASH_LABEL) != content_hash:
         raise ImageBuildError(f"docker build produced {image_id} without the expected label")
+    return image
+
+
+def build_image(
+    client: docker.DockerClient,
+    name: str,
+    base: BuiltImage,
+    force: bool = False,
+    log: Log = _ignore_log,
+) -> BuiltImage:
+    """The image of ``containers/<name>`` on ``base``, its wheels written first."""
+    started = time.monotonic()
+    tag = TAGS[name]
+    want = image_hash(name, base.image_id)
+    if not force and (image := _current(client, tag, want)):
+        return _result(image, want, False, started, tag)
+    if name in PINS:
+        write_wheels(name, log)
+    image = _docker_build(client, name, base.image_id, want, force, log)
     # Earlier builds of the same tag are now untagged; drop them unless a container uses them.
     client.images.prune(filters={"dangling": True, "label": HASH_LABEL})
-    return _result(image, want, True, started, SHOP_IMAGE)
+    return _result(image, want, True, started, tag)
+
+
+def build_base(
+    client: docker.DockerClient, force: bool = False, log: Log = _ignore_log
+) -> list[BuiltImage]:
+    """Build (or reuse) the Debian rootfs and the base image on it, in that order."""
+    rootfs = build_rootfs(client, force, log)
+    return [rootfs, build_image(client, "base", rootfs, force, log)]
 
 
 def build_all(
     client: docker.DockerClient, force: bool = False, log: Log = _ignore_log
 ) -> list[BuiltImage]:
-    """Build (or reuse) the base and the shop image, in that order."""
-    base = build_base(client, force, log)
-    return [base, build_shop(client, base, force, log)]
+    """Build (or reuse) the rootfs, the base and the shop image, in that order."""
+    bases = build_base(client, force, log)
+    return [*bases, build_image(client, "shop", bases[-1], force, log)]
 
 
 def expected_hashes(client: docker.DockerClient) -> dict[str, str]:
-    """The content hash each image would have if built now (the base's as it is present)."""
-    want = {BASE_IMAGE: base_hash()}
-    try:
-        base_id = client.images.get(BASE_IMAGE).id
-    except docker.errors.ImageNotFound:
-        return want
-    want[SHOP_IMAGE] = shop_hash(base_id, site_requirements(), source_hash(source_root()))
+    """The content hash each image would have if built now on the images present."""
+    want = {ROOTFS_IMAGE: rootfs_hash()}
+    for name, base in (("base", ROOTFS_IMAGE), ("shop", BASE_IMAGE), ("server", BASE_IMAGE)):
+        try:
+            base_id = client.images.get(base).id
+        except docker.errors.ImageNotFound:
+            continue
+        want[TAGS[name]] = image_hash(name, base_id)
     return want
