@@ -12,8 +12,8 @@ import pytest
 
 from webserv.pool.backends.docker import DockerBackend, docker_client
 from webserv.pool.images.build import BuiltImage, build_all
-from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
+from webserv.sites.registry import get as get_site
 from webserv.sites.spec import SiteSpec
 
 #: Per test process, so two test runs on one engine never touch each other's containers.

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from webserv.pool.backends.process import ProcessBackend
-from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
 from webserv.pool.snapshot.drivers import filesystem_type
+from webserv.sites.registry import get as get_site
 from webserv.sites.spec import SiteSpec
 
 BTRFS_ROOT = Path(os.environ.get("WEBSERV_BTRFS_ROOT", "/mnt/webserv-btrfs"))
@@ -97,8 +97,10 @@ from pathlib import Path
 import httpx
 
 from webserv.pool.manager import PoolManager, PoolSite
-from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
+from webserv.sites.registry import get as get_site
+
+PRELOAD = {"shop": list(get_site("shop").preload)}
 
 
 async def main(config):
@@ -106,12 +108,12 @@ async def main(config):
         from webserv.pool.backends.process import ProcessBackend
 
         backend = ProcessBackend(
-            owner=config["owner"], state_dir=Path(config["backend_state"]), preload={"shop": list(get_site("shop").preload)}
+            owner=config["owner"], state_dir=Path(config["backend_state"]), preload=PRELOAD
         )
     else:
         from webserv.pool.backends.docker import DockerBackend
 
-        backend = DockerBackend(owner=config["owner"], runtimes=1, preload={"shop": list(get_site("shop").preload)})
+        backend = DockerBackend(owner=config["owner"], runtimes=1, preload=PRELOAD)
     store = SnapshotStore(Path(config["root"]), config["driver"])
     site = PoolSite(get_site("shop").spec, "shop", config["standby"])
     state_dir = Path(config["state_dir"]) if config.get("state_dir") else None

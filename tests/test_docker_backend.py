@@ -18,8 +18,8 @@ from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL, 
 from webserv.pool.backends.docker import DockerBackend, DockerError
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import SnapshotStore
-from webserv.sites.spec import SiteSpec
 from webserv.sites.shop.accounts import ADMIN
+from webserv.sites.spec import SiteSpec
 
 pytestmark = pytest.mark.docker
 

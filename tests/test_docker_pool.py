@@ -18,10 +18,10 @@ from webserv.pool.backends.docker import DockerBackend
 from webserv.pool.backends.runtimes import RUNTIME_LABEL
 from webserv.pool.manager import PoolManager, PoolSite, pristine_dir
 from webserv.pool.pristine import PristineMarks
-from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
-from webserv.sites.spec import SiteSpec
+from webserv.sites.registry import get as get_site
 from webserv.sites.shop.accounts import ADMIN
+from webserv.sites.spec import SiteSpec
 
 pytestmark = pytest.mark.docker
 
@@ -136,7 +136,12 @@ async def test_pool_clean_removes_docker_leftovers(
         assert len(marks.ids()) == 1
         webserv = Path(sys.executable).with_name("webserv")
         argv = ["pool", "clean", "--backend", "docker", "--owner", owner]
-        store_args = ["--root", str(shop_store.root), "--snapshot", shop_store.driver.name]
+        store_args = [
+            "--snapshot-root",
+            str(shop_store.root),
+            "--snapshot-driver",
+            shop_store.driver.name,
+        ]
         clean = await asyncio.create_subprocess_exec(
             webserv, *argv, *store_args, stdout=asyncio.subprocess.PIPE
         )

@@ -17,8 +17,8 @@ from webserv.pool.backends.docker import DockerBackend, DockerError
 from webserv.pool.backends.runtimes import CONTROL_DIR, RUNTIME_LABEL
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import SnapshotStore
-from webserv.sites.spec import SiteSpec
 from webserv.sites.shop.accounts import ADMIN
+from webserv.sites.spec import SiteSpec
 
 pytestmark = pytest.mark.docker
 

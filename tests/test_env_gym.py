@@ -27,7 +27,7 @@ def order_total_task() -> tuple[int | str, str]:
 def test_make_check_env_and_one_episode(runtime_config: RuntimeConfig):
     task_id, stop = order_total_task()
     env = gymnasium.make(
-        webserv.env.SHOP_ENV_ID,
+        "webserv/Shop-v0",
         max_steps=5,
         task_ids=[task_id],
         runtime_config=runtime_config.model_dump(),
@@ -62,8 +62,9 @@ def test_seeded_reset_picks_the_same_task(runtime_config: RuntimeConfig):
 
 
 def test_bad_construction_is_refused(runtime_config: RuntimeConfig):
-    with pytest.raises(ValueError, match="made for seed"):
-        webserv.env.WebEnv(runtime_config=runtime_config.model_copy(update={"seed": 1}))
+    other_data = runtime_config.sites[0].model_copy(update={"golden": {"seed": 1}})
+    with pytest.raises(ValueError, match="was made for shop data"):
+        webserv.env.WebEnv(runtime_config=runtime_config.model_copy(update={"sites": [other_data]}))
     with pytest.raises(KeyError, match="no task"):
         webserv.env.WebEnv(task_ids=["nope"], runtime_config=runtime_config)
     with pytest.raises(ValueError, match="render_mode"):

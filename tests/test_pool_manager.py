@@ -16,8 +16,8 @@ from pool_fixtures import until
 from webserv.pool.backends.base import Instance
 from webserv.pool.backends.process import ProcessBackend
 from webserv.pool.manager import PoolFull, PoolManager, PoolSite, UnknownLease
-from webserv.sites.registry import get as get_site
 from webserv.pool.snapshot import SnapshotStore
+from webserv.sites.registry import get as get_site
 from webserv.sites.spec import SiteSpec
 
 pool_shop_seed = pool_fixtures.pool_shop_seed

@@ -140,7 +140,17 @@ def test_pool_clean_stops_launchers_no_pool_can_reach(home: Path, tmp_path: Path
     live = _launcher(subprocess.PIPE)  # its pool (this process) can still use it
     try:
         result = CliRunner().invoke(
-            app, ["pool", "clean", "--owner", OWNER, "--snapshot", "copy", "--root", str(tmp_path)]
+            app,
+            [
+                "pool",
+                "clean",
+                "--owner",
+                OWNER,
+                "--snapshot-driver",
+                "copy",
+                "--snapshot-root",
+                str(tmp_path),
+            ],
         )
         assert result.exit_code == 0, result.output
         assert "orphaned launchers" in result.output

@@ -31,7 +31,7 @@ async def test_scripted_rollout_on_a_server_with_a_group(
     tasks = [t for t in load_suite("shop").tasks if t.sites == ["shopping"]][:1]
     config = ServerConfig(server_id=server_fixtures.TEST_OWNER)
     async with server_fixtures.serving(config, server_runtime) as url:
-        fleet = RemoteFleet(url, max_steps=3, screenshot=True)
+        fleet = RemoteFleet(url, site="shop", max_steps=3, screenshot=True)
         rollout = RolloutConfig(
             policy="scripted", envs=2, episodes=2, group_size=2, max_steps=3, out=tmp_path
         )
@@ -54,7 +54,7 @@ async def test_scripted_rollout_on_a_server_with_a_group(
 
 
 async def test_an_unreachable_server_fails_at_start(tmp_path: Path):
-    fleet = RemoteFleet(f"http://127.0.0.1:{free_port()}", retry_for_s=0)
+    fleet = RemoteFleet(f"http://127.0.0.1:{free_port()}", site="shop", retry_for_s=0)
     with pytest.raises(RemoteEnvError, match="unreachable"):
         await run_rollouts(
             RolloutConfig(envs=1, episodes=1, out=tmp_path), fleet, load_suite("shop").tasks[:1]

@@ -64,7 +64,7 @@ def test_a_killed_server_leaks_nothing_after_a_restart(
             env_ids = [env["env_id"], *(e["env_id"] for e in group["envs"])]
             assert store.scard(f"webserv:server:{owner}:envs") == 3
             old_instances = live_instances(tmp_path, owner)
-            instances = api.get("/v1/pool").json()["pool"]["instances"]
+            instances = api.get("/v1/pool").json()["pools"][0]["instances"]
             leased = {i["id"] for i in instances if i["state"] == "leased"}
             assert len(leased) == 3 and leased <= old_instances
             assert server.proc is not None
@@ -85,7 +85,7 @@ def test_a_killed_server_leaks_nothing_after_a_restart(
             until(lambda: not survivors(old_tree, tmp_path, owner))
 
             def all_known() -> bool:
-                pool = api.get("/v1/pool").json()["pool"]
+                (pool,) = api.get("/v1/pool").json()["pools"]
                 known = {i["id"] for i in pool["instances"]}
                 live = live_instances(tmp_path, owner)
                 return pool["sites"]["shop"]["launching"] == 0 and live <= known
@@ -112,7 +112,7 @@ def test_a_vanished_trainer_loses_its_env_after_the_ttl(
             until(lambda: api.get(f"/v1/envs/{env_id}").status_code == 410)
             assert "expired" in api.get(f"/v1/envs/{env_id}").json()["message"]
             assert not store.exists(f"webserv:env:{env_id}")
-            until(lambda: api.get("/v1/pool").json()["pool"]["sites"]["shop"]["leased"] == 0)
+            until(lambda: api.get("/v1/pool").json()["pools"][0]["sites"]["shop"]["leased"] == 0)
     finally:
         server.stop()
         store.close()

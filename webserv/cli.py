@@ -41,7 +41,6 @@ app.command("serve")(serve)
 app.command("rollout")(rollout)
 
 
-
 def _mount_extra_commands() -> None:
     for ep in entry_points(group="webserv.commands"):
         try:

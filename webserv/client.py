@@ -65,10 +65,11 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
     """One env on a webserv server; actions are strings in the action grammar.
 
     ``site`` is one the server serves (default: its first), ``suite`` one it offers (default:
-    the site's). ``task`` fixes the task of every episode (else ``reset(options={"task_id": ...})`` or the
-    seeded choice of the server picks it). ``timeout_s`` bounds each HTTP call; ``retry_for_s``
-    bounds how long refused or unreachable calls are retried. ``transport`` replaces the
-    HTTP connection (e.g. ``httpx.MockTransport``).
+    the site's). ``task`` fixes the task of every episode (else
+    ``reset(options={"task_id": ...})`` or the seeded choice of the server picks it).
+    ``timeout_s`` bounds each HTTP call; ``retry_for_s`` bounds how long refused or
+    unreachable calls are retried. ``transport`` replaces the HTTP connection (e.g.
+    ``httpx.MockTransport``).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}

@@ -62,9 +62,10 @@ class WebEnv(gymnasium.Env[dict[str, Any], str]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         sites = [site] if isinstance(site, str) else list(site) if site is not None else None
         if suite is None:
-            if not sites:
+            first = SiteConfig.parse(sites[0]).name if sites else _first_site(runtime_config)
+            if first is None:
                 raise ValueError("give a suite (name, directory or task file) or a site")
-            suite = default_suite(SiteConfig.parse(sites[0]).name)
+            suite = default_suite(first)
         self.suite = load_suite(suite)
         self.tasks = [self.suite.task(t) for t in task_ids] if task_ids else self.suite.tasks
         if not self.tasks:
@@ -154,3 +155,14 @@ class WebEnv(gymnasium.Env[dict[str, Any], str]):
 
     def _convert(self, obs: Observation) -> dict[str, Any]:
         return to_gym(obs, self.screenshot)
+
+
+def _first_site(config: RuntimeConfig | dict[str, Any] | None) -> str | None:
+    """The first site a runtime config names, if it names any."""
+    if isinstance(config, RuntimeConfig):
+        return config.sites[0].name
+    listed = (config or {}).get("sites") or []
+    if not listed:
+        return None
+    first = listed[0]
+    return first.name if isinstance(first, SiteConfig) else SiteConfig.model_validate(first).name

@@ -153,7 +153,9 @@ class EnvRuntime:
                         after_launch=site.after_launch,
                     )
                 )
-            backend = self._backend(backend_name, owner, [self.sites[s.name] for s in site_configs])
+            backend = await asyncio.to_thread(
+                self._backend, backend_name, owner, [self.sites[s.name] for s in site_configs]
+            )
             self._backends.append(backend)
             # One owner per backend, so a restarted runtime reconciles each backend's own.
             pool = PoolManager(
@@ -180,8 +182,14 @@ class EnvRuntime:
             from webserv.pool.backends.process import ProcessBackend
 
             return ProcessBackend(owner=owner, preload=preload)
-        from webserv.pool.backends.docker import DockerBackend
+        from webserv.pool.backends.docker import DockerBackend, docker_client
+        from webserv.pool.images.build import ensure_site_image
 
+        # The docker backend needs each site's image: webserv's own are built if absent.
+        client = docker_client()
+        for site in sites:
+            assert site.spec.image is not None  # the site lists docker among its backends
+            ensure_site_image(client, site.name, site.spec.image)
         return DockerBackend(
             owner=f"{owner}.docker", runtimes=self.config.docker_runtimes, preload=preload
         )

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 pool_app = typer.Typer(help="Inspect and manage the site instance pool.", no_args_is_help=True)
 
 
-
 def _store(root: Path | None, snapshot: str | None):  # type: ignore[no-untyped-def]
     from webserv.pool.snapshot import SnapshotError, SnapshotStore
 

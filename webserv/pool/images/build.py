@@ -476,3 +476,22 @@ def expected_hashes(client: docker.DockerClient) -> dict[str, str]:
             continue
         want[TAGS[name]] = image_hash(name, base_id)
     return want
+
+
+def ensure_site_image(
+    client: docker.DockerClient, site: str, tag: str, log: Log = _ignore_log
+) -> BuiltImage | None:
+    """Make sure the docker backend can start ``site``'s image ``tag``: built here (with its
+    base) when it is one of webserv's own and absent; an image of another origin (WebArena's,
+    loaded with ``docker load``) that is absent is an error saying so. None: present."""
+    try:
+        client.images.get(tag)
+        return None
+    except docker.errors.ImageNotFound:
+        pass
+    if TAGS.get(site) != tag:
+        raise ImageBuildError(
+            f"image {tag} of site {site} is not in the local engine; load or build it first "
+            f"(e.g. `docker load --input {tag}.tar`)"
+        )
+    return build_image(client, site, build_base(client, log=log)[-1], log=log)
