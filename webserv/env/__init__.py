@@ -39,8 +39,10 @@ def register_envs() -> list[str]:
 
     ids = {GENERIC_ENV_ID: {}}
     for name, site in registry.sites().items():
-        if site.suites():
-            ids[registry.env_id(name)] = {"site": name}
+        # The site's first suite, served as its manifest says unless site= or the runtime
+        # config says otherwise (e.g. site="shop:docker").
+        for suite in list(site.suites())[:1]:
+            ids[registry.env_id(name)] = {"suite": suite}
     for env_id, kwargs in ids.items():
         if env_id not in gymnasium.registry:
             gymnasium.register(
