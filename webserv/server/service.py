@@ -271,9 +271,11 @@ class EnvService:
                     f"unknown suite {req.suite!r}; this server offers {', '.join(self.suites)}"
                 )
             return self.suites[req.suite]
-        for suite in self.suites.values():
-            if req.site in suite.manifest.sites:
-                return suite
+        named = [s for s in self.suites.values() if req.site in s.manifest.sites]
+        # A bare task file names no site: it runs on whichever the server serves.
+        bare = [s for s in self.suites.values() if not s.manifest.sites]
+        for suite in [*named, *bare]:
+            return suite
         raise errors.BadRequest(
             f"site {req.site} has no task suite on this server; name one with `suite` "
             f"({', '.join(self.suites) or 'none loaded: start the server with --suite'})"
