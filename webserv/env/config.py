@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from webserv.sites import registry
 from webserv.tasks.suite import Suite
 
 BackendName = Literal["process", "docker", "url"]
@@ -56,7 +57,10 @@ class SiteConfig(BaseModel):
 class RuntimeConfig(BaseModel):
     """Which sites the runtime serves, where their snapshots live, and its limits."""
 
-    sites: list[SiteConfig] = Field(default_factory=lambda: [SiteConfig(name="shop")])
+    sites: list[SiteConfig] = Field(
+        default_factory=lambda: [SiteConfig(name=registry.default_site())],
+        description="The sites served (default: the embedded shop, process backend).",
+    )
     max_instances: int = Field(16, ge=1, description="Site instances per backend at most.")
     snapshot_root: Path | None = Field(
         None,

@@ -134,7 +134,7 @@ def rollout(
     from webserv.policy.persona import BUILTIN, builtin, load_personas
     from webserv.policy.prompt import PromptConfig
     from webserv.rollout.runner import RolloutConfig
-    from webserv.sites.registry import default_suite
+    from webserv.sites.registry import default_site, default_suite
     from webserv.tasks.suite import load_suite
 
     model_settings = model_config(
@@ -143,9 +143,9 @@ def rollout(
     if group_size > envs:
         raise fail(f"--group-size {group_size} needs at least as many --envs")
     try:
-        if suite is None and site:
-            suite = str(default_suite(site[0].split(":")[0]))
-        loaded = load_suite(suite or "shop")
+        if suite is None:
+            suite = str(default_suite(site[0].split(":")[0] if site else default_site()))
+        loaded = load_suite(suite)
         tasks = select_tasks(loaded, task, task_site)
         personas = None
         if not no_persona:

@@ -55,10 +55,10 @@ def serve(
     from webserv.env.config import RuntimeConfig, SiteConfig
     from webserv.server.app import create_app
     from webserv.server.config import ServerConfig
-    from webserv.sites.registry import UnknownSite, get
+    from webserv.sites.registry import UnknownSite, default_site, get
 
     try:
-        sites = [SiteConfig.parse(text, standby=standby) for text in site or ["shop"]]
+        sites = [SiteConfig.parse(text, standby=standby) for text in site or [default_site()]]
         for entry in sites:
             get(entry.name)
         if golden_source is not None:

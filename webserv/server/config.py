@@ -57,7 +57,9 @@ class ServerConfig(BaseModel):
     max_steps_limit: int = Field(1_000, ge=1, description="Largest max_steps a client may ask.")
     heartbeat_s: float = Field(2.0, gt=0, description="How often the registry entry is renewed.")
     runtime: RuntimeConfig = Field(
-        default_factory=lambda: RuntimeConfig(sites=[SiteConfig(name="shop", standby=2)]),
+        default_factory=lambda: RuntimeConfig(
+            sites=[SiteConfig(name=registry.default_site(), standby=2)]
+        ),
         description="The sites served, their backends, pools and golden data.",
     )
 

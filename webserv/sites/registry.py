@@ -16,6 +16,8 @@ from pathlib import Path
 from webserv.sites.plugin import Site
 
 GROUP = "webserv.sites"
+#: What runs when no site is named: webserv's own embedded shop.
+DEFAULT_SITE = "shop"
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,12 @@ def sites() -> dict[str, Site]:
             continue
         found[site.name] = site
     return found
+
+
+def default_site() -> str:
+    """The site served when none is named: the embedded shop (or the first registered)."""
+    registry = sites()
+    return DEFAULT_SITE if DEFAULT_SITE in registry else next(iter(sorted(registry)))
 
 
 def names() -> list[str]:
