@@ -101,24 +101,24 @@ def runtime_for(
     runtime_config: RuntimeConfig | Mapping[str, Any] | None = None,
     **site_defaults: Any,
 ) -> RuntimeConfig:
-    """The runtime a suite's tasks need: ``sites`` (``NAME[:BACKEND]`` or configs), else the
-    runtime config's, else the suite's own; each with the golden data the answers came from."""
+    """The runtime a suite's tasks need: ``sites`` (``NAME[:BACKEND]`` or configs), else those
+    the runtime config sets, else the suite's own; each with the golden data the answers came
+    from."""
     if isinstance(runtime_config, RuntimeConfig):
-        config = runtime_config
+        values = runtime_config.model_dump(exclude_unset=True)
     else:
         values = dict(runtime_config or {})
-        if sites is None and "sites" not in values:
-            if not suite.manifest.sites:
-                raise ValueError(
-                    f"suite {suite.manifest.name} names no registered site: say which to serve"
-                )
-            sites = suite.manifest.sites
-        if sites is not None:
-            values["sites"] = [
-                s if isinstance(s, SiteConfig) else SiteConfig.parse(s, **site_defaults)
-                for s in sites
-            ]
-        config = RuntimeConfig.model_validate(values)
+    if sites is None and "sites" not in values:
+        if not suite.manifest.sites:
+            raise ValueError(
+                f"suite {suite.manifest.name} names no registered site: say which to serve"
+            )
+        sites = suite.manifest.sites
+    if sites is not None:
+        values["sites"] = [
+            s if isinstance(s, SiteConfig) else SiteConfig.parse(s, **site_defaults) for s in sites
+        ]
+    config = RuntimeConfig.model_validate(values)
     checked = []
     for site in config.sites:
         golden = suite.manifest.golden.get(site.name, {})
