@@ -60,7 +60,10 @@ def serve(
     try:
         sites = [SiteConfig.parse(text, standby=standby) for text in site or [default_site()]]
         for entry in sites:
-            get(entry.name)
+            if entry.backend not in (backends := get(entry.name).backends):
+                raise ValueError(
+                    f"site {entry.name} runs on {', '.join(backends)}, not {entry.backend}"
+                )
         if golden_source is not None:
             sites[0] = sites[0].model_copy(update={"golden_source": golden_source})
         config = ServerConfig(
