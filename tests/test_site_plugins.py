@@ -237,7 +237,8 @@ def test_rollout_on_the_plugin_site(hello_golden: Path, tmp_path: Path):
     ran = webserv(
         "rollout", "--site", "hello", "--policy", "random", "--envs", "1", "--episodes", "2",
         "--max-steps", "2", "--out", str(out), "--no-screenshots",
-        env={"WEBSERV_HOME": str(tmp_path / "home")},
+        env={"WEBSERV_HOME": str(tmp_path / "home"),
+             "WEBSERV_SNAPSHOT_ROOT": str(tmp_path / "snapshots")},
     )  # fmt: skip
     assert ran.returncode == 0, ran.stdout + ran.stderr
     episodes = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
