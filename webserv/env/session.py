@@ -281,8 +281,9 @@ class EnvSession:
     def _evaluator_helpers(self) -> dict[str, Any]:
         """The ``func:`` helpers of the sites the episode runs on."""
         helpers: dict[str, Any] = {}
-        for site in self._leases:
-            helpers.update(self.runtime.sites[site].evaluator_helpers())
+        for site, lease in self._leases.items():
+            site_helpers = self.runtime.sites[site].evaluator_helpers(lease.url, self.runtime.http)
+            helpers.update(site_helpers)
         return helpers
 
     async def _end_episode(self) -> None:

@@ -122,8 +122,13 @@ class Site:
         """Runs before an episode on a shared deployment (``url`` backend), which no clone
         resets: a site that can restore its state over HTTP does it here."""
 
-    def evaluator_helpers(self) -> Mapping[str, Callable[..., Any]]:
-        """Functions WebArena ``func:`` expressions of this site's tasks may call."""
+    def evaluator_helpers(
+        self, url: str, client: httpx.AsyncClient
+    ) -> Mapping[str, Callable[..., Any]]:
+        """Functions WebArena ``func:`` expressions of this site's tasks may call, bound to
+        the episode's instance at ``url`` (``client`` keeps no cookies). A helper takes the
+        expression's literal arguments (a page argument, ``__page__``, is a
+        :class:`webserv.tasks.evaluators.ReaderPage`), may be async, and returns a string."""
         return {}
 
     def suites(self) -> Mapping[str, Path]:

@@ -51,7 +51,7 @@ class HelloSite(Site):
     async def on_reset(self, url: str, client: httpx.AsyncClient) -> None:
         (await client.post(url.rstrip("/") + "/reset")).raise_for_status()
 
-    def evaluator_helpers(self) -> Mapping[str, Any]:
+    def evaluator_helpers(self, url: str, client: httpx.AsyncClient) -> Mapping[str, Any]:
         return {"hello_count_url": lambda base: base.rstrip("/") + "/"}
 
     def suites(self) -> Mapping[str, Path]:
