@@ -1,7 +1,8 @@
-"""The page reader of ``program_html``: reads the final site state on a page of its own.
+"""The page reader of ``program_html``: the pages its targets are read on.
 
-It runs in its own browser context (logged in like the episode, as every role the task's
-sites use), so evaluation never touches the agent's tabs, history or focus.
+A target URL opens in a browser context of its own (logged in like the episode, as every
+role the task's sites use), so evaluation never touches the agent's tabs, history or focus;
+a ``last`` target reads the agent's page as the episode left it, as WebArena does.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from playwright.async_api import BrowserContext
+from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from webserv.browser.session import BrowserPool
@@ -17,23 +18,22 @@ from webserv.browser.settle import SETTLE_SCRIPT, RequestTracker, wait_settled
 from webserv.env.login import Credentials
 
 
-class UnsupportedLocator(ValueError):
-    """A WebArena ``func:`` locator: it calls WebArena's own Python helpers."""
-
-
 class BrowserPageReader:
-    """Opens each URL in a fresh page of a private context and reads the locator there."""
+    """Gives ``program_html`` its pages: a target URL opens in a fresh page of a private
+    context, logged in like the episode and settled; ``last`` is the agent's own page."""
 
     def __init__(
         self,
         browsers: BrowserPool,
         credentials: Credentials,
+        agent_page: Page | None = None,
         *,
         quiet_ms: int = 100,
         timeout_ms: int = 10_000,
     ) -> None:
         self._browsers = browsers
         self._credentials = credentials
+        self._agent_page = agent_page
         self.quiet_ms = quiet_ms
         self.timeout_ms = timeout_ms
         self._context: BrowserContext | None = None
@@ -48,30 +48,25 @@ class BrowserPageReader:
             await self._credentials.apply(self._context)
         return self._context
 
-    async def read(self, url: str, locator: str) -> str:
-        """Open ``url`` and return the text ``locator`` selects.
-
-        ``""`` reads the page's visible text (WebArena reads its HTML; the text is what a
-        reference answer is written against, without markup or escapes). A JavaScript
-        locator that fails (its element is missing) reads as "", as in WebArena.
-        """
-        if url.startswith("func:") or locator.startswith("func:"):
-            raise UnsupportedLocator(f"func: helpers of WebArena are not supported: {locator}")
+    async def open(self, url: str | None) -> Page:
+        """A settled page on ``url``; ``None``: the agent's current page, as it is."""
+        if url is None:
+            if self._agent_page is None:
+                raise ValueError("a program_html target reads the agent's page, which is closed")
+            return self._agent_page
         context = await self._ensure()
         page = await context.new_page()
+        tracker = RequestTracker(page)
         try:
-            tracker = RequestTracker(page)
             await page.goto(url, wait_until="commit", timeout=self.timeout_ms)
             deadline = asyncio.get_running_loop().time() + self.timeout_ms / 1000
             await wait_settled(page, tracker, self.quiet_ms, deadline)
-            if not locator.strip():
-                return await page.evaluate("() => document.body ? document.body.innerText : ''")
-            try:
-                value = await page.evaluate(f"() => {locator}")
-            except PlaywrightError:
-                return ""
-            return "" if value is None else str(value)
-        finally:
+        except PlaywrightError:
+            pass  # WebArena reads whatever the page shows after its navigation
+        return page
+
+    async def done(self, page: Page) -> None:
+        if page is not self._agent_page:
             await page.close()
 
     async def close(self) -> None:

@@ -12,15 +12,16 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
+from xml.etree import ElementTree
 
 from pydantic import BaseModel, Field
 
-from webserv.env.runtime import EnvRuntime, runtime_for
+from webserv.env.runtime import EnvRuntime, UnservedSite, runtime_for
 from webserv.env.session import EnvSession
 from webserv.policy.base import Turn
 from webserv.policy.factory import make_policy
 from webserv.stats import percentile
-from webserv.tasks.config import TaskConfig
+from webserv.tasks.config import InvalidTask, TaskConfig
 from webserv.tasks.evaluators import Judge
 from webserv.tasks.suite import Suite
 
@@ -30,6 +31,7 @@ class TaskResult(BaseModel):
 
     task_id: int | str
     template_id: int | str | None = None
+    sites: list[str] = Field(default_factory=list, description="The task's site names.")
     intent: str
     score: float | None = Field(description="None: not evaluable (no judge for fuzzy_match).")
     success: bool
@@ -53,11 +55,26 @@ class Latency(BaseModel):
     n: int
 
 
+class Tally(BaseModel):
+    """Successes of a group of tasks (a site name, a template)."""
+
+    tasks: int = 0
+    successes: int = 0
+    not_evaluable: int = 0
+
+    @property
+    def success_rate(self) -> float:
+        return round(self.successes / self.tasks, 4) if self.tasks else 0.0
+
+
 class SuiteReport(BaseModel):
-    """The outcome of one suite run."""
+    """The outcome of one suite run, in an order that diffs cleanly between runs."""
 
     suite: str
     policy: str
+    rules: str = Field(
+        "webarena", description="Whose scoring rules: WebArena's evaluation harness."
+    )
     parallel: int
     max_steps: int
     tasks: int
@@ -66,7 +83,67 @@ class SuiteReport(BaseModel):
     success_rate: float
     wall_s: float
     latency: dict[str, Latency]
+    by_site: dict[str, Tally] = Field(default_factory=dict)
+    by_template: dict[str, Tally] = Field(default_factory=dict)
+    invalid: list[InvalidTask] = Field(
+        default_factory=list, description="Tasks of the file that did not load."
+    )
     results: list[TaskResult]
+
+    def not_evaluable_reasons(self) -> dict[str, str]:
+        """Task id to why it could not be scored."""
+        return {
+            str(r.task_id): next((c for c in r.checks if "not evaluable" in c), r.error)
+            for r in self.results
+            if r.score is None
+        }
+
+    def junit_xml(self) -> str:
+        """The report as JUnit XML: a test case per task (failed, or skipped when not
+        evaluable), one suite per site name, for CI systems that show test reports."""
+        root = ElementTree.Element("testsuites", name=self.suite)
+        reasons = self.not_evaluable_reasons()
+        for site in self.by_site:
+            cases = [r for r in self.results if site_key(r) == site]
+            suite = ElementTree.SubElement(
+                root,
+                "testsuite",
+                name=f"{self.suite}.{site}",
+                tests=str(len(cases)),
+                failures=str(sum(not r.success and r.score is not None for r in cases)),
+                skipped=str(sum(r.score is None for r in cases)),
+            )
+            for result in cases:
+                case = ElementTree.SubElement(
+                    suite,
+                    "testcase",
+                    classname=f"{self.suite}.{site}.template{result.template_id}",
+                    name=f"task {result.task_id}",
+                    time=f"{((result.reset_ms or 0) + sum(result.step_ms)) / 1000:.3f}",
+                )
+                if result.score is None:
+                    ElementTree.SubElement(case, "skipped", message=reasons[str(result.task_id)])
+                elif not result.success:
+                    why = result.error or next((c for c in result.checks if "FAIL" in c), "")
+                    failure = ElementTree.SubElement(case, "failure", message=why[:500])
+                    failure.text = "\n".join(result.checks + result.action_errors)
+        ElementTree.indent(root)
+        return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def site_key(result: TaskResult) -> str:
+    """The group of a task in per-site reports: its site names joined by "+"."""
+    return "+".join(result.sites) or "-"
+
+
+def tally(results: Sequence[TaskResult], key: Callable[[TaskResult], str]) -> dict[str, Tally]:
+    groups: dict[str, Tally] = {}
+    for result in results:
+        group = groups.setdefault(key(result), Tally())
+        group.tasks += 1
+        group.successes += result.success
+        group.not_evaluable += result.score is None
+    return dict(sorted(groups.items()))
 
 
 def _latency(values: list[float]) -> Latency:
@@ -85,6 +162,7 @@ async def run_episode(
     result = TaskResult(
         task_id=task.task_id,
         template_id=task.intent_template_id,
+        sites=list(task.sites),
         intent=task.intent,
         score=0.0,
         success=False,
@@ -124,6 +202,10 @@ async def run_episode(
                 result.eval_ms = step.info["timings"]["eval_ms"]
                 result.answer = step.observation.answer
                 break
+    except UnservedSite as err:  # the run serves other sites: this task says nothing
+        result.error = str(err)
+        result.score = None
+        result.checks = [f"not evaluable: {err}"]
     except Exception as err:  # one broken episode must not stop the suite
         result.error = f"{type(err).__name__}: {err}"
         result.score = 0.0
@@ -203,5 +285,8 @@ async def run_suite(
             "settle_ms": _latency([ms for r in results for ms in r.settle_ms]),
             "eval_ms": _latency([r.eval_ms for r in results if r.eval_ms is not None]),
         },
+        by_site=tally(results, site_key),
+        by_template=tally(results, lambda r: str(r.template_id)),
+        invalid=list(suite.invalid),
         results=results,
     )

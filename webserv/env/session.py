@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from webserv.browser.actions import ActionError
 from webserv.browser.observation import Observation
 from webserv.browser.session import BrowserSession, SessionConfig
 from webserv.env.login import Credentials, log_in
@@ -258,8 +259,12 @@ class EnvSession:
         outcome = EpisodeOutcome(answer=obs.answer, last_url=obs.url)
         reader = None
         if "program_html" in self.task.eval.eval_types:
+            agent_page = None
+            if self._browser is not None:
+                with contextlib.suppress(ActionError):  # every tab was closed
+                    agent_page = self._browser.page
             reader = BrowserPageReader(
-                self.runtime.browsers, await self._login(self._reader_roles(obs.url))
+                self.runtime.browsers, await self._login(self._reader_roles(obs.url)), agent_page
             )
         helpers = self._evaluator_helpers()
         try:

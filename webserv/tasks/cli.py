@@ -47,6 +47,19 @@ async def _run_with_judge(
             await judge.close()
 
 
+def deployments(mapping: str | None) -> list[str]:
+    """``--site-url name=URL,name=URL`` as ``--site name:url=URL`` entries."""
+    if not mapping:
+        return []
+    sites = []
+    for pair in mapping.split(","):
+        name, sep, url = pair.strip().partition("=")
+        if not sep or not name or not url:
+            raise typer.BadParameter(f"{pair!r} is not NAME=URL", param_hint="--site-url")
+        sites.append(f"{name}:url={url}")
+    return sites
+
+
 @app.command("list")
 def list_tasks(
     suite: str = typer.Argument("shop", help="Suite name, directory or task file."),
@@ -69,17 +82,26 @@ def list_tasks(
             f"{task.task_id:>4}  t{task.intent_template_id!s:<4} {','.join(task.sites):<15} "
             f"{evals:<13} {task.intent}"
         )
+    for problem in loaded.invalid:
+        typer.echo(f"invalid: {problem}")
 
 
 @app.command()
 def run(
     suite: str = typer.Argument("shop", help="Suite name, directory or task file."),
     site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
+    site_url: str | None = typer.Option(
+        None,
+        "--site-url",
+        help="An existing deployment per site name: shopping=http://h:7770,gitlab=http://h:8023 "
+        "(the same as --site NAME:url=URL for each).",
+    ),
     policy: PolicyKind = typer.Option(PolicyKind.reference, help="Who acts."),
     parallel: int = typer.Option(4, "--parallel", min=1, max=32, help="Episodes at once."),
     max_steps: int = typer.Option(20, "--max-steps", min=1, help="Steps before truncation."),
     task: list[str] = typer.Option([], "--task", help="Run only these task ids (repeatable)."),
     out: Path | None = typer.Option(None, "--out", help="Write the JSON report to this file."),
+    junit: Path | None = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
     as_json: Json = False,
     judge_endpoint: str | None = typer.Option(
         None,
@@ -109,6 +131,7 @@ def run(
         raise typer.Exit(2)
     loaded = _load(suite)
     try:
+        sites = [*site, *deployments(site_url)]
         ids = [loaded.task(t).task_id for t in task] if task else None
     except KeyError as err:
         typer.echo(f"error: {err.args[0]}", err=True)
@@ -150,7 +173,7 @@ def run(
                 parallel=parallel,
                 max_steps=max_steps,
                 task_ids=ids,
-                sites=site or None,
+                sites=sites or None,
                 on_result=on_result,
             )
         )
@@ -164,6 +187,21 @@ def run(
     for name in ("reset_ms", "acquire_ms", "step_ms", "settle_ms", "eval_ms"):
         row = lat[name]
         console.print(f"  {name:<10} p50 {row.p50:>8.1f}  p95 {row.p95:>8.1f}  n {row.n}")
+    for title, groups in (("site", report.by_site), ("template", report.by_template)):
+        console.print(f"per {title}:")
+        for name, group in groups.items():
+            console.print(
+                f"  {name:<28} {group.successes:>4}/{group.tasks:<4} ({group.success_rate:.1%})"
+                + (f", {group.not_evaluable} not evaluable" if group.not_evaluable else "")
+            )
+    for task_id, reason in report.not_evaluable_reasons().items():
+        console.print(f"  not evaluable: task {task_id}: {reason}")
+    for problem in report.invalid:
+        console.print(f"  [red]did not load[/]: {problem}")
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(report.junit_xml())
+        console.print(f"JUnit report written to {junit}")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(report.model_dump_json(indent=2))

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-EvalType = Literal["string_match", "url_match", "program_html"]
+EvalType = Literal["string_match", "url_match", "program_html", "verified"]
 
 #: WebArena's placeholder for each site name.
 PLACEHOLDERS: dict[str, str] = {
@@ -31,8 +31,12 @@ TAB_SEPARATOR = " |AND| "
 ALTERNATIVE_SEPARATOR = " |OR| "
 
 
+APPROACHES = ("exact_match", "must_include", "must_exclude", "fuzzy_match")
+
+
 class ReferenceAnswers(BaseModel):
-    """``exact_match`` is one string; ``must_include`` / ``fuzzy_match`` are lists."""
+    """``exact_match`` is one string; ``must_include`` a list (WebArena-Lite also writes a
+    single string); ``fuzzy_match`` a list or ``"N/A"``. ``must_exclude`` is webserv's own."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -47,6 +51,17 @@ class ReferenceAnswers(BaseModel):
         # WebArena has numeric exact answers (e.g. 2); the agent's answer is text.
         return None if value is None else str(value)
 
+    @field_validator("must_include", "must_exclude", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def approaches(self) -> list[str]:
+        """The approaches given. WebArena scores them in the task's key order; only a
+        ``fuzzy_match: "N/A"`` (whose verdict replaces the score so far) could tell, and no
+        task combines it with another approach, so it goes last."""
+        return [name for name in APPROACHES if getattr(self, name) is not None]
+
 
 class HtmlTarget(BaseModel):
     """One ``program_html`` check: open ``url``, read ``locator``, compare to the contents."""
@@ -56,6 +71,9 @@ class HtmlTarget(BaseModel):
     url: str
     locator: str = ""
     required_contents: ReferenceAnswers
+    prep_actions: list[str] = Field(
+        default_factory=list, description="JS run on the page before a JS locator is read."
+    )
 
 
 class EvalSpec(BaseModel):
@@ -66,10 +84,21 @@ class EvalSpec(BaseModel):
     eval_types: list[EvalType]
     reference_answers: ReferenceAnswers | None = None
     reference_url: str = ""
+
+    @field_validator("reference_url", mode="before")
+    @classmethod
+    def _no_url(cls, value: Any) -> Any:
+        # A few WebArena tasks write null where the others write "".
+        return "" if value is None else value
+
     url_note: str = "GOLD in PRED"
     program_html: list[HtmlTarget] = Field(default_factory=list)
     string_note: str = ""
     reference_answer_raw_annotation: str | None = None
+    verified: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="WebArena-Verified's evaluator configs (eval_types ['verified']).",
+    )
 
 
 class TaskConfig(BaseModel):
@@ -113,10 +142,69 @@ class TaskConfig(BaseModel):
         return [url.strip() for url in self.start_url.split(TAB_SEPARATOR.strip()) if url.strip()]
 
 
-def load_tasks(path: Path) -> list[TaskConfig]:
-    """Load a file holding one task object or a list of them, or a directory of such files."""
-    if path.is_dir():
-        return [task for file in sorted(path.glob("*.json")) for task in load_tasks(file)]
+class InvalidTask(BaseModel):
+    """A task of a file that does not validate: which one, which field, why."""
+
+    task_id: int | str | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"task {self.task_id}: {self.field}: {self.message}"
+
+
+class TaskFile(BaseModel):
+    """What a task file held: the tasks that load, and those that do not."""
+
+    tasks: list[TaskConfig]
+    invalid: list[InvalidTask] = Field(default_factory=list)
+
+
+def from_verified(item: dict[str, Any]) -> dict[str, Any]:
+    """A WebArena-Verified task in WebArena's shape: its start URLs as tabs, its evaluator
+    list kept whole under ``eval.verified`` (scored by WebArena-Verified's own rules)."""
+    rest = {k: v for k, v in item.items() if k not in ("start_urls", "eval")}
+    return {
+        **rest,
+        "start_url": TAB_SEPARATOR.join(item.get("start_urls") or []),
+        "require_login": True,  # Verified dropped the flag; every WebArena task logs in
+        "eval": {"eval_types": ["verified"], "verified": item.get("eval") or []},
+    }
+
+
+def _task_items(path: Path) -> list[Any]:
     data = json.loads(path.read_text())
-    items = data if isinstance(data, list) else [data]
-    return [TaskConfig.model_validate(item) for item in items]
+    return data if isinstance(data, list) else [data]
+
+
+def parse_tasks(items: list[Any]) -> TaskFile:
+    """Validate each task on its own: WebArena's, WebArena-Lite's (``old_task_id`` kept) and
+    WebArena-Verified's formats; an invalid one is reported with its id and field."""
+    tasks, invalid = [], []
+    for index, item in enumerate(items):
+        task_id = item.get("task_id", f"#{index}") if isinstance(item, dict) else f"#{index}"
+        if isinstance(item, dict) and isinstance(item.get("eval"), list):
+            item = from_verified(item)
+        try:
+            tasks.append(TaskConfig.model_validate(item))
+        except ValidationError as err:
+            for problem in err.errors():
+                where = ".".join(str(part) for part in problem["loc"]) or "task"
+                invalid.append(InvalidTask(task_id=task_id, field=where, message=problem["msg"]))
+    return TaskFile(tasks=tasks, invalid=invalid)
+
+
+def load_task_file(path: Path) -> TaskFile:
+    """A file holding one task object or a list of them, or a directory of such files."""
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    return parse_tasks([item for file in files for item in _task_items(file)])
+
+
+def load_tasks(path: Path) -> list[TaskConfig]:
+    """The tasks of a file or directory; raise if any of them is invalid."""
+    loaded = load_task_file(path)
+    if loaded.invalid:
+        shown = "; ".join(str(problem) for problem in loaded.invalid[:5])
+        more = len(loaded.invalid) - 5
+        raise ValueError(f"{path}: {shown}" + (f" (and {more} more)" if more > 0 else ""))
+    return loaded.tasks

@@ -29,7 +29,15 @@ means the same. Different wording, formatting, units written out or extra polite
 not matter. A missing, wrong or additional fact does.
 Reply with exactly one of: correct, partially correct, incorrect."""
 
+REASON_QUESTION = """Question: {intent}
+The task cannot be done on the site, because: {reason}
+Agent's answer: {answer}
+
+Does the agent's answer say the task cannot be done, for the same reason?
+Reply with exactly one of: same, different."""
+
 _VERDICT = re.compile(r"\b(partially correct|incorrect|correct)\b")
+_REASON_VERDICT = re.compile(r"\b(same|different)\b")
 
 
 class ChatJudge:
@@ -51,6 +59,14 @@ class ChatJudge:
 
     async def same_meaning(self, intent: str, answer: str, reference: str) -> bool:
         prompt = QUESTION.format(intent=intent, reference=reference, answer=answer)
+        return await self._verdict(prompt, _VERDICT) == "correct"
+
+    async def same_reason(self, intent: str, answer: str, reason: str) -> bool:
+        """WebArena's ``ua_match``: an "N/A" task answered with a reason instead."""
+        prompt = REASON_QUESTION.format(intent=intent, reason=reason, answer=answer)
+        return await self._verdict(prompt, _REASON_VERDICT) == "same"
+
+    async def _verdict(self, prompt: str, verdicts: re.Pattern[str]) -> str:
         try:
             completion = await self.client.chat.completions.create(
                 model=self.model,
@@ -64,10 +80,10 @@ class ChatJudge:
         except APIError as err:
             raise JudgeError(f"judge endpoint failed: {err}") from err
         reply = (completion.choices[0].message.content or "") if completion.choices else ""
-        verdict = _VERDICT.search(reply.lower())
+        verdict = verdicts.search(reply.lower())
         if verdict is None:
             raise JudgeError(f"judge gave no verdict: {reply[:200]!r}")
-        return verdict.group(1) == "correct"
+        return verdict.group(1)
 
     async def close(self) -> None:
         await self.client.close()

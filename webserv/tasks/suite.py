@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from webserv.sites import registry
-from webserv.tasks.config import TaskConfig, load_tasks
+from webserv.tasks.config import InvalidTask, TaskConfig, load_task_file
 
 
 class SuiteManifest(BaseModel):
@@ -41,6 +41,9 @@ class SuiteManifest(BaseModel):
 class Suite(BaseModel):
     manifest: SuiteManifest
     tasks: list[TaskConfig]
+    invalid: list[InvalidTask] = Field(
+        default_factory=list, description="Tasks of the file that do not validate."
+    )
 
     def task(self, task_id: int | str) -> TaskConfig:
         for task in self.tasks:
@@ -57,5 +60,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
         path = registry.find_suite(str(name_or_path))
     if (path / "suite.json").is_file():
         manifest = SuiteManifest.model_validate_json((path / "suite.json").read_text())
-        return Suite(manifest=manifest, tasks=load_tasks(path / "tasks.json"))
-    return Suite(manifest=SuiteManifest(name=path.stem), tasks=load_tasks(path))
+        loaded = load_task_file(path / "tasks.json")
+    else:
+        manifest, loaded = SuiteManifest(name=path.stem), load_task_file(path)
+    return Suite(manifest=manifest, tasks=loaded.tasks, invalid=loaded.invalid)

@@ -1,4 +1,5 @@
-"""WebArena's own images as site plugins: ``shopping``, ``shopping_admin`` and ``gitlab``.
+"""WebArena's own images as site plugins: ``shopping``, ``shopping_admin``, ``gitlab`` and
+``reddit``.
 
 The images (tens of GB each, distributed as tarballs) are not shipped. A user who has loaded
 them (``docker load --input shopping_final_0712.tar``) exports the mutable data dir once as
@@ -13,15 +14,23 @@ webserv at a deployment that already runs (``--site shopping:url=http://host:777
 instance gets a copy-on-write clone bind-mounted at the data dir; once healthy, the base URL
 Magento and GitLab keep in their own configuration is rewritten to the instance's address
 (``after_launch``), exactly as WebArena's setup does.
+
+The ``func:`` helpers of WebArena's tasks (:mod:`webserv.sites.webarena.helpers`) come with
+the site whose tasks call them. The shopping helpers read the ``shopping`` instance, as
+WebArena's read its SHOPPING site; ``shopping_admin`` has none: no WebArena task on it calls
+one (all 20 calls are in tasks on ``shopping`` alone), and its Magento is another database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import httpx
 
 from webserv.sites.plugin import LaunchedInstance, Site
 from webserv.sites.spec import GoldenRecipe, Login, SiteAlias, SiteSpec
+from webserv.sites.webarena.helpers import gitlab_helpers, reddit_helpers, shopping_helpers
 
 _MAGENTO = "/var/www/magento2/bin/magento"
 _MAGENTO_SQL = "UPDATE core_config_data SET value='{base_url}/' WHERE path = 'web/secure/base_url';"
@@ -97,6 +106,11 @@ class ShoppingSite(_WebArenaSite):
     def base_url_commands(self, base_url: str) -> list[list[str]]:
         return magento_base_url_commands(base_url, admin=False)
 
+    def evaluator_helpers(
+        self, url: str, client: httpx.AsyncClient
+    ) -> Mapping[str, Callable[..., Any]]:
+        return shopping_helpers(self.name, url, client)
+
 
 class ShoppingAdminSite(_WebArenaSite):
     spec = SiteSpec(
@@ -148,7 +162,48 @@ class GitLabSite(_WebArenaSite):
     def base_url_commands(self, base_url: str) -> list[list[str]]:
         return gitlab_base_url_commands(base_url)
 
+    def evaluator_helpers(
+        self, url: str, client: httpx.AsyncClient
+    ) -> Mapping[str, Callable[..., Any]]:
+        return gitlab_helpers(self.name, url)
+
+
+class RedditSite(Site):
+    """Postmill builds its links from the request's host, so unlike Magento and GitLab it
+    keeps no base URL to rewrite after launch."""
+
+    spec = SiteSpec(
+        name="reddit",
+        version="populated-exposed-withimg",
+        image="postmill-populated-exposed-withimg",
+        container_port=80,
+        # WebArena's docs do not name it; the image's PostgreSQL cluster lives here
+        # (WebArena-Verified's scripts for this image stop and reset it at this path).
+        container_data_dir="/usr/local/pgsql/data",
+        health_path="/",
+        ready_timeout_s=300.0,
+        memory_limit="4g",
+        logins=[
+            Login(
+                role="user",
+                username="MarvelsGrantMan136",
+                password="test1234",
+                login_path="/login",
+                form={"_username": "{username}", "_password": "{password}"},
+            )
+        ],
+        description="WebArena's Reddit: a Postmill forum (WebArena serves it on :9999).",
+    )
+    recipe = _export("postmill-populated-exposed-withimg", "/usr/local/pgsql/data", "reddit")
+    aliases: ClassVar[Mapping[str, SiteAlias]] = {"reddit": SiteAlias(role="user")}
+
+    def evaluator_helpers(
+        self, url: str, client: httpx.AsyncClient
+    ) -> Mapping[str, Callable[..., Any]]:
+        return reddit_helpers(self.name, url)
+
 
 shopping = ShoppingSite()
 shopping_admin = ShoppingAdminSite()
 gitlab = GitLabSite()
+reddit = RedditSite()

@@ -432,7 +432,7 @@ def feature_product(conn: sqlite3.Connection, rng: random.Random) -> Iterator[Ta
             intent_template="Feature {{product}} on the home page.",
             values={"product": row["name"]},
             evaluation=html_check(
-                url, "String(document.querySelector('#is_featured').checked)", "exact_match", "true"
+                url, "document.querySelector('#is_featured').checked", "exact_match", "true"
             ),
             solution=[
                 f"goto('{url}')",
