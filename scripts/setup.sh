@@ -25,3 +25,14 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+
+# WebArena's own evaluation harness, for the parity tests (tests/test_tasks_parity.py) only.
+# Its declared dependencies (transformers, datasets, flask...) are not needed to import the
+# evaluators, so it is installed without them, plus the two its import chain lacks here.
+parity=(libwebarena==0.0.5 beartype==0.12.0 aiolimiter==1.3.0)
+parity_stamp=".venv/.parity-$(echo "${parity[*]}" | sha256sum | cut -c1-16)"
+if [ ! -f "$parity_stamp" ]; then
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps "${parity[@]}"
+    rm -f .venv/.parity-*
+    touch "$parity_stamp"
+fi
