@@ -20,6 +20,7 @@ import pytest
 from webserv.env.login import log_in, session_client
 from webserv.sites import registry
 from webserv.sites.webarena.helpers import HelperError, reddit_get_post_url
+from webserv.tasks.evaluators import call_helper
 
 SHOP = "http://127.0.0.1:7770"
 TOKEN = "kf4m8yq0x3u2pc1lb9so6e7wtvzjrnhd"
@@ -333,3 +334,20 @@ async def test_reddit_logs_in_with_postmills_form():
     async with session_client(transport=httpx.MockTransport(postmill)) as client:
         credentials = await log_in(client, "http://127.0.0.1:9999", login)
     assert [(c["name"], c["value"]) for c in credentials.cookies] == [("PHPSESSID", "user")]
+
+
+async def test_task_expressions_reach_the_helpers_through_the_evaluator():
+    page = ScriptedPage(0, "Maintainer")
+    async with session_client(transport=httpx.MockTransport(Magento())) as client:
+        helpers = {
+            **registry.get("shopping").evaluator_helpers(SHOP, client),
+            **registry.get("gitlab").evaluator_helpers("http://127.0.0.1:8023", client),
+        }
+        role = await call_helper(
+            "func:gitlab_get_project_memeber_role(__page__, 'abisubramanya27')", helpers, page
+        )
+        rating = await call_helper(
+            "func:shopping_get_sku_latest_review_rating('B00J8RZL7I')", helpers
+        )
+    assert (role, rating) == ("Maintainer", "100")
+    assert '"@abisubramanya27"' in page.expressions[0]
