@@ -16,6 +16,9 @@ from xml.etree import ElementTree
 import pytest
 from webarena_standin import webarena_standin
 
+from webserv.env.config import RuntimeConfig, SiteConfig
+from webserv.env.runtime import EnvRuntime
+from webserv.env.session import EnvSession
 from webserv.tasks.config import load_task_file, parse_tasks
 from webserv.tasks.suite import load_suite
 
@@ -77,3 +80,53 @@ def test_suite_run_against_a_deployment_reports_per_site(tmp_path: Path):
     junit = ElementTree.parse(tmp_path / "junit.xml").getroot()
     assert {s.get("name") for s in junit} == {f"subset.{site}" for site in report["by_site"]}
     assert sum(int(s.get("tests")) for s in junit) == 7
+
+
+VERIFIED = Path(str(resources.files("webarena_verified") / "assets/dataset/webarena-verified.json"))
+
+
+def test_webarena_verified_and_lite_formats_load():
+    verified = load_task_file(VERIFIED)
+    assert len(verified.tasks) == 812 and verified.invalid == []
+    todos = next(t for t in verified.tasks if t.task_id == 44)
+    assert todos.eval.eval_types == ["verified"] and todos.start_urls == ["__GITLAB__"]
+    # WebArena-Lite writes must_include as a bare string once, and reference_url as null.
+    lite = parse_tasks(
+        [
+            {
+                **json.loads(TEST_RAW.read_text())[0],
+                "old_task_id": 7,
+                "eval": {
+                    "eval_types": ["string_match"],
+                    "reference_answers": {"must_include": "yjlou"},
+                    "reference_url": None,
+                    "program_html": [],
+                },
+            }
+        ]
+    )
+    assert lite.invalid == [] and lite.tasks[0].eval.reference_answers.must_include == ["yjlou"]
+
+
+@pytest.mark.browser
+async def test_a_verified_task_is_scored_by_verified_rules_on_the_network_trace():
+    """WebArena-Verified checks the last navigation in the episode's HAR and the agent's
+    structured answer (its own package scores them)."""
+    task = next(t for t in load_task_file(VERIFIED).tasks if t.task_id == 44)  # "Open my todos"
+    done = '{"task_type": "NAVIGATE", "status": "SUCCESS", "retrieved_data": null}'
+    with webarena_standin(["gitlab"]) as urls:
+        config = RuntimeConfig(sites=[SiteConfig(name="gitlab", backend="url", url=urls["gitlab"])])
+        async with EnvRuntime(config) as runtime:
+            env = EnvSession(runtime, max_steps=4)
+            try:
+                scores = []
+                for page in ("/dashboard/todos", "/dashboard/issues"):
+                    await env.reset(task)
+                    await env.step(f'goto("{urls["gitlab"]}{page}")')
+                    result = await env.step(f"stop({json.dumps(done)})")
+                    checks = result.info["evaluation"]["checks"]
+                    assert checks[0] == "rules webarena-verified", checks
+                    scores.append(result.reward)
+                assert scores == [1.0, 0.0]
+            finally:
+                await env.close()

@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -74,6 +75,11 @@ class SessionConfig(BaseModel):
     viewport_height: int = 720
     screenshot: bool = Field(False, description="Attach a PNG screenshot to every observation.")
     som: bool = Field(False, description="Draw the element ids onto the screenshot.")
+    har_path: Path | None = Field(
+        None,
+        description="Record the session's network traffic as HAR here (written when the "
+        "session closes); WebArena-Verified scores tasks on it.",
+    )
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,9 @@ class BrowserSession:
         guarded: dict[str, Any] = {}
         if self._guard is not None:
             guarded["proxy"] = self._guard.proxy(self._pool.closed_port)
+        if self.config.har_path is not None:
+            guarded["record_har_path"] = str(self.config.har_path)
+            guarded["record_har_content"] = "embed"
         self._context, self._chromium = await self._pool.new_context(
             viewport={"width": self.config.viewport_width, "height": self.config.viewport_height},
             locale="en-US",

@@ -73,7 +73,9 @@ class SuiteReport(BaseModel):
     suite: str
     policy: str
     rules: str = Field(
-        "webarena", description="Whose scoring rules: WebArena's evaluation harness."
+        "webarena",
+        description="Whose scoring rules: webarena (WebArena's evaluation harness), "
+        "webarena-verified, or both joined by '+'.",
     )
     parallel: int
     max_steps: int
@@ -268,9 +270,11 @@ async def run_suite(
     order = {str(task.task_id): i for i, task in enumerate(tasks)}
     results.sort(key=lambda r: order[str(r.task_id)])
     successes = sum(r.success for r in results)
+    rules = {"webarena-verified" if "verified" in t.eval.eval_types else "webarena" for t in tasks}
     return SuiteReport(
         suite=suite.manifest.name,
         policy=policy,
+        rules="+".join(sorted(rules)),
         parallel=parallel,
         max_steps=max_steps,
         tasks=len(results),

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +28,8 @@ from webserv.env.reader import BrowserPageReader
 from webserv.env.runtime import EnvRuntime, TaskSites
 from webserv.pool.manager import Lease, UnknownLease
 from webserv.tasks.config import TaskConfig
-from webserv.tasks.evaluators import EpisodeOutcome, EvalResult, Judge, evaluate
+from webserv.tasks.evaluators import EpisodeOutcome, EvalResult, Judge, NotEvaluable, evaluate
+from webserv.tasks.verified import evaluate_verified
 
 
 class EpisodeOver(RuntimeError):
@@ -95,6 +99,7 @@ class EnvSession:
         self.done = True
         self._leases: dict[str, Lease] = {}
         self._browser: BrowserSession | None = None
+        self._har_dir: Path | None = None
         self._credentials: dict[tuple[str, str], Credentials] = {}
 
     @property
@@ -161,10 +166,16 @@ class EnvSession:
         resolved = task.resolve(self.base_urls())
         roles = self._roles(task.sites) if task.require_login else set()
         hosts = [urlsplit(lease.url).netloc for lease in self._leases.values()]
+        browser_config = self.browser_config
+        if "verified" in task.eval.eval_types:  # scored on the episode's network trace
+            self._har_dir = Path(tempfile.mkdtemp(prefix="webserv-har-"))
+            browser_config = browser_config.model_copy(
+                update={"har_path": self._har_dir / "episode.har"}
+            )
         credentials, browser = await asyncio.gather(
             self._login(roles),
             self.runtime.browsers.new_session(
-                allowed_hosts=hosts, goal=task.intent, config=self.browser_config
+                allowed_hosts=hosts, goal=task.intent, config=browser_config
             ),
             return_exceptions=True,
         )
@@ -256,6 +267,8 @@ class EnvSession:
     async def evaluate(self, obs: Observation) -> EvalResult:
         """Score the episode so far: the answer given with stop() and the state of the site."""
         assert self.task is not None
+        if "verified" in self.task.eval.eval_types:
+            return await self._evaluate_verified(obs)
         outcome = EpisodeOutcome(answer=obs.answer, last_url=obs.url)
         reader = None
         if "program_html" in self.task.eval.eval_types:
@@ -283,6 +296,21 @@ class EnvSession:
             raise EpisodeOver("no episode is running; call reset() first")
         return await self._browser.observe(screenshot=screenshot)
 
+    async def _evaluate_verified(self, obs: Observation) -> EvalResult:
+        """WebArena-Verified's rules: the answer and the episode's HAR, which the browser
+        writes as its context closes (the episode is over)."""
+        assert self.task is not None and self._har_dir is not None
+        browser, self._browser = self._browser, None
+        if browser is not None:
+            await browser.close()
+        har = self._har_dir / "episode.har"
+        try:
+            return await asyncio.to_thread(
+                evaluate_verified, self.task, obs.answer, har, self.base_urls()
+            )
+        except NotEvaluable as err:
+            return EvalResult(score=None, checks=[f"not evaluable: {err}"])
+
     def _evaluator_helpers(self) -> dict[str, Any]:
         """The ``func:`` helpers of the sites the episode runs on."""
         helpers: dict[str, Any] = {}
@@ -294,6 +322,9 @@ class EnvSession:
     async def _end_episode(self) -> None:
         browser, leases = self._browser, list(self._leases.values())
         self._browser, self._leases, self._credentials = None, {}, {}
+        if self._har_dir is not None:
+            shutil.rmtree(self._har_dir, ignore_errors=True)
+            self._har_dir = None
         self.done, self.task = True, None
         if browser is not None:
             await browser.close()

@@ -389,8 +389,8 @@ async def evaluate(
             parts.append(evaluate_url(outcome, spec.reference_url, spec.url_note))
         elif eval_type == "verified":
             raise NotEvaluable(
-                "a WebArena-Verified task: its evaluators (a structured JSON answer and the "
-                "network trace) are not run by webserv; WebArena's own eval block scores"
+                "a WebArena-Verified task is scored on its episode's network trace "
+                "(webserv.tasks.verified), not by WebArena's evaluators"
             )
         elif eval_type == "program_html":
             if reader is None:
