@@ -33,6 +33,8 @@ from webserv.sites.spec import GoldenRecipe, Login, SiteAlias, SiteSpec
 from webserv.sites.webarena.helpers import gitlab_helpers, reddit_helpers, shopping_helpers
 
 _MAGENTO = "/var/www/magento2/bin/magento"
+#: Magento's sign-in forms (storefront and admin); their form_key is read from the page.
+MAGENTO_LOGIN_FORM = {"login[username]": "{username}", "login[password]": "{password}"}
 _MAGENTO_SQL = "UPDATE core_config_data SET value='{base_url}/' WHERE path = 'web/secure/base_url';"
 
 
@@ -96,6 +98,7 @@ class ShoppingSite(_WebArenaSite):
                 username="emma.lopez@gmail.com",
                 password="Password.123",
                 login_path="/customer/account/login/",
+                form=MAGENTO_LOGIN_FORM,
             )
         ],
         description="WebArena One Stop Market (Magento 2 storefront; WebArena serves it on :7770).",
@@ -122,7 +125,15 @@ class ShoppingAdminSite(_WebArenaSite):
         health_path="/admin",
         ready_timeout_s=300.0,
         memory_limit="4g",
-        logins=[Login(role="admin", username="admin", password="admin1234", login_path="/admin")],
+        logins=[
+            Login(
+                role="admin",
+                username="admin",
+                password="admin1234",
+                login_path="/admin",
+                form=MAGENTO_LOGIN_FORM,
+            )
+        ],
         description="WebArena Magento admin panel (WebArena serves it on :7780).",
     )
     recipe = _export("shopping_admin_final_0719", "/var/lib/mysql", "shopping_admin")
