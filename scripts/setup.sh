@@ -26,13 +26,20 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
-# WebArena's own evaluation harness, for the parity tests (tests/test_tasks_parity.py) only.
-# Its declared dependencies (transformers, datasets, flask...) are not needed to import the
-# evaluators, so it is installed without them, plus the two its import chain lacks here.
-parity=(libwebarena==0.0.5 beartype==0.12.0 aiolimiter==1.3.0)
-parity_stamp=".venv/.parity-$(echo "${parity[*]}" | sha256sum | cut -c1-16)"
+# Development only: WebArena's own evaluation harness and task file (libwebarena), for the
+# parity tests, and WebArena-Verified (its dataset and evaluators, which webserv uses to score
+# Verified tasks). Their declared dependencies pin or pull far more than their code needs
+# here (transformers, an older pydantic), so they go in without them, plus what their
+# imports need.
+parity=(libwebarena==0.0.5 beartype==0.12.0 aiolimiter==1.3.0 webarena-verified==1.2.3)
+verified_deps=(beautifulsoup4==4.14.2 compact-json==1.8.1 geographiclib==2.1 geopy==2.4.1
+    jsonpath-ng==1.7.0 pint==0.25 price-parser==0.5.0 python-dateutil==2.9.0.post0
+    pytimeparse2==1.7.1 "thefuzz>=0.22.1" unidecode==1.4.0 url-normalize==2.2.1 us==3.2.0
+    usaddress-scourgify==0.6.0 usaddress==0.5.16 word2number==1.1)
+parity_stamp=".venv/.parity-$(echo "${parity[*]} ${verified_deps[*]}" | sha256sum | cut -c1-16)"
 if [ ! -f "$parity_stamp" ]; then
     .venv/bin/pip install -q --disable-pip-version-check --no-deps "${parity[@]}"
+    .venv/bin/pip install -q --disable-pip-version-check "${verified_deps[@]}"
     rm -f .venv/.parity-*
     touch "$parity_stamp"
 fi

@@ -53,8 +53,7 @@ Not compared, and why:
 Beyond the file, a few synthetic tasks compare rules its tasks cannot tell apart: query
 values unioned across `` |OR| `` reference URLs (no alternative in the file has a query), a JS
 ``null`` read as "None", and ``fuzzy_match: "N/A"`` combined with ``exact_match`` in either key
-order. The last is a known gap (xfail): webserv scores "N/A" after the other approaches,
-WebArena in the task's key order.
+order (WebArena scores the approaches in the task's key order; so does webserv).
 """
 
 from __future__ import annotations
@@ -666,15 +665,6 @@ SYNTHETIC: list[tuple[dict[str, Any], Case]] = [
         ]
     ],
 ]
-KNOWN_GAPS[("synthetic-na-first", "na-because-note")] = (
-    "webserv scores fuzzy_match 'N/A' after the other approaches; WebArena in the task's key "
-    "order, so with 'N/A' first the judge's verdict (1) is then multiplied by exact_match (0). "
-    "No task of WebArena's file combines 'N/A' with another approach."
-)
-KNOWN_GAPS[("synthetic-na-first", "na")] = (
-    "the same order: both score 0, but webserv asks the judge about the reason (exact_match "
-    "failed before 'N/A' matched) where WebArena, 'N/A' matching first, does not."
-)
 
 
 @pytest.mark.parametrize(

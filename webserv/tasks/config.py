@@ -13,7 +13,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 EvalType = Literal["string_match", "url_match", "program_html", "verified"]
 
@@ -56,11 +67,28 @@ class ReferenceAnswers(BaseModel):
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    # The task's own key order: WebArena scores the approaches in it, and a
+    # ``fuzzy_match: "N/A"`` verdict replaces the score of those before it.
+    _order: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_order(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> ReferenceAnswers:
+        answers = handler(data)
+        if isinstance(data, dict):
+            answers._order = [key for key in data if key in APPROACHES]
+        return answers
+
+    @model_serializer(mode="wrap")
+    def _in_order(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        first = {key: data[key] for key in self._order if key in data}
+        return {**first, **{key: value for key, value in data.items() if key not in first}}
+
     def approaches(self) -> list[str]:
-        """The approaches given. WebArena scores them in the task's key order; only a
-        ``fuzzy_match: "N/A"`` (whose verdict replaces the score so far) could tell, and no
-        task combines it with another approach, so it goes last."""
-        return [name for name in APPROACHES if getattr(self, name) is not None]
+        """The approaches given, in the task's key order."""
+        order = [*self._order, *(name for name in APPROACHES if name not in self._order)]
+        return [name for name in order if getattr(self, name) is not None]
 
 
 class HtmlTarget(BaseModel):
