@@ -20,10 +20,13 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from webserv.browser.guard import BLANK
 
 
 class ActionError(Exception):
@@ -90,6 +93,20 @@ Direction = Literal["up", "down", "left", "right"]
 
 
 # ---- execution helpers ------------------------------------------------------------------
+
+
+def _web_page(url: str) -> str:
+    """``url`` if goto and new_tab may open it: a web page (http or https, or a path relative to
+    the current page) or about:blank. Any other scheme would give the agent a page of its own
+    making, scripts and all (``data:``, ``javascript:``, ``blob:``), or something that is on no
+    site (``file:``, ``chrome:``, ``view-source:``, ``about:`` pages)."""
+    scheme = urlsplit(url).scheme.lower()  # as the browser reads it: blanks and tabs dropped
+    if scheme in ("", "http", "https") or url.strip().lower() == BLANK:
+        return url
+    raise ActionError(
+        f"{scheme}: URLs cannot be opened; goto and new_tab open web pages "
+        f"(http:// or https://, or a path on the current site) or {BLANK}"
+    )
 
 
 def _short(error: Exception) -> str:
@@ -371,7 +388,7 @@ async def goto(c: Controls, url: str) -> None:
 
     Examples: goto("/cart")
     """
-    await c.navigate(url)
+    await c.navigate(_web_page(url))
 
 
 @_action
@@ -403,7 +420,7 @@ async def new_tab(c: Controls, url: str) -> None:
 
     Examples: new_tab("/account")
     """
-    await c.open_tab(url)
+    await c.open_tab(_web_page(url))
 
 
 @_action

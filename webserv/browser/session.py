@@ -31,7 +31,7 @@ from playwright.async_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
 from webserv.browser.actions import Action, ActionError, parse
-from webserv.browser.guard import ClosedPort, UrlGuard
+from webserv.browser.guard import NO_EXTENSIONS, ClosedPort, UrlGuard, confine_webrtc
 from webserv.browser.observation import Observation, Tab, render
 from webserv.browser.settle import SETTLE_SCRIPT, RequestTracker, now_ms, wait_settled
 from webserv.browser.som import overlay
@@ -45,6 +45,8 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # The URL guard loads its WebRTC policy extension over the DevTools pipe (confine_webrtc).
+    "--enable-unsafe-extension-debugging",
 )
 TAB_CLOSED = "the last tab closed itself; a new blank tab was opened"
 CAPTURE_SCRIPT = resources.files(__package__).joinpath("capture.js").read_text()
@@ -155,8 +157,16 @@ class BrowserPool:
             await self.start()
         assert self._playwright is not None
         browser = await self._playwright.chromium.launch(
-            executable_path=self.executable, args=list(CHROMIUM_ARGS), headless=self.headless
+            executable_path=self.executable,
+            args=list(CHROMIUM_ARGS),
+            ignore_default_args=[NO_EXTENSIONS],
+            headless=self.headless,
         )
+        try:
+            await confine_webrtc(browser)
+        except BaseException:
+            await browser.close()
+            raise
         self.launches += 1
         chromium = _Chromium(browser)
         browser.on("disconnected", lambda _: self._gone(chromium))
@@ -257,7 +267,7 @@ class BrowserSession:
         )
         self._pages, self._trackers, self._active = [], {}, None
         if self._guard is not None:
-            self._guard.watch(self._context)
+            await self._guard.watch(self._context)
         await self._context.add_init_script(SETTLE_SCRIPT)
         if self._cookies:
             await self._context.add_cookies(self._cookies)  # type: ignore[arg-type]
