@@ -1,14 +1,18 @@
-"""Fixtures for the server tests: a real Redis, in-loop servers over one shared runtime, and
-``webserv serve`` processes that can be killed and started again."""
+"""Fixtures for the server tests: a real Redis (also one that can go down and come back),
+in-loop servers over one shared runtime, and ``webserv serve`` processes that can be killed
+and started again."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import redis
 import uvicorn
 
 from benchmarks.serving import ServerProcess, free_port, redis_server
@@ -26,6 +30,50 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server of its own on a free port, without persistence."""
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+class RedisProcess:
+    """A redis-server without persistence on a port of its own that it keeps across a stop
+    and a start: an outage, after which Redis is back empty."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        with redis.Redis(port=self.port) as client:
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except redis.ConnectionError:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)  # poll interval while redis opens its port
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def flaky_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A started :class:`RedisProcess` for one test, stopped at its end whatever it did."""
+    server = RedisProcess(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,21 @@ from collections.abc import AsyncIterator
 import pytest
 import server_fixtures
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from webserv.cli import app as cli
 from webserv.server.config import ServerConfig, is_loopback
-from webserv.server.store import EnvRecord, LeaseStore, MemoryStore, RedisStore, ServerRecord
+from webserv.server.store import (
+    EnvRecord,
+    LeaseStore,
+    MemoryStore,
+    RedisStore,
+    ServerRecord,
+    StoreUnavailable,
+)
 
 redis_url = server_fixtures.redis_url
+flaky_redis = server_fixtures.flaky_redis
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -70,6 +80,37 @@ async def test_servers_are_registered_while_they_beat(store: LeaseStore):
         await asyncio.sleep(0.02)  # poll interval
 
 
+@pytest.mark.redis
+async def test_an_unreachable_redis_is_reported_and_used_again_when_back(
+    flaky_redis: server_fixtures.RedisProcess,
+):
+    store = RedisStore(flaky_redis.url)
+    record = EnvRecord(env_id="e4", server="s1", client="c", ttl_s=60)
+    beat = ServerRecord(server="s1", url="http://127.0.0.1:1", pid=1, started_at=0.0)
+    try:
+        await store.put(record, ttl_s=60)
+        flaky_redis.stop()
+        for call in (
+            store.ping(),
+            store.put(record, ttl_s=60),
+            store.touch("e4", ttl_s=60),
+            store.get("e4"),
+            store.delete(record, reason="closed"),
+            store.gone("e4"),
+            store.owned("s1"),
+            store.heartbeat(beat, ttl_s=60),
+            store.servers(),
+        ):
+            with pytest.raises(StoreUnavailable, match="unreachable"):
+                await call
+        flaky_redis.start()  # empty: it kept nothing
+        assert not await store.touch("e4", ttl_s=60)
+        await store.put(record, ttl_s=60)
+        assert await store.get("e4") == record
+    finally:
+        await store.close()
+
+
 def test_binding_beyond_loopback_needs_a_token():
     with pytest.raises(ValidationError, match="set a token"):
         ServerConfig(host="0.0.0.0")
@@ -78,3 +119,12 @@ def test_binding_beyond_loopback_needs_a_token():
     assert not any(is_loopback(h) for h in ("0.0.0.0", "10.0.0.1", "::", "example.org"))
     with pytest.raises(ValidationError, match="server_id"):
         ServerConfig(server_id="../evil")
+
+
+def test_the_token_is_taken_as_a_header_can_carry_it():
+    assert ServerConfig(token=" s3cret \n").token == "s3cret"
+    for unsendable in ("  ", "s3 cret", "sécret", "s3\tcret"):
+        with pytest.raises(ValidationError, match="token"):
+            ServerConfig(token=unsendable)
+    refused = CliRunner().invoke(cli, ["serve", "--token", " "])
+    assert refused.exit_code == 2 and "token" in refused.output

@@ -12,18 +12,23 @@ from webserv.browser.observation import Observation, Tab
 
 TaskId = int | str
 
+#: The request bodies take what their schema says and nothing else: no unknown field, and no
+#: coercion (pydantic would otherwise read ``"yes"`` or ``1`` as true and ``"5"`` as 5).
+REQUEST = ConfigDict(extra="forbid", strict=True)
+
 
 class EnvOptions(BaseModel):
     """How one env behaves for all its episodes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     max_steps: int = Field(30, ge=1, description="Steps before an episode is truncated.")
     token_budget: int = Field(2_000, ge=64, le=100_000, description="Tokens in `text` at most.")
     screenshot: bool = Field(False, description="Attach a PNG to every observation.")
+    # At least a second, as --env-ttl: a tinier TTL ends the env before the client's next call.
     ttl_s: float | None = Field(
         None,
-        gt=0,
+        ge=1,
         le=86_400,
         description="Seconds without a call before the env ends (default: the server's --env-ttl).",
     )
@@ -32,7 +37,7 @@ class EnvOptions(BaseModel):
 class ResetRequest(BaseModel):
     """Start a new episode: ``task`` picks it, else the env's RNG (seeded by ``seed``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     task: TaskId | None = Field(None, description="A task id of the suite.")
     seed: int | None = Field(None, ge=0, lt=2**63, description="Seeds the task choice.")
@@ -57,7 +62,7 @@ class GroupRequest(CreateRequest):
 class StepRequest(BaseModel):
     """One action: call text such as ``click("12")``, or a JSON action object."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     action: str | dict[str, Any]
 

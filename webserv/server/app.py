@@ -29,6 +29,7 @@ from webserv.server.store import open_store
 from webserv.wire import (
     Closed,
     CreateRequest,
+    EnvOptions,
     EnvSummary,
     ErrorBody,
     GroupOut,
@@ -54,7 +55,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         410: "The env ended (TTL expired, closed, or its server restarted)",
         413: "Request, action or typed text too large",
         429: "Too many envs open; see Retry-After",
-        503: "Pool full; see Retry-After",
+        503: "Pool full, or the lease store unreachable; see Retry-After",
         504: "The call took longer than the request timeout",
     }.items()
 }
@@ -64,22 +65,39 @@ GroupId = Path(min_length=1, max_length=64, description="A group id from POST /v
 
 
 def needs_token(path: str) -> bool:
-    """Whether a call on ``path`` must carry the server's token (the API and the metrics; not
-    the health check and the docs)."""
+    """Whether a call on ``path`` must carry the server's token: the API and the metrics. The
+    health check is open, and so are the OpenAPI spec and its pages (``/docs`` fetches the
+    spec without a token; it holds no secret, only the served sites and the limits)."""
     return path.startswith("/v1/") or path in ("/v1", "/metrics")
 
 
 class Guard:
     """Pure ASGI middleware: the token check (401, before the body is read), the request size
-    limit (413) and request latency metrics."""
+    limit (413), UTF-8 bodies (400) and request latency metrics."""
 
     def __init__(
         self, app: ASGIApp, token: str | None, max_body_bytes: int, metrics: Metrics
     ) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode() if token else None
+        self.token = token.encode() if token else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+
+    def _unauthorized(self, scope: Scope) -> str | None:
+        """Why the request's credentials are refused, if they are."""
+        assert self.token is not None
+        given = [value for name, value in scope["headers"] if name == b"authorization"]
+        if len(given) > 1:
+            # Proxies and frameworks disagree on which of several counts: none does.
+            return "send one Authorization header, not several"
+        if given:
+            # RFC 7235: the scheme is case-insensitive, one or more spaces follow it.
+            scheme, _, credentials = given[0].partition(b" ")
+            if scheme.lower() == b"bearer" and hmac.compare_digest(
+                credentials.lstrip(b" "), self.token
+            ):
+                return None
+        return "missing or wrong token: send Authorization: Bearer <token>"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,10 +105,10 @@ class Guard:
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        if self.expected is not None and needs_token(scope["path"]):
-            given = headers.get(b"authorization")
-            if given is None or not hmac.compare_digest(given, self.expected):
-                await self._reject(send, *_UNAUTHORIZED)
+        if self.token is not None and needs_token(scope["path"]):
+            refused = self._unauthorized(scope)
+            if refused is not None:
+                await self._reject(send, 401, "unauthorized", refused, _CHALLENGE)
                 return
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
@@ -110,6 +128,10 @@ class Guard:
                 return
             if not message.get("more_body"):
                 break
+        problem = not_utf8(body)
+        if problem is not None:
+            await self._reject(send, 400, "bad_request", problem)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -157,23 +179,56 @@ class Guard:
         await send({"type": "http.response.body", "body": payload})
 
 
-_UNAUTHORIZED = (
-    401,
-    "unauthorized",
-    "missing or wrong token: send Authorization: Bearer <token>",
-    ((b"www-authenticate", b"Bearer"),),
-)
+_CHALLENGE = ((b"www-authenticate", b"Bearer"),)
 
 
-def served_requests(sites: list[str]) -> tuple[type[CreateRequest], type[GroupRequest]]:
-    """The create bodies of a server serving ``sites``: ``site`` is an enum of them in the
-    OpenAPI spec, and any other value is a 400 that lists them."""
+def not_utf8(body: bytes | bytearray) -> str | None:
+    """Why ``body`` is not UTF-8 text, if it is not.
+
+    JSON is UTF-8 (RFC 8259), but Python's JSON reader also takes UTF-16, UTF-8-encoded
+    surrogates and escaped lone surrogates (``"\\ud800"``): strings that no UTF-8 text holds,
+    which fail wherever they are encoded again (the browser, the answer: a 500 after acting).
+    """
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as err:
+        return f"the body is not valid UTF-8: {err}"
+    if "\\u" not in text:  # the common case: nothing escaped, nothing more to check
+        return None
+    try:
+        json.dumps(json.loads(text), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return "the body is not valid UTF-8 text: it escapes a lone surrogate (\\ud800-\\udfff)"
+    except (ValueError, RecursionError):
+        pass  # not JSON: the endpoint's parser says so
+    return None
+
+
+def served_requests(config: ServerConfig) -> tuple[type[CreateRequest], type[GroupRequest]]:
+    """The create bodies of the server of ``config``, with its limits in the OpenAPI spec:
+    ``site`` is an enum of the served sites (any other value is a 400 that lists them),
+    ``n`` at most ``max_group``, ``options.max_steps`` at most ``max_steps_limit``."""
+    sites = config.served
     served = Literal.__getitem__(tuple(sites))  # type: ignore[attr-defined]
     about = f"The site the env runs on: {', '.join(sites)}."
     # enum even for one site (a one-value Literal alone makes a `const`).
     site = (served, Field(sites[0], description=about, json_schema_extra={"enum": sites}))
-    create = create_model("CreateRequest", __base__=CreateRequest, site=site)
-    group = create_model("GroupRequest", __base__=GroupRequest, site=site)
+    steps = EnvOptions.model_fields["max_steps"]
+    options = create_model(
+        "EnvOptions",
+        __base__=EnvOptions,
+        max_steps=(
+            int,
+            Field(steps.default, ge=1, le=config.max_steps_limit, description=steps.description),
+        ),
+    )
+    options_field = (options, Field(default_factory=options))
+    size = GroupRequest.model_fields["n"]
+    n = (int, Field(ge=1, le=config.max_group, description=size.description))
+    create = create_model("CreateRequest", __base__=CreateRequest, site=site, options=options_field)
+    group = create_model(
+        "GroupRequest", __base__=GroupRequest, site=site, options=options_field, n=n
+    )
     return create, group
 
 
@@ -226,7 +281,6 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         version="1",
         lifespan=lifespan,
     )
-    errors.install(app, lambda code: metrics.errors.labels(code).inc())
     app.add_middleware(
         Guard, token=config.token, max_body_bytes=config.max_body_bytes, metrics=metrics
     )
@@ -246,7 +300,7 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
 
     v1 = APIRouter(prefix="/v1", responses=_ERRORS)
 
-    create_in, group_in = served_requests(config.served)
+    create_in, group_in = served_requests(config)
 
     @v1.post("/envs", status_code=201, response_model=ResetOut, summary="Create an env")
     @_body(create_in)
@@ -362,6 +416,10 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         body = metrics.render(len(svc.envs), svc.pool_status())
         return Response(body, media_type="text/plain; version=0.0.4")
 
+    # The endpoints themselves: those of an included router are not in app.routes alike in
+    # every FastAPI version.
+    routes = [*app.routes, *v1.routes]
+    errors.install(app, lambda code: metrics.errors.labels(code).inc(), routes)
     return app
 
 

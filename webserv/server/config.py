@@ -7,7 +7,7 @@ import re
 import socket
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from webserv.env.config import RuntimeConfig, SiteConfig
 from webserv.sites import registry
@@ -62,6 +62,21 @@ class ServerConfig(BaseModel):
         ),
         description="The sites served, their backends, pools and golden data.",
     )
+
+    @field_validator("token")
+    @classmethod
+    def _token_a_header_can_carry(cls, token: str | None) -> str | None:
+        """The token as clients can send it: HTTP strips the spaces around a header value (a
+        token ``' s3cret '`` could never match), and carries visible ASCII only."""
+        if token is None:
+            return None
+        token = token.strip()
+        if not re.fullmatch(r"[\x21-\x7e]+", token):
+            raise ValueError(
+                "the token must be visible ASCII characters without spaces "
+                "(clients send it in an Authorization header)"
+            )
+        return token
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> ServerConfig:

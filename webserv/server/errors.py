@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+
+from webserv.server.store import StoreUnavailable
+
+#: When to ask again while the lease store is unreachable (an outage's length is unknown:
+#: soon, and clients that honour Retry-After keep asking).
+STORE_RETRY_AFTER_S = 2.0
 
 
 class ApiError(Exception):
@@ -72,11 +80,31 @@ def error_response(status: int, code: str, message: str, detail: Any = None, **k
     return JSONResponse(body, status_code=status, **kw)
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+}
 
 
-def install(app: FastAPI, on_error: Any) -> None:
-    """JSON bodies for every error, including FastAPI's own and unexpected ones.
+def allowed_methods(routes: Sequence[BaseRoute], request: Request) -> str:
+    """Every method ``routes`` serve on the request's path, as an ``Allow`` header value.
+
+    Starlette's 405 names the methods of the first route on the path only, and the API has a
+    route per method (``GET`` and ``DELETE /v1/envs/{id}``)."""
+    methods = {"OPTIONS"}
+    for route in routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+def install(app: FastAPI, on_error: Any, routes: Sequence[BaseRoute]) -> None:
+    """JSON bodies for every error, including FastAPI's own and unexpected ones; ``OPTIONS``
+    and 405 answers list the methods of ``routes`` (every endpoint, those of included routers
+    too) on their path.
 
     ``on_error(code)`` counts each error for the metrics.
     """
@@ -96,13 +124,27 @@ def install(app: FastAPI, on_error: Any) -> None:
         where = ".".join(str(part) for part in first["loc"])
         return error_response(400, "bad_request", f"{where}: {first['msg']}", problems)
 
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        on_error("store_unavailable")
+        return error_response(
+            503,
+            "store_unavailable",
+            f"{exc}; nothing was done, retry later",
+            headers=retry_after(STORE_RETRY_AFTER_S),
+        )
+
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allow = {"Allow": allowed_methods(routes, request)}
+            if request.method == "OPTIONS":  # no route has it: the answer is the Allow list
+                return Response(status_code=204, headers=allow)
+            headers = {**(headers or {}), **allow}
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         on_error(code)
-        return error_response(
-            exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
-        )
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

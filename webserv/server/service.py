@@ -7,14 +7,20 @@ env whose TTL ran out or whose server restarted into 410. It keeps the lease sto
 the server's registry entry, and on start ends the envs a previous run of the same server
 left in the store (their browser contexts died with that process; the pool reconciles their
 instances by label when the runtime starts).
+
+Env ids are ``<server>-<boot>-<random>``: a hash of the server id, an id of this run of the
+server, 128 random bits. An id of this server from another run ended with that run, which
+the server can tell without the store (the memory store forgets everything at a restart).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
+import re
 import secrets
 import time
 import uuid
@@ -35,7 +41,7 @@ from webserv.pool.manager import Lease, PoolFull, PoolStatus
 from webserv.server import errors
 from webserv.server.config import ServerConfig
 from webserv.server.metrics import Metrics
-from webserv.server.store import EnvRecord, LeaseStore, ServerRecord
+from webserv.server.store import EnvRecord, LeaseStore, ServerRecord, StoreUnavailable
 from webserv.sites.registry import UnknownSite
 from webserv.tasks.config import TaskConfig
 from webserv.tasks.suite import Suite
@@ -89,6 +95,10 @@ class EnvService:
         self.store = store
         self.metrics = metrics
         self.owner = config.owner
+        self.boot = secrets.token_hex(4)
+        server = hashlib.sha256(self.owner.encode()).hexdigest()[:8]
+        self._ids = f"{server}-{self.boot}-"
+        self._earlier_ids = re.compile(rf"{server}-(?!{self.boot})[0-9a-f]{{8}}-[0-9a-f]{{32}}")
         self.suites = config.load_suites()
         self.envs: dict[str, ServedEnv] = {}
         self.groups: dict[str, list[str]] = {}
@@ -110,11 +120,7 @@ class EnvService:
         """End the envs a previous run of this server left in the store; how many there were."""
         leftovers = await self.store.owned(self.owner)
         for record in leftovers:
-            await self.store.delete(
-                record,
-                reason=f"env {record.env_id} was lost when its server {self.owner} restarted "
-                "(its browser and instance are gone); create a new env",
-            )
+            await self.store.delete(record, reason=self._restarted(record.env_id))
         if leftovers:
             log.info("ended %d envs left by a previous run of %s", len(leftovers), self.owner)
         return len(leftovers)
@@ -140,12 +146,13 @@ class EnvService:
     async def create(self, req: CreateRequest, client: str) -> tuple[ServedEnv, Observation, dict]:
         """A new env with its first episode started."""
         suite = self._suite_for(req)
-        self._admit(1)
         env = self._new_env(req.options, suite, client, group=None)
+        task = self._pick(env, req)  # a request naming no task it can run is a 400, full or not
+        self._admit(1)
         self._pending += 1
         try:
-            obs, info = await self._reset(env, req, leases=None)
-            await self._register(env)
+            obs, info = await self._reset(env, task, leases=None)
+            await self._register([env])
         except BaseException:
             await self._discard(env)
             raise
@@ -158,16 +165,14 @@ class EnvService:
     ) -> tuple[str, list[tuple[ServedEnv, Observation, dict]]]:
         """``n`` envs whose first episodes run the same task from identical instances."""
         suite = self._suite_for(req)
-        if req.n > self.config.max_group:
-            raise errors.TooLarge(f"a group has at most {self.config.max_group} envs, not {req.n}")
-        self._admit(req.n)
         group = uuid.uuid4().hex[:12]
         envs = [self._new_env(req.options, suite, client, group) for _ in range(req.n)]
+        task = self._pick_group(envs, req)
+        self._admit(req.n)
         self._pending += req.n
         try:
-            results = await self._reset_group(envs, req)
-            for env in envs:
-                await self._register(env)
+            results = await self._reset_group(envs, task)
+            await self._register(envs)
         except BaseException:
             await asyncio.gather(*(self._discard(env) for env in envs))
             raise
@@ -179,7 +184,7 @@ class EnvService:
     async def reset(self, env_id: str, req: ResetRequest) -> tuple[ServedEnv, Observation, dict]:
         env = await self.get(env_id)
         async with self._using(env):
-            obs, info = await self._reset(env, req, leases=None)
+            obs, info = await self._reset(env, self._pick(env, req), leases=None)
         return env, obs, info
 
     async def reset_group(
@@ -192,7 +197,7 @@ class EnvService:
         async with contextlib.AsyncExitStack() as stack:
             for env in envs:
                 await stack.enter_async_context(self._using(env))
-            results = await self._reset_group(envs, req)
+            results = await self._reset_group(envs, self._pick_group(envs, req))
         return [(env, obs, info) for env, (obs, info) in zip(envs, results, strict=True)]
 
     async def step(self, env_id: str, action: str | dict[str, Any]) -> StepResult:
@@ -234,6 +239,8 @@ class EnvService:
         reason = await self.store.gone(env_id)
         if reason:
             raise errors.Gone(reason)
+        if self._earlier_ids.fullmatch(env_id):
+            raise errors.Gone(self._restarted(env_id))
         record = await self.store.get(env_id)
         if record is not None and record.server != self.owner:
             raise errors.NotFound(f"env {env_id} is served by server {record.server}, not this one")
@@ -257,6 +264,12 @@ class EnvService:
         return self.runtime.status()
 
     # -- internals -------------------------------------------------------------------
+
+    def _restarted(self, env_id: str) -> str:
+        return (
+            f"env {env_id} was lost when its server {self.owner} restarted "
+            "(its browser and instance are gone); create a new env"
+        )
 
     def _suite_for(self, req: CreateRequest) -> Suite:
         """The suite an env draws its tasks from: ``req.suite``, else the site's first."""
@@ -311,11 +324,6 @@ class EnvService:
     def _new_env(
         self, options: EnvOptions, suite: Suite, client: str, group: str | None
     ) -> ServedEnv:
-        if options.max_steps > self.config.max_steps_limit:
-            raise errors.BadRequest(
-                f"options.max_steps is at most {self.config.max_steps_limit}, "
-                f"not {options.max_steps}"
-            )
         browser_config = SessionConfig(
             token_budget=options.token_budget, screenshot=options.screenshot
         )
@@ -323,7 +331,7 @@ class EnvService:
             self.runtime, max_steps=options.max_steps, browser_config=browser_config
         )
         record = EnvRecord(
-            env_id=uuid.uuid4().hex,
+            env_id=self._ids + secrets.token_hex(16),
             server=self.owner,
             client=client,
             group=group,
@@ -332,26 +340,39 @@ class EnvService:
         return ServedEnv(record, session, options, suite, np_random(None)[0])
 
     def _pick(self, env: ServedEnv, req: ResetRequest) -> TaskConfig:
-        """The task ``req`` names, else one drawn with the env's RNG (as WebEnv does)."""
+        """The task ``req`` names, else one drawn with the env's RNG (as WebEnv does); a 400
+        if this server cannot run it."""
         if req.seed is not None:
             env.rng = np_random(req.seed)[0]
         if req.task is not None:
             try:
-                return env.suite.task(req.task)
+                task = env.suite.task(req.task)
             except KeyError as err:
                 raise errors.BadRequest(str(err.args[0])) from err
-        tasks = env.suite.tasks
-        return tasks[int(env.rng.integers(len(tasks)))]
-
-    async def _reset(
-        self, env: ServedEnv, req: ResetRequest, leases: dict[str, Lease] | None
-    ) -> tuple[Observation, dict]:
-        task = self._pick(env, req)
-        started = time.perf_counter()
+        else:
+            tasks = env.suite.tasks
+            task = tasks[int(env.rng.integers(len(tasks)))]
         try:
-            obs, info = await self._call(env.session.reset(task, leases=leases))
+            self.runtime.sites_of(task.sites)
         except (UnservedSite, UnknownSite) as err:
             raise errors.BadRequest(f"task {task.task_id}: {err}") from err
+        return task
+
+    def _pick_group(self, envs: list[ServedEnv], req: ResetRequest) -> TaskConfig:
+        """One task for every env of a group, each env's RNG seeded alike."""
+        seeded = req.model_copy(
+            update={"seed": req.seed if req.seed is not None else secrets.randbits(63)}
+        )
+        first = self._pick(envs[0], seeded)
+        for env in envs[1:]:
+            self._pick(env, seeded)
+        return first
+
+    async def _reset(
+        self, env: ServedEnv, task: TaskConfig, leases: dict[str, Lease] | None
+    ) -> tuple[Observation, dict]:
+        started = time.perf_counter()
+        obs, info = await self._call(env.session.reset(task, leases=leases))
         self.metrics.reset_seconds.observe(time.perf_counter() - started)
         self.metrics.resets.inc()
         for lease in env.session.leases.values():
@@ -362,20 +383,12 @@ class EnvService:
         return obs, info
 
     async def _reset_group(
-        self, envs: list[ServedEnv], req: ResetRequest
+        self, envs: list[ServedEnv], task: TaskConfig
     ) -> list[tuple[Observation, dict]]:
-        seed = req.seed if req.seed is not None else secrets.randbits(63)
-        first = self._pick(envs[0], req.model_copy(update={"seed": seed}))
-        for env in envs[1:]:
-            self._pick(env, req.model_copy(update={"seed": seed}))
-        try:
-            sites = self.runtime.sites_of(first.sites)
-        except UnservedSite as err:
-            raise errors.BadRequest(f"task {first.task_id}: {err}") from err
+        sites = self.runtime.sites_of(task.sites)
         leases = await self._call(self.runtime.acquire_sets(sites, len(envs)))
-        fixed = req.model_copy(update={"task": first.task_id, "seed": None})
         outcomes = await asyncio.gather(
-            *(self._reset(env, fixed, held) for env, held in zip(envs, leases, strict=True)),
+            *(self._reset(env, task, held) for env, held in zip(envs, leases, strict=True)),
             return_exceptions=True,
         )
         for outcome in outcomes:
@@ -432,10 +445,23 @@ class EnvService:
         if env.id in self.envs and not await self.store.touch(env.id, env.ttl_s):
             await self.store.put(env.record, env.ttl_s)  # the store lost it (flushed): put it back
 
-    async def _register(self, env: ServedEnv) -> None:
-        env.deadline = time.monotonic() + env.ttl_s
-        self.envs[env.id] = env
-        await self.store.put(env.record, env.ttl_s)
+    async def _register(self, envs: list[ServedEnv]) -> None:
+        """Serve ``envs`` once the store holds them all: an env the store did not take is
+        never listed nor counted (its creation fails, the caller closes it)."""
+        stored: list[ServedEnv] = []
+        try:
+            for env in envs:
+                await self.store.put(env.record, env.ttl_s)
+                stored.append(env)
+        except BaseException:
+            for env in stored:
+                # Best effort: a record left in an unreachable store expires with its TTL.
+                with contextlib.suppress(StoreUnavailable):
+                    await self.store.delete(env.record)
+            raise
+        for env in envs:
+            env.deadline = time.monotonic() + env.ttl_s
+            self.envs[env.id] = env
 
     async def _discard(self, env: ServedEnv) -> None:
         """Close an env that never got registered (its creation failed)."""
@@ -446,7 +472,12 @@ class EnvService:
         """Unregister ``env`` (new calls see ``reason``), then close it when its call is done."""
         if self.envs.pop(env.id, None) is None:
             return
-        await self.store.delete(env.record, reason)
+        try:
+            await self.store.delete(env.record, reason)
+        except StoreUnavailable as err:
+            # The env ends all the same: its instance must go back to the pool. Its record
+            # expires with its TTL; without the tombstone, later calls get 404, not 410.
+            log.warning("env %s ended without its tombstone: %s", env.id, err)
         group = env.record.group
         if group is not None and group in self.groups:
             self.groups[group] = [i for i in self.groups[group] if i != env.id]
@@ -479,6 +510,7 @@ class EnvService:
         """Keep this server's registry entry current."""
         config = self.config
         url = f"http://{config.host}:{config.port}"
+        failing = False
         while True:
             pool: dict[str, Any] = {
                 name: site.model_dump()
@@ -496,5 +528,11 @@ class EnvService:
             try:
                 await self.store.heartbeat(record, ttl_s=config.heartbeat_s * 3)
             except Exception as err:  # a store hiccup must not end the loop
-                log.warning("heartbeat to the %s store failed: %s", self.store.name, err)
+                if not failing:  # once per outage, not every beat
+                    log.warning("heartbeat to the %s store failed: %s", self.store.name, err)
+                failing = True
+            else:
+                if failing:
+                    log.warning("heartbeat to the %s store works again", self.store.name)
+                failing = False
             await asyncio.sleep(config.heartbeat_s)

@@ -5,7 +5,8 @@ process) and :class:`RedisStore` (``redis.asyncio``), which survives a server re
 shared by the servers of a host. Every env record carries a TTL renewed by every call on
 the env; a record whose TTL ran out is gone, just like its env. When a server ends an env
 for a reason the client should hear about (TTL expired, server restarted), it leaves a
-tombstone that answers later calls with 410 and that reason.
+tombstone that answers later calls with 410 and that reason. A store it cannot reach raises
+:class:`StoreUnavailable` (the API answers 503); the next call tries again.
 
 Redis keys (all under ``webserv:``): ``env:<id>`` the record (JSON, TTL), ``gone:<id>`` a
 tombstone (TTL), ``server:<sid>:envs`` the env ids a server owns, ``server:<sid>`` the
@@ -15,6 +16,8 @@ server's registry entry (JSON, TTL renewed by its heartbeat), ``servers`` the se
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
@@ -25,6 +28,10 @@ TOMBSTONE_TTL_S = 3600.0
 SWEEP_INTERVAL_S = 5.0
 
 T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached right now (Redis down or not answering)."""
 
 
 class EnvRecord(BaseModel):
@@ -160,72 +167,97 @@ class MemoryStore:
 
 
 class RedisStore:
-    """The store in Redis, shared across restarts and by the servers of a host."""
+    """The store in Redis, shared across restarts and by the servers of a host.
+
+    Every call that cannot reach Redis raises :class:`StoreUnavailable`; the client's pool
+    connects again on the next call, so the store recovers by itself when Redis is back.
+    """
 
     name = "redis"
 
     def __init__(self, url: str, prefix: str = "webserv:") -> None:
         import redis.asyncio as redis
+        from redis import exceptions
 
         self.url = url
         self.prefix = prefix
         self._redis = redis.Redis.from_url(url, decode_responses=True)
+        # BusyLoadingError (Redis reading its data after a restart) is a ConnectionError.
+        self._down = (exceptions.ConnectionError, exceptions.TimeoutError)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        try:
+            yield
+        except self._down as err:
+            raise StoreUnavailable(f"the lease store (redis) is unreachable: {err}") from err
+
     async def ping(self) -> None:
-        await self._redis.ping()
+        with self._reachable():
+            await self._redis.ping()
 
     async def put(self, record: EnvRecord, ttl_s: float) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key("env", record.env_id), record.model_dump_json(), px=_ms(ttl_s))
-            pipe.sadd(self._key("server", record.server, "envs"), record.env_id)
-            await pipe.execute()
+        with self._reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(self._key("env", record.env_id), record.model_dump_json(), px=_ms(ttl_s))
+                pipe.sadd(self._key("server", record.server, "envs"), record.env_id)
+                await pipe.execute()
 
     async def touch(self, env_id: str, ttl_s: float) -> bool:
-        return bool(await self._redis.pexpire(self._key("env", env_id), _ms(ttl_s)))
+        with self._reachable():
+            return bool(await self._redis.pexpire(self._key("env", env_id), _ms(ttl_s)))
 
     async def get(self, env_id: str) -> EnvRecord | None:
-        raw = await self._redis.get(self._key("env", env_id))
+        with self._reachable():
+            raw = await self._redis.get(self._key("env", env_id))
         return EnvRecord.model_validate_json(raw) if raw else None
 
     async def delete(self, record: EnvRecord, reason: str | None = None) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key("env", record.env_id))
-            pipe.srem(self._key("server", record.server, "envs"), record.env_id)
-            if reason:
-                pipe.set(self._key("gone", record.env_id), reason, px=_ms(TOMBSTONE_TTL_S))
-            await pipe.execute()
+        with self._reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._key("env", record.env_id))
+                pipe.srem(self._key("server", record.server, "envs"), record.env_id)
+                if reason:
+                    pipe.set(self._key("gone", record.env_id), reason, px=_ms(TOMBSTONE_TTL_S))
+                await pipe.execute()
 
     async def gone(self, env_id: str) -> str | None:
-        return await self._redis.get(self._key("gone", env_id))
+        with self._reachable():
+            return await self._redis.get(self._key("gone", env_id))
 
     async def owned(self, server: str) -> list[EnvRecord]:
         members_key = self._key("server", server, "envs")
-        ids = sorted(await self._redis.smembers(members_key))
-        if not ids:
-            return []
-        raws = await self._redis.mget([self._key("env", env_id) for env_id in ids])
-        expired = [env_id for env_id, raw in zip(ids, raws, strict=True) if raw is None]
-        if expired:
-            await self._redis.srem(members_key, *expired)
+        with self._reachable():
+            ids = sorted(await self._redis.smembers(members_key))
+            if not ids:
+                return []
+            raws = await self._redis.mget([self._key("env", env_id) for env_id in ids])
+            expired = [env_id for env_id, raw in zip(ids, raws, strict=True) if raw is None]
+            if expired:
+                await self._redis.srem(members_key, *expired)
         return [EnvRecord.model_validate_json(raw) for raw in raws if raw]
 
     async def heartbeat(self, record: ServerRecord, ttl_s: float) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key("server", record.server), record.model_dump_json(), px=_ms(ttl_s))
-            pipe.sadd(self._key("servers"), record.server)
-            await pipe.execute()
+        with self._reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(
+                    self._key("server", record.server), record.model_dump_json(), px=_ms(ttl_s)
+                )
+                pipe.sadd(self._key("servers"), record.server)
+                await pipe.execute()
 
     async def servers(self) -> list[ServerRecord]:
-        ids = sorted(await self._redis.smembers(self._key("servers")))
-        if not ids:
-            return []
-        raws = await self._redis.mget([self._key("server", sid) for sid in ids])
-        dead = [sid for sid, raw in zip(ids, raws, strict=True) if raw is None]
-        if dead:
-            await self._redis.srem(self._key("servers"), *dead)
+        with self._reachable():
+            ids = sorted(await self._redis.smembers(self._key("servers")))
+            if not ids:
+                return []
+            raws = await self._redis.mget([self._key("server", sid) for sid in ids])
+            dead = [sid for sid, raw in zip(ids, raws, strict=True) if raw is None]
+            if dead:
+                await self._redis.srem(self._key("servers"), *dead)
         return [ServerRecord.model_validate_json(raw) for raw in raws if raw]
 
     async def close(self) -> None:
