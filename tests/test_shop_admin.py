@@ -38,11 +38,27 @@ def conn(shop_data_dir: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
+def form_key(client: TestClient, path: str, form: str) -> str:
+    """The form key of the form posting to ``form`` on the page at ``path``."""
+    doc = page_of(client.get(path))
+    return doc.xpath(f"//form[@action='{form}']/input[@name='form_key']/@value")[0]
+
+
 def sign_in(client: TestClient, password: str = accounts.ADMIN.password, next: str = ""):
-    form = {"username": accounts.ADMIN.login, "password": password}
+    """Sign in with the login page's form, as a browser does. Once signed in, the client sends
+    the session's form key with every request (the shop refuses a form post without it)."""
+    client.headers.pop("X-Form-Key", None)  # the key of the session being left
+    form = {
+        "form_key": form_key(client, "/admin/login", "/admin/login"),
+        "username": accounts.ADMIN.login,
+        "password": password,
+    }
     if next:
         form["next"] = next
-    return client.post("/admin/login", data=form, follow_redirects=False)
+    response = client.post("/admin/login", data=form, follow_redirects=False)
+    if response.status_code == 303:
+        client.headers["X-Form-Key"] = form_key(client, "/admin/dashboard", "/admin/logout")
+    return response
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from webserv.sites.shop import accounts
 from webserv.sites.shop.app import create_app
 
 CARD_RE = re.compile(r'class="product-card">\s*<a href="/products/(\d+)"')
+FORM_KEY_RE = re.compile(r'<meta name="form-key" content="(\w+)">')
 
 
 def db(data_dir: Path) -> sqlite3.Connection:
@@ -28,13 +29,30 @@ def card_ids(html: str) -> list[int]:
     return [int(i) for i in CARD_RE.findall(html)]
 
 
-def login(client: TestClient, email: str = accounts.CUSTOMER.login) -> None:
-    r = client.post(
-        "/account/login",
-        data={"email": email, "password": accounts.CUSTOMER.password, "next": "/account"},
-        follow_redirects=False,
-    )
+def form_key(client: httpx.Client, path: str = "/") -> str:
+    """The session's form key, as a page of the shop gives it to its forms and scripts."""
+    return FORM_KEY_RE.search(client.get(path).text).group(1)
+
+
+def keyed(client: httpx.Client) -> None:
+    """Send the session's form key with every request from now on, as the shop's scripts do
+    (the shop refuses state-changing requests without it)."""
+    client.headers["X-Form-Key"] = form_key(client)
+
+
+def login(client: httpx.Client, email: str = accounts.CUSTOMER.login) -> httpx.Response:
+    """Sign in with the login page's form, as a browser does; then send the new session's key."""
+    client.headers.pop("X-Form-Key", None)  # the key of the session being left
+    form = {
+        "form_key": form_key(client, "/account/login"),
+        "email": email,
+        "password": accounts.CUSTOMER.password,
+        "next": "/account",
+    }
+    r = client.post("/account/login", data=form, follow_redirects=False)
     assert r.status_code == 303, r.text
+    keyed(client)
+    return r
 
 
 def simple_product(data_dir: Path, min_stock: int = 5) -> sqlite3.Row:
@@ -271,6 +289,7 @@ def test_cart_refuses_more_than_stock(shop_client: TestClient, shop_data_dir: Pa
         )
         .fetchone()
     )
+    keyed(shop_client)
     assert shop_client.post("/api/cart", json={"product_id": product["id"]}).status_code == 200
     r = shop_client.post("/api/cart", json={"product_id": product["id"], "qty": product["stock"]})
     assert r.status_code == 409 and "left in stock" in r.json()["error"]
@@ -278,6 +297,7 @@ def test_cart_refuses_more_than_stock(shop_client: TestClient, shop_data_dir: Pa
 
 
 def test_login_logout_and_wishlist(shop_client: TestClient, shop_data_dir: Path) -> None:
+    keyed(shop_client)
     wrong = shop_client.post(
         "/account/login", data={"email": accounts.CUSTOMER.login, "password": "nope"}
     )
@@ -309,9 +329,11 @@ def test_register_then_signed_in(shop_client: TestClient, shop_data_dir: Path) -
         "password": "long-enough-1",
         "password_confirm": "long-enough-1",
     }
+    keyed(shop_client)
     assert shop_client.post("/account/register", data=form | {"email": "bad"}).status_code == 400
     r = shop_client.post("/account/register", data=form)
     assert r.status_code == 200 and "Thank you for registering" in r.text
+    keyed(shop_client)  # signed in now: a new session, a new key
     again = shop_client.post("/account/register", data=form)
     assert again.status_code == 400 and "already exists" in again.text
 
@@ -319,6 +341,7 @@ def test_register_then_signed_in(shop_client: TestClient, shop_data_dir: Path) -
 def test_review_submission_lands_pending(shop_client: TestClient, shop_data_dir: Path) -> None:
     product = simple_product(shop_data_dir)
     url = f"/products/{product['id']}/reviews"
+    keyed(shop_client)
     bad = shop_client.post(url, data={"nickname": "", "rating": "9", "title": "x", "body": "short"})
     assert bad.status_code == 400
     assert "Choose a rating" in bad.text and "at least 10 characters" in bad.text
@@ -336,6 +359,7 @@ def test_review_submission_lands_pending(shop_client: TestClient, shop_data_dir:
 
 
 def test_newsletter_api(shop_client: TestClient, shop_data_dir: Path) -> None:
+    keyed(shop_client)
     ok = shop_client.post("/api/newsletter", json={"email": "new.reader@example.com"})
     assert ok.status_code == 200 and "subscribed" in ok.json()["message"]
     assert shop_client.post("/api/newsletter", json={"email": "not-an-email"}).status_code == 400
@@ -399,6 +423,7 @@ LONG = "x" * 5000
 def test_bad_input_gets_clear_4xx(
     shop_client: TestClient, method: str, url: str, payload: object, status: int, message: str
 ) -> None:
+    keyed(shop_client)
     if method == "get":
         r = shop_client.get(url)
     elif url.startswith("/api/"):
@@ -447,6 +472,7 @@ def test_shopping_over_real_http(shop_server: str, shop_data_dir: Path) -> None:
     with httpx.Client(base_url=shop_server) as client:
         assert client.get("/healthz").status_code == 200
         assert "Featured products" in client.get("/").text
+        keyed(client)
         r = client.post("/api/cart", json={"product_id": product["id"], "qty": 2})
         assert r.status_code == 200 and "shop_cart" in client.cookies
         assert 'id="cart-count">2<' in client.get("/cart").text
@@ -455,12 +481,9 @@ def test_shopping_over_real_http(shop_server: str, shop_data_dir: Path) -> None:
 
 def test_login_over_real_http(shop_server: str) -> None:
     with httpx.Client(base_url=shop_server) as client:
-        r = client.post(
-            "/account/login",
-            data={"email": accounts.CUSTOMER.login, "password": accounts.CUSTOMER.password},
-            follow_redirects=True,
-        )
-        assert r.status_code == 200 and "Emma Lopez" in r.text
+        r = login(client)
+        assert r.headers["location"] == "/account"
+        assert "Emma Lopez" in client.get("/account").text
         assert "shop_session" in client.cookies
 
 

@@ -16,10 +16,9 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from webserv.sites.shop import db
-from webserv.sites.shop.admin.common import render_admin
+from webserv.sites.shop.admin.common import SESSION_COOKIE, render_admin
 from webserv.sites.shop.security import new_token, verify_password
 
-COOKIE = "admin_session"
 SESSION_TTL = timedelta(hours=8)
 HOME = "/admin/dashboard"
 COOKIE_PATH = "/admin"
@@ -54,7 +53,7 @@ def _session_admin(data_dir: Path, token: str) -> Admin | None:
 
 async def signed_in_admin(request: Request) -> Admin | None:
     """The admin whose session cookie came with ``request``, if it is valid and unexpired."""
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
         return None
     return await run_in_threadpool(_session_admin, request.app.state.data_dir, token)
@@ -159,7 +158,7 @@ def login(
     )
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        COOKIE,
+        SESSION_COOKIE,
         token,
         max_age=int(SESSION_TTL.total_seconds()),
         path=COOKIE_PATH,
@@ -173,9 +172,9 @@ def login(
 def logout(
     request: Request, conn: sqlite3.Connection = Depends(db.get_db, scope="function")
 ) -> Response:
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(SESSION_COOKIE)
     if token:
         conn.execute("DELETE FROM sessions WHERE token = ? AND admin_id IS NOT NULL", (token,))
     response = RedirectResponse("/admin/login?msg=logged_out", status_code=303)
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
+    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
     return response

@@ -7,7 +7,11 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 
+from webserv.sites.shop import csrf
 from webserv.sites.shop.web import render
+
+# Set for path /admin only (by the login): the storefront never sees it.
+SESSION_COOKIE = "admin_session"
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids would overflow the driver
 
@@ -44,15 +48,18 @@ def flash_message(request: Request) -> str | None:
 def render_admin(
     request: Request, name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    """Render ``templates/admin/<name>`` with the signed-in admin and any flash message."""
-    return render(
+    """Render ``templates/admin/<name>`` with the signed-in admin, any flash message and the
+    session's form key."""
+    response = render(
         request,
         f"admin/{name}",
         status_code=status_code,
         admin=getattr(request.state, "admin", None),
         flash=flash_message(request),
+        form_key=csrf.form_key(request, SESSION_COOKIE),
         **context,
     )
+    return csrf.remember(request, response)
 
 
 def not_found(kind: str, ident: object) -> HTTPException:

@@ -14,8 +14,15 @@ function money(cents) {
   return "$" + (cents / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 }
 
+// The session's form key: the shop refuses a state-changing call without it (forgery protection).
+function formKey() {
+  const meta = document.querySelector('meta[name="form-key"]');
+  return meta ? meta.content : "";
+}
+
 async function fetchJson(url, options = {}) {
-  const response = await fetch(url, { headers: { Accept: "application/json", "Content-Type": "application/json" }, ...options });
+  const headers = { Accept: "application/json", "Content-Type": "application/json", "X-Form-Key": formKey() };
+  const response = await fetch(url, { headers: headers, ...options });
   let body = {};
   try {
     body = await response.json();

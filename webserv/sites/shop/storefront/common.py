@@ -12,7 +12,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from webserv.sites.shop import db
+from webserv.sites.shop import csrf, db
 from webserv.sites.shop.security import new_token
 from webserv.sites.shop.web import render
 
@@ -156,8 +156,9 @@ def category_menu(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 def page(
     request: Request, conn: sqlite3.Connection, name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    """Render ``templates/store/<name>`` inside the store layout (header, menu, cart count)."""
-    return render(
+    """Render ``templates/store/<name>`` inside the store layout (header, menu, cart count,
+    the session's form key)."""
+    response = render(
         request,
         f"store/{name}",
         status_code=status_code,
@@ -165,8 +166,10 @@ def page(
         cart_count=cart_count(conn, find_cart(request, conn)),
         menu=category_menu(conn),
         show_consent=CONSENT_COOKIE not in request.cookies,
+        form_key=csrf.form_key(request, SESSION_COOKIE),
         **context,
     )
+    return csrf.remember(request, response)
 
 
 @dataclass
