@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from benchmarks.report import Report
 from webserv.pool.snapshot import SnapshotStore
 
 EPISODE_REQUESTS = 20
+#: The shop's form key, in every storefront page's head; state-changing requests carry it.
+FORM_KEY = re.compile(r'<meta name="form-key" content="([^"]+)"')
 #: The site the episode shops on: it reads the shop's database and walks the shop's pages.
 EPISODE_SITE = "shop"
 
@@ -95,10 +98,15 @@ async def shopping_episode(url: str, inputs: dict) -> int:
             ("GET", f"/products/{first}", None),
             ("POST", "/account/logout", None),
         ]
+        form_key = ""
         for method, path, form in steps:
-            response = await client.request(method, path, data=form)
+            # Posts carry the form key of the page before them, as the shop's own pages do.
+            headers = {"X-Form-Key": form_key} if method == "POST" else None
+            response = await client.request(method, path, data=form, headers=headers)
             if response.status_code >= 400:
                 raise RuntimeError(f"{method} {path} answered {response.status_code}")
+            if found := FORM_KEY.search(response.text):
+                form_key = found.group(1)
         return len(steps)
 
 

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from webserv.pool.backends.process import ProcessBackend
 from webserv.pool.snapshot import SnapshotStore
 from webserv.pool.snapshot.drivers import filesystem_type
 from webserv.sites.registry import get as get_site
+from webserv.sites.shop.accounts import ADMIN
 from webserv.sites.spec import SiteSpec
+
+#: The hidden field that carries the shop's form key in every form it renders.
+FORM_KEY = re.compile(r'name="form_key" value="([^"]+)"')
 
 BTRFS_ROOT = Path(os.environ.get("WEBSERV_BTRFS_ROOT", "/mnt/webserv-btrfs"))
 
@@ -91,7 +97,7 @@ async def process_backend(
 #: A pool manager run as its own process by :func:`crashed_manager`: it fills standby,
 #: leases one instance and writes to it, refills standby, reports, then waits to be killed.
 _DOOMED_MANAGER = """
-import asyncio, json, sys
+import asyncio, json, re, sys
 from pathlib import Path
 
 import httpx
@@ -122,7 +128,9 @@ async def main(config):
     await pool.wait_standby()
     lease = await pool.acquire("shop")
     async with httpx.AsyncClient() as client:
-        login = {"username": "admin", "password": "admin1234"}
+        page = await client.get(lease.url + "/admin/login")
+        key = re.search('name="form_key" value="([^"]+)"', page.text).group(1)
+        login = {"username": "admin", "password": "admin1234", "form_key": key}
         response = await client.post(lease.url + "/admin/login", data=login)
         assert response.status_code == 303, response.text
     await pool.wait_standby()
@@ -165,3 +173,13 @@ def sessions(data_dir: Path) -> int:
         return conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
     finally:
         conn.close()
+
+
+async def admin_sign_in(client: httpx.AsyncClient, url: str = "") -> httpx.Response:
+    """Post the shop's admin sign-in form as a browser does: with the form key of the page
+    (the client keeps the page's cookie). ``url``: the instance, or "" for a base_url client."""
+    page = await client.get(url + ADMIN.login_path)
+    found = FORM_KEY.search(page.text)
+    assert found, f"no form key on {url + ADMIN.login_path}"
+    form = {"username": ADMIN.login, "password": ADMIN.password, "form_key": found.group(1)}
+    return await client.post(url + ADMIN.login_path, data=form)

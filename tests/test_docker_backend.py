@@ -13,12 +13,12 @@ import docker
 import docker_fixtures
 import httpx
 import pytest
+from pool_fixtures import admin_sign_in
 
 from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL, Instance
 from webserv.pool.backends.docker import DockerBackend, DockerError
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import SnapshotStore
-from webserv.sites.shop.accounts import ADMIN
 from webserv.sites.spec import SiteSpec
 
 pytestmark = pytest.mark.docker
@@ -80,9 +80,7 @@ async def test_instance_serves_its_clone_on_loopback_only(
 
         golden = shop_store.golden_path("shop")
         before = _sessions(golden)
-        response = await client.post(
-            ADMIN.login_path, data={"username": ADMIN.login, "password": ADMIN.password}
-        )
+        response = await admin_sign_in(client)
         assert response.status_code == 303, response.text
         # The shop commits after the response is sent, so the row may land a moment later.
         await _until(lambda: _sessions(instance.data_dir) == before + 1)

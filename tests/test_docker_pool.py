@@ -20,7 +20,6 @@ from webserv.pool.manager import PoolManager, PoolSite, pristine_dir
 from webserv.pool.pristine import PristineMarks
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.registry import get as get_site
-from webserv.sites.shop.accounts import ADMIN
 from webserv.sites.spec import SiteSpec
 
 pytestmark = pytest.mark.docker
@@ -62,10 +61,7 @@ async def test_pool_hands_over_containers_and_recycles_them_fresh(
         assert first.instance.backend == "docker"
         assert pool.counters["launched"] == 1  # on the runtime prepared at start
         async with httpx.AsyncClient() as client:
-            response = await client.post(
-                first.url + ADMIN.login_path,
-                data={"username": ADMIN.login, "password": ADMIN.password},
-            )
+            response = await pool_fixtures.admin_sign_in(client, first.url)
             assert response.status_code == 303, response.text
             cookie = response.headers["set-cookie"].split(";")[0]
             assert await _signed_in(client, first.url, cookie)

@@ -17,7 +17,6 @@ from webserv.pool.backends.docker import DockerBackend, DockerError
 from webserv.pool.backends.runtimes import CONTROL_DIR, RUNTIME_LABEL
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import SnapshotStore
-from webserv.sites.shop.accounts import ADMIN
 from webserv.sites.spec import SiteSpec
 
 pytestmark = pytest.mark.docker
@@ -64,8 +63,7 @@ async def test_a_launch_on_a_runtime_serves_its_own_clone_only(
 
         golden = shop_store.golden_path("shop")
         before = pool_fixtures.sessions(golden)
-        login = {"username": ADMIN.login, "password": ADMIN.password}
-        response = await client.post(ADMIN.login_path, data=login)
+        response = await pool_fixtures.admin_sign_in(client)
         assert response.status_code == 303, response.text
         assert pool_fixtures.sessions(data_dir) == before + 1
         assert pool_fixtures.sessions(golden) == before

@@ -34,9 +34,7 @@ def _manager(backend: ProcessBackend, store: SnapshotStore, spec: SiteSpec, **kw
 
 async def _admin_session(client: httpx.AsyncClient, url: str) -> str:
     """Sign in to the admin CMS of one instance (a write: a session row); return the cookie."""
-    response = await client.post(
-        url + "/admin/login", data={"username": "admin", "password": "admin1234"}
-    )
+    response = await pool_fixtures.admin_sign_in(client, url)
     assert response.status_code == 303, response.text
     return response.headers["set-cookie"].split(";")[0]
 

@@ -106,6 +106,11 @@ class _Chromium:
     gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+#: Launches tried before giving up on confining a new browser's WebRTC (a slow start can
+#: miss the policy page's report once).
+LAUNCH_ATTEMPTS = 2
+
+
 class BrowserPool:
     """The process's Chromium, recycled after ``recycle_after`` contexts or when it crashes."""
 
@@ -156,17 +161,23 @@ class BrowserPool:
         if self._playwright is None:
             await self.start()
         assert self._playwright is not None
-        browser = await self._playwright.chromium.launch(
-            executable_path=self.executable,
-            args=list(CHROMIUM_ARGS),
-            ignore_default_args=[NO_EXTENSIONS],
-            headless=self.headless,
-        )
-        try:
-            await confine_webrtc(browser)
-        except BaseException:
-            await browser.close()
-            raise
+        for attempt in range(LAUNCH_ATTEMPTS):
+            browser = await self._playwright.chromium.launch(
+                executable_path=self.executable,
+                args=list(CHROMIUM_ARGS),
+                ignore_default_args=[NO_EXTENSIONS],
+                headless=self.headless,
+            )
+            try:
+                await confine_webrtc(browser)
+                break
+            except RuntimeError:
+                await browser.close()
+                if attempt + 1 == LAUNCH_ATTEMPTS:
+                    raise  # never hand out a browser whose WebRTC is not confined
+            except BaseException:
+                await browser.close()
+                raise
         self.launches += 1
         chromium = _Chromium(browser)
         browser.on("disconnected", lambda _: self._gone(chromium))
