@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
 import shutil
 import socket
 import subprocess
@@ -11,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 
@@ -92,3 +96,103 @@ def shop_server(shop_data_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# -- Session end: the tests leave no processes behind ------------------------------------
+#
+# A process a test started and did not stop (a pre-forked launcher, a site instance, a
+# `webserv serve`, a redis-server, a Chromium) fails the run, and is killed. Looked at: every
+# process descended from this pytest process, and the orphans (re-parented to pid 1) that
+# this session started, known by their creation time, their command line and a mark in
+# their environment: other test runs on the same machine (CI, other checkouts) have their
+# own processes, which are not this run's to judge or kill.
+
+_SESSION_MARK = "WEBSERV_TEST_SESSION"
+_session_began = pytest.StashKey[float]()
+_left_running = pytest.StashKey[list[str]]()
+#: How long processes that are on their way out (killed, stdin closed) get to be gone.
+_LEFTOVER_GRACE_S = 5.0
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    began = time.time()
+    session.config.stash[_session_began] = began
+    # Inherited by everything the tests start, also by what outlives its parent.
+    os.environ[_SESSION_MARK] = f"{os.getpid()}-{began}"
+
+
+def _webserv_process(argv: list[str]) -> bool:
+    """Whether ``argv`` is webserv's launcher (or an instance it forked, which keeps the
+    launcher's command line), a site, a server, or a redis-server or Chromium."""
+    program, script = (os.path.basename(arg) for arg in [*argv, "", ""][:2])
+    if program.startswith(("redis-server", "chrom")) or "webserv" in (program, script):
+        return True
+    return any(a == "-m" and b.startswith("webserv") for a, b in itertools.pairwise(argv))
+
+
+def _multiprocessing_helper(proc: psutil.Process) -> bool:
+    """multiprocessing's forkserver and resource tracker (the shop's seeding starts them):
+    they live as long as this process does, and exit with it."""
+    cmdline = " ".join(proc.cmdline())
+    return proc.ppid() == os.getpid() and "from multiprocessing." in cmdline
+
+
+def _leftover_processes(began: float) -> list[psutil.Process]:
+    mark = os.environ[_SESSION_MARK]
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and not _multiprocessing_helper(proc):
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    for proc in psutil.process_iter(["ppid", "create_time", "cmdline"]):
+        info = proc.info
+        if (
+            info["ppid"] != 1
+            or info["create_time"] < began
+            or not _webserv_process(info["cmdline"] or [])
+        ):
+            continue
+        try:
+            if proc.environ().get(_SESSION_MARK) == mark:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        age_s = time.time() - proc.create_time()
+        return f"{proc.pid} (parent {proc.ppid()}, {age_s:.0f} s old): {' '.join(proc.cmdline())}"
+    except psutil.NoSuchProcess:
+        return f"{proc.pid} (gone)"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    began = session.config.stash[_session_began]
+    deadline = time.monotonic() + _LEFTOVER_GRACE_S
+    leftovers = _leftover_processes(began)
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling until processes that are exiting are gone
+        leftovers = _leftover_processes(began)
+    if not leftovers:
+        return
+    session.config.stash[_left_running] = [_describe(proc)[:300] for proc in leftovers]
+    for proc in leftovers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(leftovers, timeout=_LEFTOVER_GRACE_S)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    left = config.stash.get(_left_running, [])
+    if left:
+        terminalreporter.write_sep("=", "processes the tests left running (now killed)", red=True)
+        for line in left:
+            terminalreporter.write_line(line)

@@ -1,4 +1,5 @@
-"""The pre-forked launcher dies with its pool, its instances do not; ``webserv pool clean``
+"""The pre-forked launcher dies with its pool's process (not with the thread that started
+it), its instances do not; a cancelled launch leaves no instance; ``webserv pool clean``
 stops launchers that older versions left behind."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from webserv.cli import app
 from webserv.pool.backends.process import ProcessBackend
 from webserv.pool.backends.zygote import MODULE
 from webserv.pool.snapshot import SnapshotStore
+from webserv.sites.registry import get as get_site
 
 pool_shop_seed = pool_fixtures.pool_shop_seed
 copy_store = pool_fixtures.copy_store
@@ -109,6 +111,98 @@ async def test_a_killed_pool_takes_its_launcher_along_but_leaves_its_instances(
     finally:
         for pid in pids.values():
             kill(pid)
+
+
+#: A process whose pool runs on an event loop in a worker thread (as a server's or the sync
+#: env's loop thread does): it starts the launcher there, lets the thread exit, reports the
+#: launcher's pid and waits to be killed.
+_THREAD_OWNER = """
+import asyncio, json, sys, threading
+from pathlib import Path
+
+from webserv.pool.backends.process import ProcessBackend
+from webserv.sites.registry import get as get_site
+
+backend = ProcessBackend(owner=sys.argv[2], state_dir=Path(sys.argv[1]))
+thread = threading.Thread(target=asyncio.run, args=(backend.prepare(get_site("shop").spec),))
+thread.start()
+thread.join()
+print(json.dumps({"launcher": next(iter(backend.zygotes.values())).proc.pid}), flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_a_launcher_outlives_the_thread_that_started_it_and_dies_with_its_process(
+    tmp_path: Path,
+):
+    owner = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-c", _THREAD_OWNER, str(tmp_path / "backend"), OWNER],
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    launcher = None
+    try:
+        assert owner.stdout is not None
+        line = await asyncio.wait_for(owner.stdout.readline(), 60)
+        assert line, "the pool's process exited before reporting"
+        launcher = json.loads(line)["launcher"]
+        await asyncio.sleep(0.5)  # the parent-death signal of the thread's exit has come
+        assert running(launcher)
+        assert psutil.Process(launcher).ppid() == owner.pid
+    finally:
+        owner.kill()
+        await owner.wait()
+    await until(lambda: not running(launcher), timeout_s=10)
+
+
+def test_a_launcher_whose_pool_died_before_it_armed_exits_at_once():
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    # Its stdin stays open (as a process forked from the pool's keeps it): only the pid
+    # it was given tells it that its pool is gone.
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", MODULE, "--parent", str(gone.pid), "webserv.sites.shop"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert launcher.wait(timeout=30) == 0
+    finally:
+        launcher.kill()
+        launcher.wait()
+        for pipe in (launcher.stdin, launcher.stdout):
+            assert pipe is not None
+            pipe.close()
+
+
+async def test_a_cancelled_launch_leaves_no_instance_and_the_next_gets_its_own_pid(
+    copy_store: SnapshotStore, tmp_path: Path
+):
+    spec = get_site("shop").spec
+    backend = ProcessBackend(owner=OWNER, state_dir=tmp_path / "backend")
+    await backend.prepare(spec)
+    launcher = psutil.Process(next(iter(backend.zygotes.values())).proc.pid)
+    try:
+        # A busy machine: the launcher has the request but has not forked yet when the
+        # launch is cancelled (as a pool's close() cancels a refill).
+        launcher.suspend()
+        launch = asyncio.ensure_future(
+            backend.start(spec, "c1", copy_store.clone("shop", "c1"), free_port())
+        )
+        await asyncio.sleep(0.2)
+        launch.cancel()
+        launcher.resume()
+        with pytest.raises(asyncio.CancelledError):
+            await launch
+        await until(lambda: not launcher.children(), timeout_s=10)
+
+        instance = await backend.start(spec, "c2", copy_store.clone("shop", "c2"), free_port())
+        assert [child.pid for child in launcher.children()] == [int(instance.handle)]
+        await backend.stop(instance)
+    finally:
+        for leftover in launcher.children():
+            kill(leftover.pid)
+        await backend.close()
 
 
 def _launcher(stdin: int) -> subprocess.Popen[bytes]:

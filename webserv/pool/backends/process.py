@@ -11,6 +11,7 @@ time, port, data dir, labels), so a restarted manager finds what a previous one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -30,6 +31,7 @@ from webserv.pool.backends.base import (
     Instance,
     free_port,
 )
+from webserv.pool.backends.zygote import MODULE
 from webserv.sites.spec import SiteSpec
 
 STARTED_LABEL = "webserv.started"
@@ -43,7 +45,8 @@ class Zygote:
     """A running pre-forked launcher for one Python module (see ``zygote.py``)."""
 
     def __init__(self, python: str, module: str, preload: Sequence[str], log: Path) -> None:
-        self.argv = [python, "-m", "webserv.pool.backends.zygote", module, *preload]
+        self.python = python
+        self.args = [module, *preload]
         self.log = log
         self.proc: asyncio.subprocess.Process | None = None
         self.lock = asyncio.Lock()
@@ -59,10 +62,12 @@ class Zygote:
             return self.proc
         loop = asyncio.get_running_loop()
         began = loop.time()
+        # The launcher dies with this process, whichever thread runs this loop.
+        argv = [self.python, "-m", MODULE, "--parent", str(os.getpid()), *self.args]
         errors = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.argv,
+                *argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=errors,
@@ -71,9 +76,15 @@ class Zygote:
         finally:
             os.close(errors)
         assert self.proc.stdout is not None
-        line = await self.proc.stdout.readline()
+        try:
+            line = await self.proc.stdout.readline()
+        except BaseException:
+            # Cancelled while it imports: its "ready" line would be read as a launch's answer.
+            self._kill()
+            raise
         if not line:
-            raise LaunchError(f"zygote {' '.join(self.argv)} exited at start; see {self.log}")
+            self._kill()
+            raise LaunchError(f"zygote {' '.join(argv)} exited at start; see {self.log}")
         self.start_s = loop.time() - began
         return self.proc
 
@@ -81,20 +92,57 @@ class Zygote:
         """Fork a child running the module with ``args``; return its pid."""
         async with self.lock:
             proc = await self._ensure()
-            assert proc.stdin is not None and proc.stdout is not None
             request = {"args": args, "env": env, "cwd": os.getcwd(), "log": str(log)}
-            proc.stdin.write(json.dumps(request).encode() + b"\n")
-            await proc.stdin.drain()
-            line = await proc.stdout.readline()
-            if not line:
-                raise LaunchError("zygote died while launching an instance")
-            return int(json.loads(line)["pid"])
+            exchange = asyncio.ensure_future(self._request(proc, request))
+            try:
+                return await asyncio.shield(exchange)
+            except asyncio.CancelledError:
+                # The launcher forks as soon as it reads the request. Its answer is read
+                # before the lock is released (else the next launch would take this pid for
+                # its own) and the child, which no caller will record or stop, is stopped.
+                await asyncio.wait([exchange])
+                if not exchange.cancelled() and exchange.exception() is None:
+                    _kill_group(exchange.result())
+                raise
+
+    async def _request(self, proc: asyncio.subprocess.Process, request: dict[str, object]) -> int:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(request).encode() + b"\n")
+        await proc.stdin.drain()
+        line = await proc.stdout.readline()
+        if not line:
+            raise LaunchError("zygote died while launching an instance")
+        return int(json.loads(line)["pid"])
+
+    def _kill(self) -> None:
+        """Kill the launcher; asyncio's child watcher reaps it."""
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        self.proc = None
 
     async def close(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            await self.proc.wait()
+        """Stop the launcher (its instances run on).
+
+        Killed rather than sent EOF: it holds nothing to flush, and a process forked from
+        this one (a training job's data workers) may hold its stdin open, so EOF may never
+        come.
+        """
+        async with self.lock:
+            proc = self.proc
+            self._kill()
+            if proc is not None:
+                await proc.wait()
+
+
+def _kill_group(pid: int) -> None:
+    """Kill the process group of instance ``pid``, or the process itself if it has not yet
+    made its own group (a launched child calls setsid first)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _spawn_cold(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

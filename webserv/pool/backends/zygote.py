@@ -1,7 +1,8 @@
 """A pre-forked launcher: imports a site's code once, then starts instances without paying
 for the interpreter start and the imports again.
 
-Run as ``python -m webserv.pool.backends.zygote [--control SOCKET] MODULE [PRELOAD ...]``.
+Run as ``python -m webserv.pool.backends.zygote [--parent PID | --control SOCKET] MODULE
+[PRELOAD ...]``.
 It imports each PRELOAD module (and calls it if given as ``module:function``, a warm-up),
 freezes the heap (so forked children share those pages copy-on-write) and then takes
 requests of the form ``{"args": [...], "env": {...}, "cwd": "...", "log": "..."}``:
@@ -10,9 +11,10 @@ requests of the form ``{"args": [...], "env": {...}, "cwd": "...", "log": "..."}
   request per stdin line. For each it forks a child that starts a new session (its own
   process group), points stdout/stderr at ``log`` and runs ``python -m MODULE *args``
   in-process with the imports already done; it answers ``{"pid": N}``. It exits when stdin
-  closes, and on Linux the kernel kills it when the thread that started it exits (a process
+  closes, and on Linux when the process PID (the pool's, which passes its own pid; by
+  default the parent) exits, whichever of its threads started the launcher: a process
   forked from the pool's, such as a training job's data workers, may keep stdin open after
-  the pool is killed). Its children keep running: they are the pool's instances, which a
+  the pool is killed. Its children keep running: they are the pool's instances, which a
   restarted pool adopts or ``webserv pool clean`` stops.
 * With ``--control SOCKET`` (a pre-started container of the docker backend) it connects to
   the unix socket SOCKET, sends ``{"ready": pid}``, waits for exactly one request and runs
@@ -36,6 +38,9 @@ from typing import Any
 MODULE = "webserv.pool.backends.zygote"
 #: prctl(2) option: the signal this process gets when the thread that forked it exits.
 PR_SET_PDEATHSIG = 1
+#: The parent-death signal: one this process handles, since the exit of one thread of the
+#: pool's process is no reason to die.
+PARENT_DEATH_SIGNAL = signal.SIGUSR1
 
 
 def _run_module(module: str, request: dict[str, Any]) -> int:
@@ -58,6 +63,7 @@ def _child(module: str, request: dict[str, Any]) -> None:
     try:
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(PARENT_DEATH_SIGNAL, signal.SIG_DFL)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -108,22 +114,34 @@ def _serve_once(module: str, control: str) -> int:
     return _run_module(module, json.loads(line))
 
 
-def _die_with_parent() -> None:
-    """Have the kernel kill this process when the thread that started it exits (Linux).
+def _die_with(owner: int) -> None:
+    """Exit when process ``owner``, this launcher's parent, exits (Linux; elsewhere stdin
+    closing is what ends this launcher).
 
-    The process backend starts launchers from its event loop's thread, which lives as long
-    as the pool does (the main thread, or the env loop's thread of the sync envs).
+    The kernel sends the parent-death signal when the *thread* that forked this process
+    exits, and then makes another thread of the same process the parent: a launcher started
+    from a worker thread (``asyncio.to_thread``, the env loop's thread of the sync envs, a
+    server's thread) would die with that thread. So the signal is handled, not fatal: the
+    launcher exits only once its parent is no longer ``owner``. The signal stays armed and
+    comes again when the new parent thread exits, the last one when the process exits.
     """
     import ctypes
 
-    parent = os.getppid()
+    def on_parent_death(signum: int, frame: object) -> None:
+        if os.getppid() != owner:
+            os._exit(0)
+
+    signal.signal(PARENT_DEATH_SIGNAL, on_parent_death)
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return  # no prctl: stdin closing is what ends this launcher
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(0)  # the parent died before the signal was armed
+        return
+    prctl(PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL, 0, 0, 0)
+    # Compared with the pid the pool passed, not with the parent found at start: the pool
+    # may have died while this interpreter started, and the launcher been re-parented
+    # before the signal was armed.
+    if os.getppid() != owner:
+        os._exit(0)
 
 
 def main() -> None:
@@ -131,8 +149,11 @@ def main() -> None:
     control = None
     if args[:1] == ["--control"]:
         control, args = args[1], args[2:]
+    elif args[:1] == ["--parent"]:
+        _die_with(int(args[1]))
+        args = args[2:]
     else:
-        _die_with_parent()
+        _die_with(os.getppid())
     module, *preload = args
     _preload(preload)
     if control is None:
