@@ -12,7 +12,7 @@ import pool_fixtures
 import pytest
 
 from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL
-from webserv.pool.backends.process import ProcessBackend
+from webserv.pool.backends.process import LaunchError, ProcessBackend
 from webserv.pool.health import NotReady, wait_healthy
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.spec import SiteSpec
@@ -91,7 +91,11 @@ async def test_cold_launch_and_leftovers_found_by_a_new_backend(
 async def test_a_crashing_site_fails_fast(
     process_backend: ProcessBackend, shop: SiteSpec, tmp_path: Path
 ):
-    instance = await process_backend.start(shop, "broken", tmp_path / "no-data", _free_port())
+    try:
+        instance = await process_backend.start(shop, "broken", tmp_path / "no-data", _free_port())
+    except LaunchError as err:  # it crashed before the backend could even note its start
+        assert "exited at once" in str(err)
+        return
     async with httpx.AsyncClient() as client:
 
         async def alive() -> bool:

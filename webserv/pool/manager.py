@@ -191,6 +191,9 @@ class PoolManager:
         self._wake = {name: asyncio.Event() for name in self.sites}
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        # Leases whose dead instance is being started again: one restart at a time each, or
+        # a slow restart would be overtaken by the next health check and its process lost.
+        self._restarting: set[str] = set()
         self._client = httpx.AsyncClient()
         self.counters = dict.fromkeys(
             ("launched", "adopted", "recycled", "replaced", "reaped", "pool_full", "launch_failed"),
@@ -650,7 +653,10 @@ class PoolManager:
                         self.counters["replaced"] += 1
                         self._spawn(self._discard(instance))
             for lease in list(self._leases.values()):
+                if lease.id in self._restarting:
+                    continue
                 if not await self.backend.alive(lease.instance):
+                    self._restarting.add(lease.id)
                     self._spawn(self._restart(lease))
             with contextlib.suppress(OSError):
                 self.publish_status()
@@ -659,15 +665,17 @@ class PoolManager:
         """Start a leased instance that died again, on the same clone and port."""
         old = lease.instance
         spec = self.sites[old.site].spec
-        with contextlib.suppress(Exception):
-            await self.backend.stop(old)
         try:
+            with contextlib.suppress(Exception):
+                await self.backend.stop(old)
             new = await self.backend.start(spec, old.id, old.data_dir, old.port)
             lease.instance = self._instances[old.id] = new
             await wait_healthy(self._client, new.url + spec.health_path, spec.ready_timeout_s)
             self.counters["replaced"] += 1
         except (NotReady, OSError) as exc:
             log.warning("restarting leased instance %s failed: %s", old.id, exc)
+        finally:
+            self._restarting.discard(lease.id)
 
     async def _reaper_loop(self) -> None:
         """Release leases whose TTL has run out (their holder is gone)."""
