@@ -153,14 +153,16 @@ class EnvSession:
         if stray:
             raise ValueError(f"task {task.task_id} does not use sites {sorted(stray)}")
         self._leases = given
-        try:
-            acquired = await asyncio.gather(
-                *(self.runtime.acquire(site) for site in sites if site not in given)
-            )
-        except BaseException:
+        acquired = await asyncio.gather(
+            *(self.runtime.acquire(site) for site in sites if site not in given),
+            return_exceptions=True,
+        )
+        # What was leased is the episode's, so that a failure releases it rather than leaks it.
+        self._leases.update({a.instance.site: a for a in acquired if isinstance(a, Lease)})
+        failed = [a for a in acquired if isinstance(a, BaseException)]
+        if failed:
             await self._end_episode()
-            raise
-        self._leases.update({lease.instance.site: lease for lease in acquired})
+            raise failed[0]
         self._leases = {site: self._leases[site] for site in sites}
         acquired_ms = _ms(started)
         resolved = task.resolve(self.base_urls())

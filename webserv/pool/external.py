@@ -106,10 +106,7 @@ class ExternalSites:
         return [self._lease(entry, ttl_s, group) for _ in range(n)]
 
     def renew(self, lease_id: str, ttl_s: float | None = None) -> Lease:
-        lease = self.lease(lease_id)
-        lease.ttl_s = ttl_s or lease.ttl_s
-        lease.expires_at = time.monotonic() + lease.ttl_s
-        return lease
+        return self.lease(lease_id).renew(ttl_s)
 
     def lease(self, lease_id: str) -> Lease:
         lease = self._leases.get(lease_id)

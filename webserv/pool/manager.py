@@ -105,6 +105,12 @@ class Lease:
     def url(self) -> str:
         return self.instance.url
 
+    def renew(self, ttl_s: float | None = None) -> Lease:
+        """Extend the lease by its TTL (or ``ttl_s``, kept for later renewals) from now."""
+        self.ttl_s = ttl_s or self.ttl_s
+        self.expires_at = time.monotonic() + self.ttl_s
+        return self
+
 
 class InstanceStatus(BaseModel):
     id: str
@@ -374,10 +380,7 @@ class PoolManager:
 
     def renew(self, lease_id: str, ttl_s: float | None = None) -> Lease:
         """Extend a lease by its TTL (or ``ttl_s``) from now."""
-        lease = self._get(lease_id)
-        lease.ttl_s = ttl_s or lease.ttl_s
-        lease.expires_at = time.monotonic() + lease.ttl_s
-        return lease
+        return self._get(lease_id).renew(ttl_s)
 
     def lease(self, lease_id: str) -> Lease:
         return self._get(lease_id)
