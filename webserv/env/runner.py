@@ -95,7 +95,10 @@ class SuiteReport(BaseModel):
     def not_evaluable_reasons(self) -> dict[str, str]:
         """Task id to why it could not be scored."""
         return {
-            str(r.task_id): next((c for c in r.checks if "not evaluable" in c), r.error)
+            str(r.task_id): next(
+                (c.removeprefix("not evaluable: ") for c in r.checks if "not evaluable" in c),
+                r.error,
+            )
             for r in self.results
             if r.score is None
         }
@@ -145,7 +148,8 @@ def tally(results: Sequence[TaskResult], key: Callable[[TaskResult], str]) -> di
         group.tasks += 1
         group.successes += result.success
         group.not_evaluable += result.score is None
-    return dict(sorted(groups.items()))
+    # Numeric names (template ids) in numeric order, so 2 comes before 11.
+    return dict(sorted(groups.items(), key=lambda kv: (not kv[0].isdigit(), kv[0].zfill(12))))
 
 
 def _latency(values: list[float]) -> Latency:
