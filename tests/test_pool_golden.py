@@ -98,3 +98,48 @@ def test_every_registered_site_has_a_committed_manifest():
         site = get_site(name)
         assert manifest.site == name and manifest.recipe == site.recipe
         assert manifest.name == site.golden_name(manifest.params or None)
+
+
+@pytest.mark.docker
+def test_a_database_site_seeds_in_its_image(tmp_path, monkeypatch):
+    """The site's code writes the input, its image turns it into data (here: the base
+    image copies it, as a database server would load it), then the input is gone."""
+    import docker_fixtures
+
+    from webserv.pool.backends.docker import DockerError
+    from webserv.pool.images.build import BASE_IMAGE, build_base
+    from webserv.sites.plugin import Site
+    from webserv.sites.spec import GoldenRecipe, SiteSpec
+
+    monkeypatch.setenv("WEBSERV_HOME", str(tmp_path / "home"))
+    script = (
+        'import json, os, shutil; p = json.loads(os.environ["WEBSERV_GOLDEN_PARAMS"]); '
+        'text = open("/data/seed/input.txt").read(); '
+        'open("/data/db.txt", "w").write(text * p["scale"]); shutil.rmtree("/data/seed")'
+    )
+
+    class ImageSeeded(Site):
+        spec = SiteSpec(
+            name="imageseeded", version="1", image=BASE_IMAGE, container_data_dir="/data"
+        )
+        recipe = GoldenRecipe(
+            kind="seed", params={"scale": 2}, container_command=["python3", "-c", script]
+        )
+
+        def make_golden(self, out: Path, params) -> None:
+            (out / "seed").mkdir(parents=True)
+            (out / "seed" / "input.txt").write_text("row\n")
+
+    engine = docker_fixtures.docker_client()
+    build_base(engine)
+    site = ImageSeeded()
+    values = golden.seed_data(site, tmp_path / "out", {"scale": 3})
+    assert values == {"scale": 3}
+    assert (tmp_path / "out" / "db.txt").read_text() == "row\n" * 3
+    assert not (tmp_path / "out" / "seed").exists()
+
+    failing = ImageSeeded()
+    failing.recipe = GoldenRecipe(kind="seed", container_command=["sh", "-c", "echo boom; exit 3"])
+    with pytest.raises(DockerError, match=r"exited 3[\s\S]*boom"):
+        golden.seed_data(failing, tmp_path / "out2")
+    assert not engine.containers.list(all=True, filters={"label": "webserv.site=imageseeded"})

@@ -245,3 +245,11 @@ def test_rollout_on_the_plugin_site(hello_golden: Path, tmp_path: Path):
     assert len(episodes) == 2 and all(not e["error"] for e in episodes), episodes
     steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
     assert steps and all(s["url"].startswith("http://127.0.0.1:") for s in steps)
+
+
+def test_a_site_that_runs_only_in_a_container_defaults_to_docker():
+    from webserv.env.config import SiteConfig
+
+    assert SiteConfig.parse("shop").backend == "process"
+    assert SiteConfig.parse("gitlab").backend == "docker"
+    assert SiteConfig.parse("gitlab:url=http://127.0.0.1:8023").backend == "url"

@@ -25,7 +25,9 @@ class SiteConfig(BaseModel):
     """One site a runtime serves, on one backend."""
 
     name: str = Field(description="A registered site (`webserv site list`).")
-    backend: BackendName = "process"
+    backend: BackendName = Field(
+        "process", description="Default: the first the site runs on (process, else docker)."
+    )
     url: str | None = Field(None, description="url backend: the deployment's base URL.")
     golden: dict[str, Any] = Field(
         default_factory=dict, description="Golden data parameters (a seeded site: seed, scale)."
@@ -35,6 +37,16 @@ class SiteConfig(BaseModel):
     )
     standby: int = Field(1, ge=0, description="Ready instances kept warm.")
     max_instances: int | None = Field(None, ge=1, description="Instances of this site at most.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _site_default_backend(cls, data: Any) -> Any:
+        """A site that only runs in a container (a real app's image) defaults to docker."""
+        if isinstance(data, dict) and "backend" not in data and data.get("url") is None:
+            name = data.get("name")
+            if isinstance(name, str) and name in registry.names():
+                return {**data, "backend": registry.get(name).backends[0]}
+        return data
 
     @model_validator(mode="after")
     def _url_backend_has_url(self) -> SiteConfig:

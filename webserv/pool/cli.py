@@ -47,14 +47,19 @@ def run_image_build(build: Callable[..., list[BuiltImage]], force: bool, verbose
 
 @images_app.command("build")
 def images_build(
+    names: list[str] = typer.Argument(
+        None, help="Images to build on the base (default: shop), e.g. wordpress redmine."
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild even when up to date."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every build step."),
 ) -> None:
-    """Build the Debian base and the shop image (their wheels first), reusing whichever is
+    """Build the Debian base and the named images (their wheels first), reusing whichever is
     up to date."""
+    from functools import partial
+
     from webserv.pool.images.build import build_all
 
-    run_image_build(build_all, force, verbose)
+    run_image_build(partial(build_all, names=names or ["shop"]), force, verbose)
 
 
 @images_app.command("wheels")

@@ -123,12 +123,30 @@ def recorded_params(site: Site, source: Path) -> dict[str, Any]:
 
 
 def seed_data(site: Site, out: Path, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Generate ``site``'s data at ``out`` and record which parameters made it."""
+    """Generate ``site``'s data at ``out`` and record which parameters made it: with the
+    site's code, then (a database's data directory) in a container of the site's image."""
     values = site.golden_params(params)
     site.make_golden(out, values)
+    if command := site.recipe.container_command:
+        seed_in_image(site, out, values, command)
     record = {"site": site.name, "version": site.spec.version, "params": values}
     (out / RECIPE_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return values
+
+
+def seed_in_image(site: Site, out: Path, values: Mapping[str, Any], command: list[str]) -> None:
+    """Run the site's seed command in its image (built first if absent or outdated)."""
+    from webserv.pool.backends.docker import docker_client, run_to_end
+    from webserv.pool.images.build import ensure_site_image
+
+    if site.spec.image is None:
+        raise ValueError(f"site {site.name} seeds in its image but names none")
+    client = docker_client()
+    try:
+        ensure_site_image(client, site.name, site.spec.image)
+        run_to_end(client, site.spec, out, command, {"WEBSERV_GOLDEN_PARAMS": json.dumps(values)})
+    finally:
+        client.close()
 
 
 def seeded_source(site: Site, params: Mapping[str, Any] | None = None) -> Path:

@@ -90,6 +90,43 @@ def docker_client(timeout_s: int = 120) -> docker.DockerClient:
     return client
 
 
+def run_to_end(
+    client: docker.DockerClient,
+    spec: SiteSpec,
+    data_dir: Path,
+    argv: list[str],
+    env: Mapping[str, str],
+    timeout_s: float = 3600.0,
+) -> str:
+    """Run ``argv`` in a container of the site's image with ``data_dir`` mounted at its data
+    dir and no port published; return its output, raise :class:`DockerError` with the
+    output's tail when it fails. The container is removed whatever happens (blocking)."""
+    image = spec.image
+    if not (image and spec.container_data_dir):
+        raise DockerError(f"site {spec.name!r} has no image and data dir to run a command in")
+    api = client.api
+    with _engine_errors(f"running {argv[0]} in {image}"):
+        handle = api.create_container(
+            image,
+            command=argv,
+            labels={OWNER_LABEL: "golden", SITE_LABEL: spec.name},
+            environment={**spec.container_env, **env},
+            host_config=api.create_host_config(
+                binds={str(Path(data_dir).resolve()): {"bind": spec.container_data_dir}}
+            ),
+        )["Id"]
+        try:
+            api.start(handle)
+            code = api.wait(handle, timeout=timeout_s)["StatusCode"]
+            output = api.logs(handle).decode(errors="replace")
+        finally:
+            api.remove_container(handle, force=True)
+    if code != 0:
+        tail = "\n".join(output.strip().splitlines()[-30:])
+        raise DockerError(f"{' '.join(argv)} exited {code} in {image}:\n{tail}")
+    return output
+
+
 class DockerBackend:
     """Runs site instances as containers labelled with this backend's ``owner``.
 

@@ -47,7 +47,15 @@ SERVER_IMAGE = "webserv/server:latest"
 HASH_LABEL = "webserv.content-hash"
 
 #: The image each folder of ``containers/`` builds.
-TAGS = {"base": BASE_IMAGE, "shop": SHOP_IMAGE, "server": SERVER_IMAGE}
+TAGS = {
+    "base": BASE_IMAGE,
+    "shop": SHOP_IMAGE,
+    "server": SERVER_IMAGE,
+    "wordpress": "webserv/wordpress:latest",
+    "redmine": "webserv/redmine:latest",
+}
+#: Images built on the base image (all but the base itself).
+ON_BASE = tuple(name for name in TAGS if name != "base")
 
 DEBIAN_SUITE = "bookworm"
 #: Parts of the rootfs an image never needs: package caches, docs, man pages.
@@ -459,17 +467,23 @@ def build_base(
 
 
 def build_all(
-    client: docker.DockerClient, force: bool = False, log: Log = _ignore_log
+    client: docker.DockerClient,
+    force: bool = False,
+    log: Log = _ignore_log,
+    names: Iterable[str] = ("shop",),
 ) -> list[BuiltImage]:
-    """Build (or reuse) the rootfs, the base and the shop image, in that order."""
+    """Build (or reuse) the rootfs, the base and the images ``names`` on it, in that order."""
+    unknown = sorted(set(names) - set(ON_BASE))
+    if unknown:
+        raise ImageBuildError(f"no image folder {unknown}; images: {', '.join(ON_BASE)}")
     bases = build_base(client, force, log)
-    return [*bases, build_image(client, "shop", bases[-1], force, log)]
+    return [*bases, *(build_image(client, name, bases[-1], force, log) for name in names)]
 
 
 def expected_hashes(client: docker.DockerClient) -> dict[str, str]:
     """The content hash each image would have if built now on the images present."""
     want = {ROOTFS_IMAGE: rootfs_hash()}
-    for name, base in (("base", ROOTFS_IMAGE), ("shop", BASE_IMAGE), ("server", BASE_IMAGE)):
+    for name, base in (("base", ROOTFS_IMAGE), *((name, BASE_IMAGE) for name in ON_BASE)):
         try:
             base_id = client.images.get(base).id
         except docker.errors.ImageNotFound:
@@ -481,17 +495,18 @@ def expected_hashes(client: docker.DockerClient) -> dict[str, str]:
 def ensure_site_image(
     client: docker.DockerClient, site: str, tag: str, log: Log = _ignore_log
 ) -> BuiltImage | None:
-    """Make sure the docker backend can start ``site``'s image ``tag``: built here (with its
-    base) when it is one of webserv's own and absent; an image of another origin (WebArena's,
-    loaded with ``docker load``) that is absent is an error saying so. None: present."""
+    """Make sure the docker backend can start ``site``'s image ``tag``: one of webserv's own
+    is built here (with its base) when absent or older than its sources; an image of another
+    origin (WebArena's, loaded with ``docker load``) that is absent is an error saying so.
+    None: an image of another origin that is present."""
+    own = TAGS.get(site) == tag
+    if own and (source_root() / "containers" / site / "Dockerfile").is_file():
+        return build_image(client, site, build_base(client, log=log)[-1], log=log)
     try:
         client.images.get(tag)
         return None
     except docker.errors.ImageNotFound:
-        pass
-    if TAGS.get(site) != tag:
+        how = "build it from a checkout of webserv" if own else f"docker load --input {tag}.tar"
         raise ImageBuildError(
-            f"image {tag} of site {site} is not in the local engine; load or build it first "
-            f"(e.g. `docker load --input {tag}.tar`)"
-        )
-    return build_image(client, site, build_base(client, log=log)[-1], log=log)
+            f"image {tag} of site {site} is not in the local engine; load or build it first ({how})"
+        ) from None
