@@ -32,6 +32,7 @@ from benchmarks.pool_setup import (
     make_backend,
     store_for,
     supported_drivers,
+    takes_runtimes,
     wipe,
 )
 from benchmarks.report import Report
@@ -105,7 +106,12 @@ async def _run(
     site = golden.site
     ours = make_backend(backend_name, site)
     cold = make_backend(backend_name, site, zygote=False) if backend_name == "process" else ours
-    warm = make_backend(backend_name, site, runtimes=1) if backend_name == "docker" else None
+    warm = None
+    if backend_name == "docker":
+        if await takes_runtimes(site):
+            warm = make_backend(backend_name, site, runtimes=1)
+        else:
+            report.notes.append(f"{site.spec.image} does not start as a runtime: no runtime rows")
     stores: list[SnapshotStore] = []
     try:
         baseline_store = store_for("copy", golden, root)

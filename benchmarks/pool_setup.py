@@ -106,6 +106,18 @@ def make_backend(name: str, site: Site, zygote: bool = True, runtimes: int = 0) 
     raise ValueError(f"unknown backend {name!r}; choose process or docker")
 
 
+async def takes_runtimes(site: Site) -> bool:
+    """Whether ``site``'s image starts as a docker runtime (else runtime rows are left out,
+    with a note: they would time a fresh container under another name)."""
+    from webserv.pool.backends.docker import DockerBackend
+
+    probe = DockerBackend(owner=OWNER)
+    try:
+        return await probe.takes_runtimes(site.spec)
+    finally:
+        await probe.close()
+
+
 async def close_backend(backend: Backend) -> None:
     close = getattr(backend, "close", None)
     if close is not None:

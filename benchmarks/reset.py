@@ -31,6 +31,7 @@ from benchmarks.pool_setup import (
     make_backend,
     store_for,
     supported_drivers,
+    takes_runtimes,
     wipe,
 )
 from benchmarks.report import Report
@@ -108,7 +109,12 @@ async def _run(backend: str, drivers: list[str], n: int, golden: Golden, root: P
     # Docker also runs with a pre-started runtime container per site (see launch).
     series = [(driver, 0) for driver in drivers]
     if backend == "docker":
-        series += [(driver, 1) for driver in drivers]
+        if await takes_runtimes(golden.site):
+            series += [(driver, 1) for driver in drivers]
+        else:
+            report.notes.append(
+                f"{golden.site.spec.image} does not start as a runtime: no runtime rows"
+            )
     for driver, runtimes in series:
         handover, recycle, starts = await _pool_series(backend, driver, golden, root, n, runtimes)
         variant = f"standby-runtime-{driver}" if runtimes else f"standby-{driver}"

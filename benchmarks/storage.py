@@ -1,8 +1,11 @@
-"""Storage per instance: bytes an instance owns exclusively after a 20-request shopping
-episode (browse, search, sign in, add to cart, check out, sign out), per snapshot driver,
-against a full copy of the golden data (the ``copy`` driver, what WebArena's per-instance
-copy costs). Measured on disk by each driver's mechanism while the instance runs, after a
-file system sync: btrfs ``filesystem du`` exclusive bytes, FIEMAP unshared extents for
+"""Storage per instance: bytes an instance owns exclusively after a 20-step episode, per
+snapshot driver, against a full copy of the golden data (the ``copy`` driver, what WebArena's
+per-instance copy costs). On the embedded shop the episode is 20 requests (browse, search,
+sign in, add to cart, check out, sign out); on any other site it is 20 browser actions: the
+reference solutions of the state-changing tasks of the site's suite, in order, replayed in a
+real browser on the instance (after the site's launch hook, as a pool hands it out).
+Measured on disk by each driver's mechanism while the instance runs, after a file system
+sync: btrfs ``filesystem du`` exclusive bytes, FIEMAP unshared extents for
 reflink and for overlay's upper dir (on btrfs the kernel reflinks a file copied up), allocated
 blocks for the copy.
 """
@@ -18,10 +21,9 @@ from pathlib import Path
 import httpx
 
 from benchmarks.pool_setup import (
+    OWNER,
     Golden,
     close_backend,
-    discard,
-    launch,
     load_average,
     load_note,
     make_backend,
@@ -30,19 +32,22 @@ from benchmarks.pool_setup import (
     wipe,
 )
 from benchmarks.report import Report
+from webserv.pool.manager import PoolManager, PoolSite
 from webserv.pool.snapshot import SnapshotStore
 
 EPISODE_REQUESTS = 20
 #: The shop's form key, in every storefront page's head; state-changing requests carry it.
 FORM_KEY = re.compile(r'<meta name="form-key" content="([^"]+)"')
-#: The site the episode shops on: it reads the shop's database and walks the shop's pages.
-EPISODE_SITE = "shop"
+#: The site whose episode is plain HTTP requests: it reads the shop's database.
+HTTP_EPISODE_SITE = "shop"
 
 
 def check_site(site: str) -> None:
-    """Raise unless the episode runs on ``site``."""
-    if site != EPISODE_SITE:
-        raise ValueError(f"the storage episode shops on site {EPISODE_SITE}; {site} has none")
+    """Raise unless ``site`` has an episode: the shop's, or its suite's state changes."""
+    from webserv.sites.registry import get
+
+    if site != HTTP_EPISODE_SITE and not get(site).suites():
+        raise ValueError(f"site {site} has no task suite to take a storage episode from")
 
 
 def _episode_inputs(data_dir: Path) -> dict:
@@ -110,35 +115,72 @@ async def shopping_episode(url: str, inputs: dict) -> int:
         return len(steps)
 
 
+async def browser_episode(golden: Golden, url: str, actions: int = EPISODE_REQUESTS) -> int:
+    """Replay the reference solutions of the suite's state-changing tasks on the instance at
+    ``url`` until ``actions`` actions ran; return how many ran."""
+    from webserv.env.config import SiteConfig, runtime_for
+    from webserv.env.runner import run_suite
+    from webserv.env.runtime import EnvRuntime
+    from webserv.sites.registry import default_suite
+    from webserv.tasks.suite import load_suite
+
+    suite = load_suite(default_suite(golden.site.name))
+    chosen, planned = [], 0
+    for task in suite.tasks:
+        if planned >= actions:
+            break
+        if "program_html" in task.eval.eval_types and task.reference_solution:
+            chosen.append(task.task_id)
+            planned += len(task.reference_solution)
+    site = SiteConfig(name=golden.site.name, backend="url", url=url, standby=0)
+    runtime = await EnvRuntime(runtime_for(suite, [site])).start()
+    try:
+        report = await run_suite(suite, parallel=1, task_ids=chosen, runtime=runtime)
+    finally:
+        await runtime.close()
+    failed = [r.task_id for r in report.results if not r.success]
+    if failed:
+        raise RuntimeError(f"storage episode: tasks {failed} failed on {url}")
+    return sum(r.steps for r in report.results)
+
+
 async def _measure(
     backend_name: str,
     store: SnapshotStore,
     golden: Golden,
-    inputs: dict,
+    inputs: dict | None,
     repeats: int,
     label: str,
-) -> list[float]:
+) -> tuple[list[float], int]:
+    """Exclusive bytes of ``repeats`` instances after their episode, and its length."""
     backend = make_backend(backend_name, golden.site)
-    samples = []
+    samples, steps = [], 0
+    pool_site = PoolSite(golden.site.spec, golden.name, standby=0)
+    pool_site.after_launch = golden.site.after_launch
     try:
-        async with httpx.AsyncClient() as client:
-            for i in range(repeats):
-                launched = await launch(backend, store, golden, client, f"bench-{label}-{i}")
+        async with PoolManager(backend, store, [pool_site], owner=f"{OWNER}-{label}") as pool:
+            for _ in range(repeats):
+                lease = await pool.acquire(golden.site.name)
                 try:
-                    count = await shopping_episode(launched.instance.url, inputs)
-                    assert count == EPISODE_REQUESTS
+                    if inputs is not None:
+                        steps = await shopping_episode(lease.url, inputs)
+                    else:
+                        steps = await browser_episode(golden, lease.url)
                     await asyncio.to_thread(os.sync)
-                    owned = await asyncio.to_thread(store.exclusive_bytes, launched.instance.id)
-                    samples.append(owned)
+                    samples.append(
+                        await asyncio.to_thread(store.exclusive_bytes, lease.instance.id)
+                    )
                 finally:
-                    await discard(backend, store, launched.instance)
+                    await pool.release(lease.id)
+                    await pool.drain()
     finally:
         await close_backend(backend)
-    return samples
+    return samples, steps
 
 
 async def _run(backend: str, drivers: list[str], repeats: int, golden: Golden, root: Path | None):
-    inputs = _episode_inputs(golden.source)
+    shop = golden.site.name == HTTP_EPISODE_SITE
+    inputs = _episode_inputs(golden.source) if shop else None
     report = Report(
         benchmark="storage",
         params={
@@ -155,14 +197,15 @@ async def _run(backend: str, drivers: list[str], repeats: int, golden: Golden, r
         store = store_for(driver, golden, root)
         try:
             report.params.setdefault("golden_bytes", store.golden_bytes(golden.name))
-            samples = await _measure(backend, store, golden, inputs, repeats, driver)
+            samples, steps = await _measure(backend, store, golden, inputs, repeats, driver)
         finally:
             await asyncio.to_thread(wipe, store)
         variant = "full-copy" if driver == "copy" else driver
         report.add(variant, "exclusive_bytes", samples)
         if driver != "copy":
             report.compare("exclusive_bytes", variant, "full-copy")
-    report.params["episode_requests"] = EPISODE_REQUESTS
+    report.params["episode"] = "http requests" if shop else "browser actions"
+    report.params["episode_steps"] = steps
     report.params["load_average"]["end"] = load_average()
     return report
 

@@ -283,8 +283,13 @@ class DockerBackend:
     async def prepare(self, spec: SiteSpec) -> None:
         """Start the site's missing runtimes (if this backend keeps any) and wait until all
         of them, those already starting included, are ready."""
-        if self.runtimes and await self._entrypoint(spec) is not None:
+        if self.runtimes and await self.takes_runtimes(spec):
             await self._top_up(spec)
+
+    async def takes_runtimes(self, spec: SiteSpec) -> bool:
+        """Whether the site's image can start as a runtime (its entrypoint is ``python -m``,
+        the launcher's protocol); other images always start a fresh container."""
+        return await self._entrypoint(spec) is not None
 
     def idle_runtimes(self, site: str) -> int:
         """How many ready runtimes of ``site`` wait for an instance."""
