@@ -113,3 +113,60 @@ async def test_runtimes_of_a_missing_image_are_a_clear_error(
     with pytest.raises(DockerError, match="webserv images build"):
         await backend.start(spec, "absent", tmp_path, None)
     assert _containers(engine, backend.owner) == []
+
+
+AGENT_IMAGE = "webserv-test/runtime-agent:latest"
+AGENT_DOCKERFILE = """
+FROM webserv/base:bookworm
+LABEL webserv.runtime='["/usr/local/bin/webserv-runtime", "--warm", "touch /tmp/warmed"]'
+ENTRYPOINT ["/bin/sh", "-c", "exec python3 -m http.server \\"$0\\" --directory /data"]
+CMD ["8000"]
+"""
+
+
+@pytest.fixture
+def agent_site(engine: docker.DockerClient, images: object):
+    """An image that is no webserv launcher: its label names the base image's agent."""
+    import io
+
+    engine.images.build(fileobj=io.BytesIO(AGENT_DOCKERFILE.encode()), tag=AGENT_IMAGE, rm=True)
+    yield SiteSpec(
+        name="agentsite",
+        version="1",
+        image=AGENT_IMAGE,
+        container_port=8000,
+        container_data_dir="/data",
+        health_path="/page.html",
+        memory_limit="128m",
+    )
+    engine.images.remove(AGENT_IMAGE, force=True)
+
+
+async def test_an_image_with_a_runtime_agent_warms_then_serves_its_clone(
+    engine: docker.DockerClient, agent_site: SiteSpec, tmp_path
+) -> None:
+    backend = DockerBackend(owner=f"{docker_fixtures.OWNER}-agent", client=engine, runtimes=1)
+    store = SnapshotStore(tmp_path / "store")
+    (tmp_path / "golden").mkdir()
+    (tmp_path / "golden" / "page.html").write_text("golden page")
+    store.create_golden("agentsite", tmp_path / "golden")
+    try:
+        assert await backend.takes_runtimes(agent_site)
+        await backend.prepare(agent_site)
+        assert backend.idle_runtimes("agentsite") == 1
+        data_dir = store.clone("agentsite", "agent-1")
+        (data_dir / "page.html").write_text("this instance's page")
+        instance = await backend.start(agent_site, "agent-1", data_dir, None)
+        assert instance.labels[RUNTIME_LABEL]
+        async with httpx.AsyncClient() as client:
+            await wait_healthy(client, instance.url + "/page.html", 60)
+            answer = await client.get(instance.url + "/page.html")
+        assert answer.text == "this instance's page"
+        assert _run(engine, instance.handle, "ls", "/tmp/warmed").strip() == "/tmp/warmed"
+        await backend.stop(instance)
+    finally:
+        await backend.close()
+        for left in await backend.owned(backend.owner):
+            await backend.stop(left)
+        store.wipe()
+    assert not _containers(engine, backend.owner)

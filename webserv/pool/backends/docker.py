@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +49,8 @@ from webserv.sites.spec import SiteSpec
 log = logging.getLogger(__name__)
 
 PORT_LABEL = "webserv.port"
+#: An image label: the JSON argv of the agent that starts the image as a runtime.
+RUNTIME_AGENT_LABEL = "webserv.runtime"
 DATA_DIR_LABEL = "webserv.data-dir"
 
 T = TypeVar("T")
@@ -127,6 +131,35 @@ def run_to_end(
     return output
 
 
+@dataclass(frozen=True)
+class RuntimeStart:
+    """How an image starts as a runtime: ``launcher`` (its argv up to the control socket),
+    what follows the socket, and the args its one request carries (the image's command)."""
+
+    launcher: tuple[str, ...]
+    serve: tuple[str, ...]
+    args: list[str]
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> RuntimeStart | None:
+        """From an image's config: an entrypoint ``python -m module`` runs webserv's launcher,
+        which imports the module (and the site's preloads) before it waits; a label
+        ``webserv.runtime`` names an agent (``webserv-runtime``, in the base image) that runs
+        the image's own entrypoint once the data dir is there."""
+        entry, cmd = list(config.get("Entrypoint") or []), list(config.get("Cmd") or [])
+        agent = (config.get("Labels") or {}).get(RUNTIME_AGENT_LABEL)
+        if agent:
+            return cls(tuple(json.loads(agent)), ("--", *entry), cmd)
+        if len(entry) == 3 and entry[1] == "-m":
+            return cls((entry[0], "-m", "webserv.pool.backends.zygote"), (entry[2],), cmd)
+        return None
+
+    def argv(self, control: str, preload: Sequence[str]) -> list[str]:
+        """The runtime container's entrypoint (preloads go to webserv's launcher only)."""
+        extra = [] if self.serve[:1] == ("--",) else list(preload)
+        return [*self.launcher, "--control", control, *self.serve, *extra]
+
+
 class DockerBackend:
     """Runs site instances as containers labelled with this backend's ``owner``.
 
@@ -155,7 +188,7 @@ class DockerBackend:
         #: Seconds each recent runtime took from creation to ready (for benchmarks).
         self.runtime_start_s: deque[float] = deque(maxlen=100)
         self._held: set[str] = set()  # slots of this backend's idle or starting runtimes
-        self._entrypoints: dict[str, tuple[str, str, list[str]] | None] = {}
+        self._entrypoints: dict[str, RuntimeStart | None] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -295,8 +328,9 @@ class DockerBackend:
         """How many ready runtimes of ``site`` wait for an instance."""
         return sum(1 for runtime in self._idle.get(site, ()) if runtime.usable())
 
-    async def _entrypoint(self, spec: SiteSpec) -> tuple[str, str, list[str]] | None:
-        """``(python, module, args)`` of an image whose entrypoint is ``python -m module``."""
+    async def _entrypoint(self, spec: SiteSpec) -> RuntimeStart | None:
+        """How the site's image starts as a runtime, if it can: through webserv's launcher
+        (an entrypoint ``python -m module``) or an agent its ``webserv.runtime`` label names."""
         image, _, _ = self._checked(spec)
         if image not in self._entrypoints:
 
@@ -310,12 +344,9 @@ class DockerBackend:
                     ) from exc
 
             attrs = await self._call(f"inspecting image {image}", inspect)
-            config = attrs.get("Config") or {}
-            entry, cmd = config.get("Entrypoint") or [], config.get("Cmd") or []
-            usable = len(entry) == 3 and entry[1] == "-m"
-            self._entrypoints[image] = (entry[0], entry[2], list(cmd)) if usable else None
-            if not usable:
-                log.info("image %s has no `python -m` entrypoint: no runtimes for it", image)
+            self._entrypoints[image] = RuntimeStart.of(attrs.get("Config") or {})
+            if self._entrypoints[image] is None:
+                log.info("image %s has neither a `python -m` entrypoint nor a runtime agent", image)
         return self._entrypoints[image]
 
     async def _top_up(self, spec: SiteSpec) -> None:
@@ -336,9 +367,8 @@ class DockerBackend:
             raise errors[0]
 
     async def _new_runtime(self, spec: SiteSpec) -> Runtime:
-        entry = await self._entrypoint(spec)
-        assert entry is not None
-        python, module, _ = entry
+        start = await self._entrypoint(spec)
+        assert start is not None
         _, _, cdir = self._checked(spec)
         slot = f"rt-{uuid.uuid4().hex[:12]}"
         directory = self.runtime_root / self.owner / slot
@@ -356,9 +386,8 @@ class DockerBackend:
         try:
             await asyncio.to_thread(runtimes.make_slot, self.runtime_root, directory)
             await runtime.listen()
-            launcher = [python, "-m", "webserv.pool.backends.zygote"]
             control = f"{CONTROL_DIR}/{SOCKET_NAME}"
-            entrypoint = [*launcher, "--control", control, module, *self.preload.get(spec.name, [])]
+            entrypoint = start.argv(control, self.preload.get(spec.name, []))
             binds = {
                 str(runtime.data_mount): {"bind": cdir, "mode": "rw", "propagation": "rslave"},
                 str(directory / "control"): {"bind": CONTROL_DIR, "mode": "rw"},
@@ -443,7 +472,7 @@ class DockerBackend:
             if not runtime.usable():
                 await self._drop(runtime)
                 continue
-            request = {"args": entry[2], "env": {"WEBSERV_INSTANCE": instance_id}}
+            request = {"args": entry.args, "env": {"WEBSERV_INSTANCE": instance_id}}
             handing = asyncio.ensure_future(
                 self._hand_over(runtime, instance_id, data_dir, request)
             )

@@ -1,9 +1,11 @@
 """Pre-started runtime containers of the docker backend: what a warm launch hands a clone to.
 
-A runtime is a container of the site's image that has started, imported the site's code
-(through the zygote in ``--control`` mode) and published its port on 127.0.0.1, but holds
-no site state: its data dir is an empty directory of a per-runtime *slot* on the host,
-bind-mounted into the container with ``rslave`` propagation. Launching an instance on it
+A runtime is a container of the site's image that has started, done what it can before
+its data is there (webserv's launcher in ``--control`` mode imports the site's code; an
+image's own agent, ``webserv-runtime`` of the base image, runs the image's warm commands)
+and published its port on 127.0.0.1, but holds no site state: its data dir is an empty
+directory of a per-runtime *slot* on the host, bind-mounted into the container with
+``rslave`` propagation. Launching an instance on it
 bind-mounts the instance's clone onto that slot directory (the mount propagates into this
 container only) and sends the launcher one request over the slot's control socket; the
 launcher then opens the data dir and serves. A runtime serves one instance and is removed
