@@ -10,6 +10,7 @@ the wheel.
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import entry_points
 
 import typer
@@ -29,6 +30,21 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main() -> None:
+    """RL environment server for web agents."""
+    # webserv's own notices (an image being built, golden data being seeded: minutes, once)
+    # go to stderr; other libraries keep their defaults.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("webserv: %(message)s"))
+    logger = logging.getLogger("webserv")
+    if not logger.handlers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 app.add_typer(site_app, name="site")
 app.add_typer(pool_app, name="pool")
 images_app.command("build-server")(build_image)

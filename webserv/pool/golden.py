@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ from webserv import paths
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.plugin import Site
 from webserv.sites.spec import GoldenRecipe
+
+log = logging.getLogger(__name__)
 
 #: What ``webserv site seed`` leaves in a data dir: which site and parameters made it.
 RECIPE_FILE = "webserv-golden.json"
@@ -156,6 +159,8 @@ def seeded_source(site: Site, params: Mapping[str, Any] | None = None) -> Path:
     if not marker.exists():
         if out.exists():  # an interrupted seed: start over
             shutil.rmtree(out)
+        how = "in its image, minutes" if site.recipe.container_command else "seconds"
+        log.info("seeding golden data %s (once; %s)", out.name, how)
         seed_data(site, out, params)
         marker.touch()
     return out

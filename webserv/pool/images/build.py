@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import filecmp
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -73,6 +74,7 @@ ROOTFS_CHANGES = (
 )
 
 Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 class ImageBuildError(RuntimeError):
@@ -450,6 +452,7 @@ def build_image(
     want = image_hash(name, base.image_id)
     if not force and (image := _current(client, tag, want)):
         return _result(image, want, False, started, tag)
+    logger.info("building image %s from containers/%s (once per change of its sources)", tag, name)
     if name in PINS:
         write_wheels(name, log)
     image = _docker_build(client, name, base.image_id, want, force, log)
