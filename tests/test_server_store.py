@@ -81,6 +81,19 @@ async def test_servers_are_registered_while_they_beat(store: LeaseStore):
 
 
 @pytest.mark.redis
+async def test_a_server_that_unregisters_leaves_nothing_in_the_registry(store: LeaseStore):
+    stays = ServerRecord(server="s7", url="http://127.0.0.1:1", pid=1, started_at=0.0)
+    leaves = stays.model_copy(update={"server": "s8"})
+    for record in (stays, leaves):
+        await store.heartbeat(record, ttl_s=60)
+    await store.unregister("s8")
+    assert await store.servers() == [stays]
+    await store.unregister("s7")
+    assert await store.servers() == []
+    if isinstance(store, RedisStore):  # not even the set of server ids
+        assert await store._redis.keys(store.prefix + "*") == []
+
+
 async def test_an_unreachable_redis_is_reported_and_used_again_when_back(
     flaky_redis: server_fixtures.RedisProcess,
 ):

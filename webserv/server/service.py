@@ -126,7 +126,8 @@ class EnvService:
         return len(leftovers)
 
     async def shutdown(self) -> None:
-        """Stop the loops and end every env (their instances go back to the pool)."""
+        """Stop the loops, end every env (their instances go back to the pool) and leave the
+        registry."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -137,6 +138,12 @@ class EnvService:
             )
         )
         await asyncio.gather(*self._ending, return_exceptions=True)
+        # Gone from the registry at once, not a few heartbeats later; a killed server's entry
+        # expires, and its id leaves the set of servers when the set is next read.
+        try:
+            await self.store.unregister(self.owner)
+        except StoreUnavailable as err:
+            log.warning("leaving the server registry failed: %s", err)
 
     def envs_list(self) -> list[ServedEnv]:
         return list(self.envs.values())

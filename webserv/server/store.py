@@ -85,6 +85,10 @@ class LeaseStore(Protocol):
 
     async def heartbeat(self, record: ServerRecord, ttl_s: float) -> None: ...
 
+    async def unregister(self, server: str) -> None:
+        """Remove a server's registry entry (it stops)."""
+        ...
+
     async def servers(self) -> list[ServerRecord]: ...
 
     async def close(self) -> None: ...
@@ -155,6 +159,9 @@ class MemoryStore:
     async def heartbeat(self, record: ServerRecord, ttl_s: float) -> None:
         self._sweep()
         self._servers[record.server] = (record, time.monotonic() + ttl_s)
+
+    async def unregister(self, server: str) -> None:
+        self._servers.pop(server, None)
 
     async def servers(self) -> list[ServerRecord]:
         now = time.monotonic()
@@ -247,6 +254,13 @@ class RedisStore:
                     self._key("server", record.server), record.model_dump_json(), px=_ms(ttl_s)
                 )
                 pipe.sadd(self._key("servers"), record.server)
+                await pipe.execute()
+
+    async def unregister(self, server: str) -> None:
+        with self._reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._key("server", server))
+                pipe.srem(self._key("servers"), server)
                 await pipe.execute()
 
     async def servers(self) -> list[ServerRecord]:
