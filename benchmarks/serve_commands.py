@@ -1,4 +1,4 @@
-"""``webserv bench http|soak``: the HTTP server's benchmarks."""
+"""``webserv bench http|soak|chaos``: the HTTP server's benchmarks."""
 
 from __future__ import annotations
 
@@ -46,5 +46,20 @@ def register(app: typer.Typer) -> None:
             env_ttl_s=env_ttl,
             think_s=think_s,
             log=lambda line: typer.echo(line, err=as_json),
+        )
+        emit(report, as_json)
+
+    @app.command()
+    def chaos(
+        rounds: int = typer.Option(3, min=1, help="Rounds of every fault."),
+        env_ttl: float = typer.Option(10.0, min=5.0, help="Env TTL on the server (s)."),
+        as_json: Json = False,
+    ) -> None:
+        """Faults mid-episode (a client, an instance, Chromium, the server, Redis killed),
+        then undocumented answers, lost or doubled steps and leftovers counted."""
+        from benchmarks.chaos import run
+
+        report = run(
+            rounds=rounds, env_ttl_s=env_ttl, log=lambda line: typer.echo(line, err=as_json)
         )
         emit(report, as_json)

@@ -29,29 +29,55 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class RedisProcess:
+    """A redis-server without persistence on a port of its own that it keeps across a stop
+    and a start: an outage, after which Redis is back empty."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=self.env)
+        deadline = time.monotonic() + 30
+        with redis.Redis(port=self.port) as client:
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except redis.ConnectionError:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)  # poll interval while redis opens its port
+
+    def kill(self) -> None:
+        """SIGKILL: an outage as abrupt as a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
 @contextmanager
 def redis_server(workdir: Path) -> Iterator[str]:
     """A redis-server of its own on a free loopback port, without persistence; its URL."""
-    port = free_port()
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-    argv += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
+    server = RedisProcess(workdir).start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)  # poll interval while redis opens its port
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 @dataclass

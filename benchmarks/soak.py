@@ -35,9 +35,10 @@ from webserv.pool.backends.process import ProcessBackend
 OWNER = "soak"
 
 
-def live_instances(owner: str = OWNER) -> set[str]:
-    """Ids of the instances labelled ``owner`` whose process runs."""
-    backend = ProcessBackend(owner=owner)
+def live_instances(owner: str = OWNER, state_dir: Path | None = None) -> set[str]:
+    """Ids of the instances labelled ``owner`` whose process runs (recorded under
+    ``state_dir``, default the process backend's under ``WEBSERV_HOME``)."""
+    backend = ProcessBackend(owner=owner, state_dir=state_dir)
     return {i.id for i in asyncio.run(backend.owned(owner))}
 
 
@@ -123,7 +124,7 @@ class Trainers:
                 proc.wait()
 
 
-def _until(condition: Any, timeout_s: float) -> bool:
+def until(condition: Any, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
@@ -247,8 +248,8 @@ def _soak(
         pool = api.get("/v1/pool").json()
         return not pool["envs"] and site_count(pool, "leased") == 0
 
-    _until(drained, env_ttl_s + 60)
-    _until(lambda: not site_count(api.get("/v1/pool").json(), "launching"), 120)
+    until(drained, env_ttl_s + 60)
+    until(lambda: not site_count(api.get("/v1/pool").json(), "launching"), 120)
     pool = api.get("/v1/pool").json()
     known = known_instances(pool)
     leased_left = site_count(pool, "leased")
@@ -258,11 +259,11 @@ def _soak(
     server.stop()
 
     def all_gone() -> bool:
-        return not live_instances() and not [p for p in tree if _running(p)]
+        return not live_instances() and not [p for p in tree if is_running(p)]
 
-    _until(all_gone, 60)
+    until(all_gone, 60)
     after_stop = len(live_instances())
-    processes_left = len([p for p in tree if _running(p)])
+    processes_left = len([p for p in tree if is_running(p)])
 
     memory_rows(report, samples)
     leaks = {
@@ -315,7 +316,7 @@ def memory_rows(report: Report, samples: list[dict[str, Any]]) -> None:
             )
 
 
-def _running(proc: psutil.Process) -> bool:
+def is_running(proc: psutil.Process) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:

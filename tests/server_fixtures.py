@@ -5,17 +5,14 @@ and started again."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-import redis
 import uvicorn
 
-from benchmarks.serving import ServerProcess, free_port, redis_server
+from benchmarks.serving import RedisProcess, ServerProcess, free_port, redis_server
 from benchmarks.serving import server_process as serving_process
 from webserv.env.runtime import EnvRuntime, RuntimeConfig
 from webserv.server.app import create_app
@@ -30,40 +27,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server of its own on a free port, without persistence."""
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
-
-
-class RedisProcess:
-    """A redis-server without persistence on a port of its own that it keeps across a stop
-    and a start: an outage, after which Redis is back empty."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisProcess:
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        argv += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        with redis.Redis(port=self.port) as client:
-            while True:
-                try:
-                    client.ping()
-                    return self
-                except redis.ConnectionError:
-                    if self.proc.poll() is not None or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.01)  # poll interval while redis opens its port
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture

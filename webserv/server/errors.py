@@ -86,6 +86,15 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
 }
+STORE_UNAVAILABLE = "store_unavailable"
+
+
+def error_codes() -> set[tuple[int, str]]:
+    """Every (status, code) an error answer of the server is meant to carry: the API errors,
+    the framework's HTTP errors and a store outage (the guard's refusals reuse these codes).
+    ``internal`` (500) is not among them: it is an unexpected failure."""
+    api = {(cls.status, cls.code) for cls in ApiError.__subclasses__()}
+    return api | set(_HTTP_CODES.items()) | {(503, STORE_UNAVAILABLE)}
 
 
 def allowed_methods(routes: Sequence[BaseRoute], request: Request) -> str:
@@ -126,10 +135,10 @@ def install(app: FastAPI, on_error: Any, routes: Sequence[BaseRoute]) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        on_error("store_unavailable")
+        on_error(STORE_UNAVAILABLE)
         return error_response(
             503,
-            "store_unavailable",
+            STORE_UNAVAILABLE,
             f"{exc}; nothing was done, retry later",
             headers=retry_after(STORE_RETRY_AFTER_S),
         )
