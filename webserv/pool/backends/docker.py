@@ -346,7 +346,9 @@ class DockerBackend:
             attrs = await self._call(f"inspecting image {image}", inspect)
             self._entrypoints[image] = RuntimeStart.of(attrs.get("Config") or {})
             if self._entrypoints[image] is None:
-                log.info("image %s has neither a `python -m` entrypoint nor a runtime agent", image)
+                log.debug(
+                    "image %s has neither a `python -m` entrypoint nor a runtime agent", image
+                )
         return self._entrypoints[image]
 
     async def _top_up(self, spec: SiteSpec) -> None:
