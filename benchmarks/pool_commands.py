@@ -60,9 +60,14 @@ SCALE = typer.Option(
 )
 
 
-def _name(benchmark: str, backend: str, site: str, suffix: str = "") -> str:
-    named = "" if site == DEFAULT_SITE else f"-{site}"
-    return f"{benchmark}-{backend}{named}{suffix}"
+def _name(benchmark: str, backend: str, golden: Golden, suffix: str = "") -> str:
+    """``<benchmark>-<backend>[-<site>][-<golden parameters off the defaults>]``: results on
+    another site or another size of its data never overwrite the default's."""
+    site = golden.site
+    named = "" if site.name == DEFAULT_SITE else f"-{site.name}"
+    default = site.golden_name()
+    sized = golden.name.removeprefix(default) if golden.name.startswith(default) else ""
+    return f"{benchmark}-{backend}{named}{sized}{suffix}"
 
 
 def _drivers(snapshot: list[DriverName] | None) -> list[str] | None:
@@ -111,7 +116,7 @@ def launch(
 
     golden = _golden(site, backend, data_dir, scale, snapshot_root)
     report = run(golden, str(backend), _drivers(snapshot_driver), n, snapshot_root, cold_cache)
-    emit(report, as_json, _name("launch", backend, site, "-cold-cache" if cold_cache else ""))
+    emit(report, as_json, _name("launch", backend, golden, "-cold-cache" if cold_cache else ""))
 
 
 def reset(
@@ -129,7 +134,7 @@ def reset(
 
     golden = _golden(site, backend, data_dir, scale, snapshot_root)
     report = run(golden, str(backend), _drivers(snapshot_driver), n, snapshot_root)
-    emit(report, as_json, _name("reset", backend, site))
+    emit(report, as_json, _name("reset", backend, golden))
 
 
 def storage(
@@ -149,7 +154,7 @@ def storage(
         check_site(site)
     golden = _golden(site, backend, data_dir, scale, snapshot_root)
     report = run(golden, str(backend), _drivers(snapshot_driver), repeats, snapshot_root)
-    emit(report, as_json, _name("storage", backend, site))
+    emit(report, as_json, _name("storage", backend, golden))
 
 
 def density(
@@ -170,7 +175,7 @@ def density(
         driver = pick_driver(snapshot_root, snapshot_driver)  # before any data is seeded
     golden = _golden(site, backend, data_dir, scale, snapshot_root)
     report = run(golden, str(backend), driver, target, cold, snapshot_root)
-    emit(report, as_json, _name("density", backend, site))
+    emit(report, as_json, _name("density", backend, golden))
 
 
 def register(app: typer.Typer) -> None:

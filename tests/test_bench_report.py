@@ -3,6 +3,7 @@ import json
 import pytest
 
 from benchmarks.report import Report
+from webserv.sites.registry import get as get_site
 from webserv.stats import percentile
 
 
@@ -24,11 +25,17 @@ def test_ratio_orientation_for_costs_and_goods(tmp_path):
     assert '"benchmark": "demo"' in path.read_text()
 
 
-def test_results_of_another_site_are_named_after_it():
+def test_results_of_another_site_or_size_are_named_after_it(tmp_path):
     from benchmarks.pool_commands import _name
+    from benchmarks.pool_setup import Golden
 
-    assert _name("launch", "process", "shop", "-cold-cache") == "launch-process-cold-cache"
-    assert _name("reset", "docker", "shopping") == "reset-docker-shopping"
+    shop, shopping = get_site("shop"), get_site("shopping")
+    default = Golden(shop, shop.golden_name(), tmp_path)
+    small = Golden(shop, shop.golden_name({"scale": 0.02}), tmp_path)
+    exported = Golden(shopping, shopping.golden_name(), tmp_path)
+    assert _name("launch", "process", default, "-cold-cache") == "launch-process-cold-cache"
+    assert _name("launch", "docker", small) == "launch-docker-scale0.02"
+    assert _name("reset", "docker", exported) == "reset-docker-shopping"
 
 
 def test_bench_golden_refuses_a_backend_the_site_lacks(tmp_path):
