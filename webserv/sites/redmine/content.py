@@ -346,7 +346,7 @@ def generate(seed: int = 7, scale: float = 1.0) -> Content:
     """All of the golden's content for ``seed`` and ``scale`` (1.0: 24 projects, 3,000
     issues, 120 users)."""
     rng = random.Random(seed)
-    n_users = max(12, round(120 * scale))
+    n_users = max(20, round(120 * scale))
     n_issues = max(60, round(3000 * scale))
 
     admin_salt, admin_hash = _salted(rng, ADMIN_PASSWORD)
@@ -419,7 +419,7 @@ def generate(seed: int = 7, scale: float = 1.0) -> Content:
     members: list[Member] = []
     team: dict[int, list[Member]] = {}
     for project in projects:
-        chosen = rng.sample(users, rng.randint(8, 14))
+        chosen = rng.sample(users, min(len(users), rng.randint(8, 14)))
         for position, user in enumerate(chosen):
             role = "Manager" if position == 0 else rng.choice(MEMBER_ROLES)
             member = Member(
