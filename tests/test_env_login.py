@@ -54,6 +54,18 @@ async def test_a_refused_login_says_who_and_where():
             await log_in(client, "http://127.0.0.1:7770", MAGENTO)
 
 
+async def test_a_login_form_answered_again_is_a_refused_login():
+    """Redmine answers a wrong password with 200, its form again and a new anonymous
+    session cookie: that is a refusal, not a session."""
+
+    def form_again(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=LOGIN_PAGE, headers={"Set-Cookie": "s=anon; Path=/"})
+
+    async with session_client(transport=httpx.MockTransport(form_again)) as client:
+        with pytest.raises(LoginError, match="HTTP 200, the login form came back"):
+            await log_in(client, "http://127.0.0.1:7770", MAGENTO)
+
+
 async def test_cookie_and_header_logins_need_no_request():
     async with session_client() as client:
         by_cookie = Login(role="r", method="cookie", cookies={"token": "t"})

@@ -149,10 +149,14 @@ async def log_in(client: httpx.AsyncClient, instance_url: str, login: Login) -> 
     except httpx.HTTPError as err:
         raise LoginError(f"login as {login.role} at {url} failed: {err}") from err
     answered = response.headers.get_list("set-cookie")
-    if response.status_code >= 400 or not answered:
+    # A site that answers a wrong password with its login form again (Redmine: 200, the
+    # form and a fresh anonymous session cookie) refused the login as surely as a 4xx.
+    form_again = response.status_code == 200 and _login_form(response.text, action)[1]
+    if response.status_code >= 400 or not answered or form_again:
+        why = "the login form came back" if form_again else "no session cookie"
         raise LoginError(
             f"login as {login.role} ({login.username}) at {url} was refused: "
-            f"HTTP {response.status_code}, no session cookie"
+            f"HTTP {response.status_code}, {why}"
         )
     # The login's own cookies override those of the page (a session id renewed at login).
     return Credentials(cookies=_cookies([*set_cookies, *answered], host))
