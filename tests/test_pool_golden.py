@@ -92,7 +92,7 @@ def test_committed_shop_manifest_is_what_the_generator_makes(suite_golden: Path)
 
 
 def test_every_registered_site_has_a_committed_manifest():
-    for name in ("shop", "shopping", "shopping_admin", "gitlab", "reddit"):
+    for name in ("shop", "wordpress", "redmine", "shopping", "shopping_admin", "gitlab", "reddit"):
         path = SNAPSHOTS / name / "snapshot.json"
         manifest = golden.SnapshotManifest.model_validate_json(path.read_text())
         site = get_site(name)
