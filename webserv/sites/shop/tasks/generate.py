@@ -25,6 +25,7 @@ from webserv.sites.shop import accounts, db
 from webserv.sites.shop.admin.reports import bestsellers, sales_by_period
 from webserv.sites.shop.shipping import METHODS
 from webserv.sites.shop.web import money
+from webserv.tasks.authoring import Task, task
 
 HERE = Path(__file__).parent
 ADMIN = "__SHOPPING_ADMIN__"
@@ -34,7 +35,6 @@ MONTHS = (
     "January February March April May June July August September October November December"
 ).split()
 
-Task = dict[str, Any]
 Template = Callable[[sqlite3.Connection, random.Random], Iterator[Task]]
 TEMPLATES: list[tuple[int, Template]] = []
 
@@ -45,42 +45,6 @@ def template(template_id: int) -> Callable[[Template], Template]:
         return fn
 
     return register
-
-
-def task(
-    *,
-    site: str,
-    start_url: str,
-    intent_template: str,
-    values: dict[str, Any],
-    evaluation: dict[str, Any],
-    solution: list[str],
-) -> Task:
-    """One task in WebArena's format (``task_id`` and template id are set by the caller)."""
-    intent = intent_template
-    for key, value in values.items():
-        intent = intent.replace("{{" + key + "}}", str(value))
-    evaluation = {
-        "eval_types": [],
-        "reference_answers": None,
-        "reference_url": "",
-        "program_html": [],
-        "string_note": "",
-        **evaluation,
-    }
-    return {
-        "sites": [site],
-        "require_login": True,
-        "storage_state": f"./.auth/{site}_state.json",
-        "start_url": start_url,
-        "geolocation": None,
-        "intent_template": intent_template,
-        "instantiation_dict": values,
-        "intent": intent,
-        "require_reset": False,
-        "eval": evaluation,
-        "reference_solution": solution,
-    }
 
 
 def answer(kind: str, value: str) -> dict[str, Any]:

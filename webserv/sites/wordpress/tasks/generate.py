@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from webserv.sites.wordpress.content import AUTHOR_LOGIN, Comment, Content, Post, generate
+from webserv.tasks.authoring import Task, task
 
 HERE = Path(__file__).parent
 ADMIN = "__WORDPRESS__"
@@ -35,7 +36,6 @@ ROLE_NAMES = {
     "subscriber": "Subscriber",
 }
 
-Task = dict[str, Any]
 Template = Callable[[Content, random.Random], Iterator[Task]]
 TEMPLATES: list[tuple[int, Template]] = []
 
@@ -46,42 +46,6 @@ def template(template_id: int) -> Callable[[Template], Template]:
         return fn
 
     return register
-
-
-def task(
-    *,
-    site: str,
-    start_url: str,
-    intent_template: str,
-    values: dict[str, Any],
-    evaluation: dict[str, Any],
-    solution: list[str],
-) -> Task:
-    """One task in WebArena's format (``task_id`` and template id are set by the caller)."""
-    intent = intent_template
-    for key, value in values.items():
-        intent = intent.replace("{{" + key + "}}", str(value))
-    evaluation = {
-        "eval_types": [],
-        "reference_answers": None,
-        "reference_url": "",
-        "program_html": [],
-        "string_note": "",
-        **evaluation,
-    }
-    return {
-        "sites": [site],
-        "require_login": True,
-        "storage_state": f"./.auth/{site}_state.json",
-        "start_url": start_url,
-        "geolocation": None,
-        "intent_template": intent_template,
-        "instantiation_dict": values,
-        "intent": intent,
-        "require_reset": False,
-        "eval": evaluation,
-        "reference_solution": solution,
-    }
 
 
 def answer(value: str) -> dict[str, Any]:
