@@ -83,6 +83,7 @@ class ObservationOut(BaseModel):
     settled: bool
     truncated: bool
     blocked_urls: list[str] = Field(default_factory=list)
+    pending: list[str] = Field(default_factory=list)
     answer: str | None = None
 
     @classmethod

@@ -53,6 +53,8 @@ class Controls(Protocol):
 
     def finish(self, answer: str) -> None: ...
 
+    def toggle_landmark(self, element_id: str) -> bool: ...
+
 
 ActionFn = Callable[..., Awaitable[None]]
 
@@ -240,13 +242,16 @@ async def _act(target: _Target, element_id: str, method: str, timeout_ms: int) -
 
 @_action
 async def click(c: Controls, id: str) -> None:
-    """Click the element with the given id.
+    """Click the element with the given id. A collapsed navigation lists its links when
+    clicked (and folds again when clicked once more).
 
     Args:
         id: the element id shown in brackets in the observation, e.g. "12".
 
     Examples: click("12")
     """
+    if c.toggle_landmark(id):
+        return  # a folded navigation: the next observation lists its links
     # An uncovered element in the main frame is clicked at once, with a guard in the page that
     # stops the click if the layout moved it meanwhile; Playwright's click (which waits until
     # the element is stable and hit) is the fallback.
@@ -303,24 +308,40 @@ async def select(c: Controls, id: str, option: str) -> None:
 
 async def _choose(locator: Locator, id: str, option: str, timeout_ms: int) -> bool:
     """Choose the option of a select element by its text or value; False if the element is
-    no select element, an ActionError listing the options if it has no such option."""
+    no select element, an ActionError listing the options if it has no such option.
+
+    An exact match wins; otherwise the one option whose text (or value) matches ignoring case
+    and spacing, so "price: Low to High" picks "Price: low to high" when nothing else reads so.
+    """
     found = await locator.evaluate(
         """(el, wanted) => {
           if (el.localName !== 'select') return {error: 'not-select'};
-          const norm = (s) => s.replace(/\\s+/g, ' ').trim();
+          const norm = (s) => s.replace(/[\\u200B-\\u200D\\u2060\\uFEFF\\u00AD]/g, '')
+            .replace(/\\s+/g, ' ').trim();
+          const loose = (s) => norm(s).toLowerCase();
           const options = [...el.options];
-          const index = options.findIndex((o) => norm(o.label || o.text) === norm(wanted)
-            || o.value === wanted);
-          return {index, options: options.map((o) => norm(o.label || o.text))};
+          const texts = options.map((o) => norm(o.label || o.text));
+          const pick = (test) => options.map((o, i) => (test(o, texts[i]) ? i : -1))
+            .filter((i) => i >= 0);
+          let hits = pick((o, t) => t === norm(wanted) || o.value === wanted);
+          if (!hits.length) {
+            hits = pick((o, t) => loose(t) === loose(wanted));
+            if (!hits.length) hits = pick((o) => loose(o.value) === loose(wanted));
+          }
+          return {hits, options: texts};
         }""",
         option,
     )
     if found.get("error"):
         return False
-    if found["index"] < 0:
-        listed = ", ".join(json.dumps(o) for o in found["options"])
+    listed = ", ".join(json.dumps(o) for o in found["options"])
+    hits = found["hits"]
+    if not hits:
         raise ActionError(f"element {id} has no option {option!r}; options are: {listed}")
-    await locator.select_option(index=found["index"], timeout=timeout_ms)
+    if len(hits) > 1 and len({found["options"][i] for i in hits}) > 1:
+        named = ", ".join(json.dumps(found["options"][i]) for i in hits)
+        raise ActionError(f"option {option!r} of element {id} could be any of {named}")
+    await locator.select_option(index=hits[0], timeout=timeout_ms)
     return True
 
 

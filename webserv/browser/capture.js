@@ -1,6 +1,9 @@
 // One pass over a document (and its same-origin iframes, recursively) collecting what the compact
 // observation needs. Interactive elements get a short id in the `data-wsid` attribute, reused for
 // as long as the node lives; ids inside an iframe are prefixed with the iframe's own id and a dot.
+// Data tables come out as rows of cells, each cell a list of nodes; nodes inside a top-level
+// navigation or complementary landmark carry its index (`lm`), nodes inside the main landmark
+// `main`, so that the rendering can put the content first and fold long navigation.
 // Returns the capture as JSON text.
 (opts) => {
   const MAX_NAME = opts.maxName || 100;
@@ -19,6 +22,11 @@
     'datetime-local', 'month', 'week', 'time', '']);
 
   const nodes = [];
+  // Where nodes go: the page's list, or the cell of a table being captured.
+  let out = nodes;
+  const landmarks = [];
+  // Text a control took as its name (the words right after an unlabelled checkbox).
+  const consumed = new Set();
   const display = new Map();
   const blockKeys = new Map();
   let nextBlock = 0;
@@ -26,7 +34,9 @@
   const vh = rootWin.innerHeight;
   const vw = rootWin.innerWidth;
 
-  const collapse = (s) => (s || '').replace(/\s+/g, ' ').trim();
+  // Zero-width characters and soft hyphens are invisible: names keep only what a reader sees.
+  const INVISIBLE = /[\u200B-\u200D\u2060\uFEFF\u00AD]/g;
+  const collapse = (s) => (s || '').replace(INVISIBLE, '').replace(/\s+/g, ' ').trim();
   const clip = (s, n = MAX_NAME) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
 
   const registry = (doc) => {
@@ -60,7 +70,9 @@
     const explicit = (el.getAttribute('role') || '').split(' ')[0];
     if (explicit) return explicit;
     const tag = el.localName;
-    if (tag === 'a') return el.hasAttribute('href') ? 'link' : '';
+    if (tag === 'a') {
+      return el.hasAttribute('href') || el.getAttribute('aria-disabled') === 'true' ? 'link' : '';
+    }
     if (tag === 'button' || tag === 'summary') return 'button';
     if (tag === 'select') return el.multiple || el.size > 1 ? 'listbox' : 'combobox';
     if (tag === 'textarea') return 'textbox';
@@ -81,29 +93,101 @@
 
   const textOf = (el) => collapse(el.innerText !== undefined ? el.innerText : el.textContent);
 
-  const labelText = (el) => {
-    const doc = el.ownerDocument;
+  // The text of an element as its accessible name reads it: without what is hidden from
+  // assistive technology (a visible count beside its screen-reader wording is said once) and
+  // without the values of the form controls inside it.
+  const contentText = (el) => {
+    if (!el.querySelector('[aria-hidden="true"],input,select,textarea')) return textOf(el);
     const parts = [];
-    if (el.id) {
-      for (const label of doc.querySelectorAll(`label[for="${CSS.escape(el.id)}"]`)) {
-        parts.push(textOf(label));
+    const walk = (node) => {
+      for (const child of node.childNodes) {
+        if (child.nodeType === 3) {
+          parts.push(child.data);
+          continue;
+        }
+        if (child.nodeType !== 1 || SKIP.has(child.localName) || child.hidden ||
+            child.getAttribute('aria-hidden') === 'true' ||
+            ['input', 'select', 'textarea'].includes(child.localName)) continue;
+        const style = child.ownerDocument.defaultView.getComputedStyle(child);
+        if (style.display === 'none' || style.visibility === 'hidden') continue;
+        const inline = style.display.startsWith('inline');
+        if (!inline) parts.push(' ');
+        if (child.localName === 'img') parts.push(child.getAttribute('alt') || '');
+        else walk(child);
+        if (!inline) parts.push(' ');
       }
+    };
+    walk(el);
+    return collapse(parts.join(''));
+  };
+
+  const labelText = (el) => [...(el.labels || [])].map(contentText).filter(Boolean).join(' ');
+
+  // The column a cell starts in, counting the spans of the cells before it in its row.
+  const columnOf = (cell) => {
+    let col = 0;
+    for (let c = cell.previousElementSibling; c; c = c.previousElementSibling) col += c.colSpan || 1;
+    return col;
+  };
+  const headerRow = (table) => {
+    if (table.tHead && table.tHead.rows.length) return table.tHead.rows[table.tHead.rows.length - 1];
+    const first = table.rows[0];
+    return first && [...first.cells].every((c) => c.localName === 'th') ? first : null;
+  };
+  const cellAt = (row, col) => {
+    let at = 0;
+    for (const cell of row.cells) {
+      at += cell.colSpan || 1;
+      if (at > col) return cell;
     }
-    const wrapping = el.closest('label');
-    if (wrapping && !parts.length) {
-      const copy = wrapping.cloneNode(true);
-      copy.querySelectorAll('input,select,textarea').forEach((c) => c.remove());
-      parts.push(collapse(copy.textContent));
+    return null;
+  };
+  // What names an unlabelled control in a table: its column's header, else its row's header.
+  const tableName = (el) => {
+    const cell = el.closest('td,th');
+    const table = cell && cell.closest('table');
+    if (!table) return '';
+    const head = headerRow(table);
+    if (head && head !== cell.parentElement) {
+      const header = cellAt(head, columnOf(cell));
+      const text = header ? contentText(header) : '';
+      if (text) return text;
     }
-    return parts.filter(Boolean).join(' ');
+    const rowHeader = cell.parentElement.querySelector(':scope > th');
+    return rowHeader && rowHeader !== cell ? contentText(rowHeader) : '';
+  };
+  // The words right after an unlabelled checkbox or radio button ("[x] Remember me"); they are
+  // its name, and are then not repeated as text.
+  const INLINE_TEXT = new Set(['span', 'b', 'strong', 'em', 'i', 'small', 'font']);
+  const followingText = (el) => {
+    let sib = el.nextSibling;
+    while (sib && sib.nodeType === 3 && !collapse(sib.data)) sib = sib.nextSibling;
+    if (!sib) return '';
+    const text = sib.nodeType === 3 ? collapse(sib.data)
+      : sib.nodeType === 1 && INLINE_TEXT.has(sib.localName) && !sib.querySelector(INTERACTIVE)
+        ? contentText(sib) : '';
+    if (!text || text.length > 80) return '';
+    consumed.add(sib);
+    return text;
+  };
+  // The words right before an unlabelled text field ("Search: [    ]"); already captured as
+  // text, they are taken back.
+  const precedingText = (el) => {
+    let sib = el.previousSibling;
+    while (sib && sib.nodeType === 3 && !collapse(sib.data)) sib = sib.previousSibling;
+    const text = sib && sib.nodeType === 3 ? collapse(sib.data) : '';
+    if (!text || text.length > 60) return '';
+    const last = out[out.length - 1];
+    if (last && last.k === 'text' && last.t === text) out.pop();
+    return text.replace(/:$/, '').trim();
   };
 
   const nameOf = (el, role, withText) => {
     const doc = el.ownerDocument;
     const labelledby = el.getAttribute('aria-labelledby');
     if (labelledby) {
-      const text = labelledby.split(/\s+/).map((i) => doc.getElementById(i))
-        .filter(Boolean).map(textOf).join(' ');
+      const text = collapse(labelledby.split(/\s+/).map((i) => doc.getElementById(i))
+        .filter(Boolean).map(contentText).join(' '));
       if (text) return text;
     }
     const aria = collapse(el.getAttribute('aria-label'));
@@ -115,16 +199,21 @@
         return collapse(el.value) || (type === 'reset' ? 'Reset' : 'Submit');
       }
       if (type === 'image') return collapse(el.alt) || 'Submit';
-      return labelText(el) || collapse(el.getAttribute('placeholder')) ||
-        collapse(el.getAttribute('title')) || '';
+      const named = labelText(el) || collapse(el.getAttribute('title')) ||
+        collapse(el.getAttribute('placeholder')) || tableName(el);
+      if (named) return named;
+      return role === 'checkbox' || role === 'radio' ? followingText(el) : precedingText(el);
     }
     if (withText) {
-      const text = textOf(el);
+      const text = contentText(el);
       if (text) return text;
       const img = el.querySelector('img[alt]');
       if (img && collapse(img.alt)) return collapse(img.alt);
+      const svgTitle = el.querySelector('svg title');
+      if (svgTitle && collapse(svgTitle.textContent)) return collapse(svgTitle.textContent);
     }
-    return collapse(el.getAttribute('title'));
+    return collapse(el.getAttribute('title')) ||
+      (role === 'textbox' || role === 'combobox' ? tableName(el) : '');
   };
 
   const blockOf = (el) => {
@@ -172,7 +261,8 @@
     } else if (el.isContentEditable) {
       node.value = clip(textOf(el), 200);
     }
-    if (el.disabled || el.getAttribute('aria-disabled') === 'true') node.disabled = true;
+    // Disabled by its own attribute, by a disabled fieldset around it, or by ARIA.
+    if (el.matches(':disabled') || el.getAttribute('aria-disabled') === 'true') node.disabled = true;
     const expanded = el.getAttribute('aria-expanded');
     if (expanded !== null) node.expanded = expanded === 'true';
     if (tag === 'summary' && el.parentElement && el.parentElement.localName === 'details') {
@@ -182,22 +272,107 @@
     if (el.required) node.required = true;
     if (el.ownerDocument.activeElement === el) node.focused = true;
     if (tag === 'a' && el.target === '_blank') node.newTab = true;
+    // Two links in a row to one page in the same tab (a product's picture and its title) are
+    // one link.
+    if (role === 'link' && el.href && (!el.target || el.target === '_self')) node.href = el.href;
     return node;
+  };
+
+  // Every node says where it belongs: a folded landmark, the main content, or neither.
+  const push = (node, ctx) => {
+    if (ctx.lm !== undefined) node.lm = ctx.lm;
+    if (ctx.main) node.main = true;
+    out.push(node);
   };
 
   const pushText = (text, parent, ctx) => {
     if (!text) return;
     const b = box(parent, ctx);
-    nodes.push({ k: 'text', t: text, blk: blockOf(parent), cell: cellOf(parent), vis: inView(b),
-      h: ctx.heading || 0 });
+    push({ k: 'text', t: text, blk: blockOf(parent), cell: cellOf(parent), vis: inView(b),
+      h: ctx.heading || 0 }, ctx);
   };
 
   const walkChildren = (root, ctx) => {
     for (const child of root.childNodes) {
+      if (consumed.has(child)) continue;
       if (child.nodeType === 3) pushText(collapse(child.data), child.parentElement, ctx);
       else if (child.nodeType === 1) visit(child, ctx);
     }
     if (root.shadowRoot) walkChildren(root.shadowRoot, ctx);
+  };
+
+  // A table of data rather than of layout: it says so by a caption, a header section, header
+  // cells or its role.
+  const isDataTable = (table, ctx) => {
+    if (ctx.inTable) return false;
+    const role = (table.getAttribute('role') || '').split(' ')[0];
+    if (role === 'presentation' || role === 'none') return false;
+    if (['table', 'grid', 'treegrid'].includes(role)) return true;
+    return Boolean(table.caption || table.tHead || table.tFoot ||
+      table.querySelector(':scope > tbody > tr > th, :scope > tr > th'));
+  };
+
+  const shown = (el) => {
+    const style = el.ownerDocument.defaultView.getComputedStyle(el);
+    return style.display !== 'none' && style.visibility !== 'hidden' &&
+      style.visibility !== 'collapse';
+  };
+
+  // A data table as a header row and rows of cells, each cell a list of nodes; a cell spanning
+  // columns leaves empty cells after it, one spanning rows an empty cell below it, so that
+  // every cell stays under its column's header.
+  const visitTable = (table, ctx) => {
+    const cellCtx = { ...ctx, inTable: true };
+    const head = headerRow(table);
+    const name = nameOf(table, 'table', false) ||
+      (table.caption && shown(table.caption) ? contentText(table.caption) : '');
+    const node = { k: 'table', name: clip(name, 200), head: null, rows: [],
+      vis: inView(box(table, ctx)) };
+    const below = [];
+    const capture = (row) => {
+      const cells = [];
+      let col = 0;
+      const fill = () => {
+        while (below[col] > 0) {
+          below[col] -= 1;
+          cells.push([]);
+          col += 1;
+        }
+      };
+      for (const cell of row.cells) {
+        fill();
+        if (!shown(cell)) continue;
+        const saved = out;
+        out = [];
+        walkChildren(cell, cellCtx);
+        cells.push(out);
+        out = saved;
+        const span = Math.max(1, Math.min(cell.colSpan || 1, 50));
+        for (let i = 0; i < span; i++) below[col + i] = Math.max(0, (cell.rowSpan || 1) - 1);
+        for (let i = 1; i < span; i++) cells.push([]);
+        col += span;
+      }
+      fill();
+      return cells;
+    };
+    for (const row of table.rows) {
+      if (!shown(row) || row.closest('table') !== table) continue;
+      const cells = capture(row);
+      if (row === head) node.head = cells;
+      else if (cells.some((c) => c.length)) node.rows.push({ cells, vis: inView(box(row, ctx)) });
+    }
+    push(node, ctx);
+  };
+
+  // Landmarks whose content the rendering moves after the main content and may fold.
+  const SIDE_LANDMARKS = new Set(['navigation', 'complementary']);
+  const landmarkRole = (el) => {
+    const explicit = (el.getAttribute('role') || '').split(' ')[0];
+    if (explicit) return explicit;
+    if (el.localName === 'nav') return 'navigation';
+    if (el.localName === 'aside') return 'complementary';
+    if (el.localName === 'main') return 'main';
+    return '';
   };
 
   const visit = (el, ctx) => {
@@ -214,6 +389,25 @@
       if (el.contains(el.control)) visit(el.control, ctx);
       return;
     }
+    if (tag === 'table' && isDataTable(el, ctx)) {
+      visitTable(el, ctx);
+      return;
+    }
+    if (tag === 'caption') return; // the table's name
+    if (!ctx.main && ctx.lm === undefined && !ctx.inTable) {
+      const landmark = landmarkRole(el);
+      if (landmark === 'main') {
+        walkChildren(el, { ...ctx, main: true });
+        return;
+      }
+      if (SIDE_LANDMARKS.has(landmark)) {
+        const lm = landmarks.length;
+        landmarks.push({ id: idFor(el, ctx.prefix), role: landmark,
+          name: clip(nameOf(el, landmark, false)), vis: inView(box(el, ctx)) });
+        walkChildren(el, { ...ctx, lm });
+        return;
+      }
+    }
     if (tag === 'iframe') {
       let doc = null;
       try { doc = el.contentDocument; } catch (e) { doc = null; }
@@ -229,8 +423,8 @@
       const level = parseInt(el.getAttribute('aria-level') || tag.slice(1), 10) || 2;
       if (!el.querySelector(INTERACTIVE)) {
         const b = box(el, ctx);
-        const t = textOf(el);
-        if (t) nodes.push({ k: 'heading', t: clip(t, 200), level, vis: inView(b) });
+        const t = contentText(el);
+        if (t) push({ k: 'heading', t: clip(t, 200), level, vis: inView(b) }, ctx);
         return;
       }
       walkChildren(el, { ...ctx, heading: level });
@@ -240,7 +434,7 @@
       const alt = collapse(el.getAttribute('alt') || el.getAttribute('aria-label'));
       if (alt) {
         const b = box(el, ctx);
-        nodes.push({ k: 'img', t: clip(alt), vis: inView(b) });
+        push({ k: 'img', t: clip(alt), vis: inView(b) }, ctx);
       }
       return;
     }
@@ -251,7 +445,7 @@
       const nested = CONTAINER_ROLES.has(role) || el.querySelector(INTERACTIVE) !== null;
       const node = sized || nested ? interactiveNode(el, role || 'clickable', ctx, !nested) : null;
       // An unnamed wrapper around other controls (an option holding a link) adds nothing.
-      if (node && (node.name || !nested || CONTAINER_ROLES.has(role))) nodes.push(node);
+      if (node && (node.name || !nested || CONTAINER_ROLES.has(role))) push(node, ctx);
       if (nested && tag !== 'select') walkChildren(el, ctx);
       return;
     }
@@ -273,6 +467,7 @@
   return JSON.stringify({
     title: document.title,
     nodes,
+    landmarks,
     scroll: {
       y: Math.round(scroller ? scroller.scrollTop : 0),
       height: Math.round(scroller ? scroller.scrollHeight : vh),

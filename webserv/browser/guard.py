@@ -79,6 +79,7 @@ class UrlGuard:
             if not _ENTRY.fullmatch(entry):
                 raise ValueError(f"{entry!r} is not a host or host:port")
         self.blocked: list[str] = []
+        self.blocked_navigations: list[tuple[Page, str]] = []
 
     def allows(self, url: str) -> bool:
         """Whether a session may be sent to ``url``: an http(s) page of an allowed host, or
@@ -119,6 +120,10 @@ class UrlGuard:
     def _failed(self, request: Request) -> None:
         if request.failure in BLOCKED_FAILURES:
             self._block(request.url)
+            if request.is_navigation_request():
+                frame = request.frame
+                if frame.parent_frame is None:
+                    self.blocked_navigations.append((frame.page, request.url))
 
     def _watch_page(self, page: Page) -> None:
         page.on("websocket", self._watch_socket)
@@ -139,6 +144,11 @@ class UrlGuard:
     def _block(self, url: str) -> None:
         if url not in self.blocked:
             self.blocked.append(url)
+
+    def take_blocked_navigations(self) -> list[tuple[Page, str]]:
+        """The tabs sent to a refused URL since the last call, with that URL."""
+        refused, self.blocked_navigations = self.blocked_navigations, []
+        return refused
 
     def take_blocked(self) -> list[str]:
         """The URLs blocked since the last call."""

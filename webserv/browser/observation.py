@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -52,27 +52,42 @@ class Observation(BaseModel):
     blocked_urls: list[str] = Field(
         default_factory=list, description="Requests the URL guard aborted since the last step."
     )
+    pending: list[str] = Field(
+        default_factory=list,
+        description="What the page was still doing when observed: requests in flight, timers "
+        "due (those not waited for say so), running animations.",
+    )
     answer: str | None = Field(default=None, description="The answer given with stop(), if any.")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()
 
 
+#: A navigation or complementary landmark with more elements than this is folded into one
+#: line when the page does not fit the token budget (until the agent unfolds it).
+FOLD_AT = 20
+
+
 @dataclass(frozen=True)
 class Rendered:
-    """The compact text of one capture, and what fitting it into the budget cost."""
+    """The compact text of one capture, and what fitting it into the budget cost.
+
+    ``landmarks`` maps the id of each foldable landmark shown to its key (see
+    :func:`landmark_key`), the handle by which the agent unfolds it.
+    """
 
     text: str
     token_count: int
     truncated: bool
     boxes: dict[str, tuple[int, int, int, int]]
+    landmarks: dict[str, str] = field(default_factory=dict)
 
 
 def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _element_line(node: dict[str, Any]) -> str:
+def _element_line(node: dict[str, Any], in_heading: bool = True) -> str:
     parts = [f"[{node['id']}] {node['role']}"]
     if node.get("name"):
         parts.append(_quote(node["name"]))
@@ -89,7 +104,72 @@ def _element_line(node: dict[str, Any]) -> str:
     if node.get("newTab"):
         parts.append("(opens new tab)")
     line = " ".join(parts)
-    return "#" * node["h"] + " " + line if node.get("h") else line
+    return "#" * node["h"] + " " + line if in_heading and node.get("h") else line
+
+
+def _same_target(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    href = a.get("href")
+    return (
+        a["k"] == b["k"] == "el"
+        and a["role"] == b["role"] == "link"
+        and bool(href)
+        and href == b.get("href")
+        and not href.endswith("#")
+        and not href.lower().startswith("javascript:")
+    )
+
+
+def _merge_links(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two links in a row to the same page (a picture and a title) as one: the one in a
+    heading, else the one with the longer name."""
+    out: list[dict[str, Any]] = []
+    for node in nodes:
+        if out and _same_target(out[-1], node):
+            before = out[-1]
+            keep = node if node.get("h") or len(node["name"]) >= len(before["name"]) else before
+            out[-1] = keep | {"vis": before["vis"] or node["vis"]}
+            continue
+        out.append(node)
+    return out
+
+
+def _cell(nodes: list[dict[str, Any]]) -> str:
+    parts = []
+    for node in _merge_links(nodes):
+        kind = node["k"]
+        if kind == "el":
+            parts.append(_element_line(node, in_heading=False))
+        elif kind == "img":
+            parts.append(f"img {_quote(node['t'])}")
+        elif kind in ("text", "heading"):
+            parts.append(node["t"])
+    # A cell's own pipes must not read as the next column.
+    return " ".join(parts).replace("|", "\\|")
+
+
+def _row(cells: list[list[dict[str, Any]]]) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _has_element(cells: list[list[dict[str, Any]]]) -> bool:
+    return any(node["k"] == "el" for cell in cells for node in cell)
+
+
+def _table_lines(node: dict[str, Any]) -> list[tuple[str, int]]:
+    """A data table: a line naming it, its header row, then one line per row, every cell in
+    its column. The name and header go only after the rows they head."""
+    rows = node["rows"]
+    name = f" {_quote(node['name'])}" if node.get("name") else ""
+    count = f"{len(rows)} row" + ("" if len(rows) == 1 else "s")
+    head_priority = 0 if node["vis"] or any(r["vis"] for r in rows) else 2
+    lines = [(f"table{name} ({count})", head_priority)]
+    if node.get("head"):
+        lines.append((_row(node["head"]), head_priority))
+    for row in rows:
+        element = _has_element(row["cells"])
+        priority = (0 if row["vis"] else 2) if element else (1 if row["vis"] else 3)
+        lines.append((_row(row["cells"]), priority))
+    return lines
 
 
 def _lines(nodes: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -105,7 +185,7 @@ def _lines(nodes: list[dict[str, Any]]) -> list[tuple[str, int]]:
             lines.append((" ".join(run), 1 if run_visible else 3))
         run, run_key, run_visible = [], None, False
 
-    for node in nodes:
+    for node in _merge_links(nodes):
         kind = node["k"]
         if kind == "text":
             key = (node["blk"], node["cell"])
@@ -123,6 +203,8 @@ def _lines(nodes: list[dict[str, Any]]) -> list[tuple[str, int]]:
             lines.append(("#" * node["level"] + " " + node["t"], 0 if node["vis"] else 2))
         elif kind == "img":
             lines.append((f"img {_quote(node['t'])}", 1 if node["vis"] else 3))
+        elif kind == "table":
+            lines.extend(_table_lines(node))
         else:
             lines.append((_element_line(node), 0 if node["vis"] else 2))
     flush()
@@ -137,6 +219,74 @@ def _dedupe(lines: list[tuple[str, int]]) -> list[tuple[str, int]]:
             continue
         out.append((line, priority))
     return out
+
+
+def landmark_key(landmark: dict[str, Any], index: int) -> str:
+    """What identifies a landmark from page to page: its role and name (or its place)."""
+    return f"{landmark['role']}:{landmark['name'] or f'#{index}'}"
+
+
+def _elements_in(nodes: list[dict[str, Any]]) -> int:
+    count = 0
+    for node in nodes:
+        if node["k"] == "el":
+            count += 1
+        elif node["k"] == "table":
+            rows = [node["head"] or [], *(r["cells"] for r in node["rows"])]
+            count += sum(n["k"] == "el" for cells in rows for cell in cells for n in cell)
+    return count
+
+
+@dataclass(frozen=True)
+class _Landmark:
+    id: str
+    key: str
+    header: str
+    nodes: list[dict[str, Any]]
+    elements: int
+    visible: bool
+
+
+def _landmarks(capture: dict[str, Any]) -> list[_Landmark]:
+    found = []
+    for index, landmark in enumerate(capture.get("landmarks", [])):
+        nodes = [n for n in capture["nodes"] if n.get("lm") == index]
+        name = f" {_quote(landmark['name'])}" if landmark["name"] else ""
+        found.append(
+            _Landmark(
+                id=landmark["id"],
+                key=landmark_key(landmark, index),
+                header=f"{landmark['role']}{name}",
+                nodes=nodes,
+                elements=_elements_in(nodes),
+                visible=landmark["vis"],
+            )
+        )
+    return found
+
+
+def _page_lines(
+    capture: dict[str, Any], folded: set[str], expanded: frozenset[str]
+) -> list[tuple[str, int]]:
+    """The page in reading order with the main content first and the navigation and
+    complementary landmarks last, those in ``folded`` as one line each."""
+    nodes = capture["nodes"]
+    lines = _lines([n for n in nodes if n.get("main")])
+    lines += _lines([n for n in nodes if not n.get("main") and "lm" not in n])
+    for landmark in _landmarks(capture):
+        if not landmark.nodes:
+            continue
+        priority = 0 if landmark.visible else 2
+        if landmark.key in folded:
+            count = f"{landmark.elements} links"
+            lines.append((f"[{landmark.id}] {landmark.header} collapsed ({count})", priority))
+            continue
+        if landmark.key in expanded:
+            lines.append((f"[{landmark.id}] {landmark.header} expanded", priority))
+        else:
+            lines.append((landmark.header, priority))
+        lines += _lines(landmark.nodes)
+    return lines
 
 
 def _scroll_line(scroll: dict[str, int]) -> str | None:
@@ -156,21 +306,40 @@ def _join(lines: list[tuple[str, int]], keep: list[bool]) -> str:
     return "\n".join([*kept, _OMITTED])
 
 
-def render(capture: dict[str, Any], budget: int, notices: Sequence[str] = ()) -> Rendered:
+def _boxes(nodes: list[dict[str, Any]]) -> dict[str, tuple[int, int, int, int]]:
+    boxes: dict[str, tuple[int, int, int, int]] = {}
+    for node in nodes:
+        if node["k"] == "el" and node["vis"] and node["box"][2] > 0:
+            boxes[node["id"]] = tuple(node["box"])
+        elif node["k"] == "table":
+            for cells in [node["head"] or [], *(r["cells"] for r in node["rows"])]:
+                for cell in cells:
+                    boxes |= _boxes(cell)
+    return boxes
+
+
+def render(
+    capture: dict[str, Any],
+    budget: int,
+    notices: Sequence[str] = (),
+    expanded: frozenset[str] = frozenset(),
+) -> Rendered:
     """Render a capture as compact text of at most ``budget`` tokens (when it can be cut).
 
-    ``notices`` (e.g. a dialog the page opened) come first and are never cut.
+    ``notices`` (e.g. a dialog the page opened) come first and are never cut. A page over the
+    budget first has its long navigation folded (except the landmarks whose keys are in
+    ``expanded``), then loses lines: off-screen text, off-screen elements, on-screen text,
+    each from the bottom up.
     """
-    nodes = capture["nodes"]
-    boxes = {
-        n["id"]: tuple(n["box"]) for n in nodes if n["k"] == "el" and n["vis"] and n["box"][2] > 0
-    }
-    lines = [(notice, 0) for notice in notices] + _lines(nodes)
     scroll = _scroll_line(capture["scroll"])
-    if scroll:
-        lines.append((scroll, 0))
+    tail = [(scroll, 0)] if scroll else []
+    head = [(notice, 0) for notice in notices]
+    lines = head + _page_lines(capture, set(), expanded) + tail
     costs = [count_tokens(line) + 1 for line, _ in lines]
-    # Drop order: off-screen text, off-screen elements, on-screen text, each from the bottom up.
+    foldable = {lm.key: lm.id for lm in _landmarks(capture) if lm.elements > FOLD_AT and lm.nodes}
+    if sum(costs) > budget and set(foldable) - expanded:
+        lines = head + _page_lines(capture, set(foldable) - expanded, expanded) + tail
+        costs = [count_tokens(line) + 1 for line, _ in lines]
     order = [i for p in (3, 2, 1) for i in range(len(lines) - 1, -1, -1) if lines[i][1] == p]
     keep = [True] * len(lines)
     total = sum(costs)
@@ -186,4 +355,10 @@ def render(capture: dict[str, Any], budget: int, notices: Sequence[str] = ()) ->
             text = _join(lines, keep)
     if truncated:
         text = _join(lines, keep)
-    return Rendered(text=text, token_count=count_tokens(text), truncated=truncated, boxes=boxes)
+    return Rendered(
+        text=text,
+        token_count=count_tokens(text),
+        truncated=truncated,
+        boxes=_boxes(capture["nodes"]),
+        landmarks={landmark_id: key for key, landmark_id in foldable.items()},
+    )

@@ -33,7 +33,13 @@ from pydantic import BaseModel, Field
 from webserv.browser.actions import Action, ActionError, parse
 from webserv.browser.guard import NO_EXTENSIONS, ClosedPort, UrlGuard, confine_webrtc
 from webserv.browser.observation import Observation, Tab, render
-from webserv.browser.settle import SETTLE_SCRIPT, RequestTracker, now_ms, wait_settled
+from webserv.browser.settle import (
+    TIMER_HORIZON_MS,
+    RequestTracker,
+    now_ms,
+    settle_script,
+    wait_settled,
+)
 from webserv.browser.som import overlay
 
 CHROMIUM = "/usr/bin/chromium"
@@ -71,6 +77,12 @@ class SessionConfig(BaseModel):
         "the full window.",
     )
     settle_timeout_ms: int = Field(10_000, gt=0, description="Hard cap on one settle wait.")
+    timer_horizon_ms: int = Field(
+        TIMER_HORIZON_MS,
+        ge=0,
+        description="Settle also waits for timers of up to this delay that the page set since "
+        "the action began (kinds of timer seen to change nothing excepted).",
+    )
     action_timeout_ms: int = Field(3_000, gt=0, description="Wait for an element to be ready.")
     token_budget: int = Field(2_000, gt=0, description="Upper bound on observation tokens.")
     viewport_width: int = 1280
@@ -258,6 +270,10 @@ class BrowserSession:
         self._dialogs: list[str] = []
         self._tasks: set[asyncio.Future[None]] = set()
         self._tab_adopted = asyncio.Event()
+        # Landmarks the agent unfolded (by key), and the ids of those the last observation
+        # showed as foldable.
+        self._expanded: set[str] = set()
+        self._landmark_ids: dict[str, str] = {}
         #: Where the last observation's time went.
         self.timings = StepTimings()
 
@@ -279,7 +295,7 @@ class BrowserSession:
         self._pages, self._trackers, self._active = [], {}, None
         if self._guard is not None:
             await self._guard.watch(self._context)
-        await self._context.add_init_script(SETTLE_SCRIPT)
+        await self._context.add_init_script(settle_script(self.config.timer_horizon_ms))
         if self._cookies:
             await self._context.add_cookies(self._cookies)  # type: ignore[arg-type]
         if self._headers:
@@ -435,6 +451,15 @@ class BrowserSession:
     def finish(self, answer: str) -> None:
         self.answer = answer
 
+    def toggle_landmark(self, element_id: str) -> bool:
+        """Unfold (or fold again) the navigation landmark with this id; False if the last
+        observation showed no foldable landmark with this id."""
+        key = self._landmark_ids.get(element_id)
+        if key is None:
+            return False
+        self._expanded ^= {key}
+        return True
+
     # ---- observe and step ----------------------------------------------------------------
 
     async def start(self, url: str) -> Observation:
@@ -504,7 +529,7 @@ class BrowserSession:
         # own last activity alone).
         since, self._acted_at = self._acted_at or 0.0, None
         action_ms, self._action_ms = self._action_ms, 0.0
-        settled, capture, captured_at = True, None, None
+        settled, capture, captured_at, pending = True, None, None, ()
         page = self.page
         while settle:
             result = await wait_settled(
@@ -518,7 +543,7 @@ class BrowserSession:
                 arg=CAPTURE_OPTIONS,
             )
             settled = result.calm and settled
-            capture, captured_at = result.value, result.at
+            capture, captured_at, pending = result.value, result.at, result.pending
             if since and result.tab_opened_at >= since and not self._tab_adopted.is_set():
                 # The action opened a tab that the browser has not announced yet.
                 await self._await_tab(deadline)
@@ -527,6 +552,9 @@ class BrowserSession:
             if self._active is page or self._active is None:
                 break
             page = self._active
+        if self._guard is not None and (refused := self._guard.take_blocked_navigations()):
+            # The page was sent to a host outside the session's: back to where it was.
+            return await self._refused(refused, last_action, last_action_error, screenshot, som)
         if capture is None:
             captured_at = now_ms()
             capture = await self._capture(page)
@@ -534,7 +562,10 @@ class BrowserSession:
         capture_ms = now_ms() - captured_at if captured_at is not None else 0.0
         settle_ms = (loop.time() - started) * 1000 - capture_ms
         rendering = loop.time()
-        rendered = render(parsed, self.config.token_budget, self._take_dialogs())
+        rendered = render(
+            parsed, self.config.token_budget, self._take_dialogs(), frozenset(self._expanded)
+        )
+        self._landmark_ids = rendered.landmarks
         self.timings = StepTimings(
             action_ms=round(action_ms, 1),
             settle_ms=round(settle_ms, 1),
@@ -581,7 +612,44 @@ class BrowserSession:
             settled=settled,
             truncated=rendered.truncated,
             blocked_urls=self._guard.take_blocked() if self._guard is not None else [],
+            pending=list(pending),
             answer=self.answer,
+        )
+
+    async def _refused(
+        self,
+        refused: list[tuple[Page, str]],
+        last_action: str,
+        last_action_error: str,
+        screenshot: bool | None,
+        som: bool | None,
+    ) -> Observation:
+        """Undo navigations the URL guard refused (each left an error page behind): go back
+        to the page the tab was on, or close a tab that opened on the refused URL, and tell the
+        agent which URL it was."""
+        urls = []
+        for page, url in refused:
+            urls.append(url)
+            if page.is_closed():
+                continue
+            try:
+                went_back = await page.go_back(
+                    wait_until="commit", timeout=self.config.settle_timeout_ms
+                )
+                if went_back is None and len(self._pages) > 1:
+                    await page.close()
+            except PlaywrightError:
+                pass  # the tab went away meanwhile: nothing to undo
+        self._acted_at = now_ms()
+        error = (
+            f"the page tried to open {', '.join(dict.fromkeys(urls))}, outside the hosts this "
+            "session may visit; the tab stayed on the page it was on"
+        )
+        return await self.observe(
+            last_action=last_action,
+            last_action_error="; ".join(filter(None, [last_action_error, error])),
+            screenshot=screenshot,
+            som=som,
         )
 
     async def _await_tab(self, deadline: float) -> None:

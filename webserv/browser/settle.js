@@ -1,12 +1,15 @@
-// Installed in every frame before any page script runs. Tracks what settle detection needs:
-// fetch/XHR calls in flight, short timers pending, the time of the last DOM mutation,
+// Installed in every frame before any page script runs, called with the timer horizon (ms).
+// Tracks what settle detection needs: fetch/XHR calls in flight, short timers pending, longer
+// timers (up to the horizon) the page set since an action, the time of the last DOM mutation,
 // network completion, timer, input event or navigation, and whether the browser has found the
 // page idle since then.
-(() => {
+(horizonMs) => {
   if (window.__wsSettle) return;
   // Absolute milliseconds, so that frames with different time origins compare.
   const now = () => performance.timeOrigin + performance.now();
-  const state = { inflight: 0, lastActivity: now(), idleAt: 0 };
+  const state = { inflight: 0, lastActivity: now(), idleAt: 0, mutations: 0, requests: 0 };
+  // The fetch/XHR calls in flight, by URL, for the report of what was still pending.
+  const calls = new Map();
   window.__wsSettle = state;
   // Waits in progress, woken when the browser reports the page idle.
   const waiters = new Set();
@@ -79,79 +82,119 @@
   };
   state.animating = animating;
 
-  const begin = () => { state.inflight += 1; touch(); };
-  const end = () => { state.inflight = Math.max(0, state.inflight - 1); touch(); };
+  const begin = (url) => {
+    state.inflight += 1;
+    state.requests += 1;
+    calls.set(url, (calls.get(url) || 0) + 1);
+    touch();
+  };
+  const end = (url) => {
+    state.inflight = Math.max(0, state.inflight - 1);
+    const left = (calls.get(url) || 1) - 1;
+    if (left > 0) calls.set(url, left);
+    else calls.delete(url);
+    touch();
+  };
 
   // Short timers are pending work (debounces, "load after a moment", a step that sets up the
   // next one), up to the third link of a chain of timers each set from the last one's
   // callback; later links (animation or polling loops) are not, or a page with a ticking loop
   // would never settle.
+  // Longer timers, up to the horizon, are pending when the page's own code (not another timer)
+  // set them after the action began: a preview rendered 2 s after the last keystroke. One whose
+  // callback turns out to change nothing (no DOM mutation, no request) marks its kind (delay
+  // and code) inert, and later timers of that kind are not waited for.
   const nativeSetTimeout = window.setTimeout.bind(window);
   const nativeClearTimeout = window.clearTimeout.bind(window);
   const SHORT_TIMER_MS = 500;
   const PENDING_CHAIN_LINKS = 3;
   const timers = new Set();
+  // Long timers by id: when they were set and when they are due (absolute ms).
+  const longTimers = new Map();
+  const inert = new Set();
   // The chain link of the timer callback running now (0: not in a timer callback).
   let link = 0;
   state.timers = timers;
+  state.longTimers = longTimers;
   state.frames = frames;
   state.idleWork = idleWork;
   window.setTimeout = function (fn, delay, ...args) {
-    if (typeof fn !== 'function' || (Number(delay) || 0) > SHORT_TIMER_MS) {
+    const ms = Number(delay) || 0;
+    if (typeof fn !== 'function' || (ms > SHORT_TIMER_MS && link > 0)) {
       return nativeSetTimeout(fn, delay, ...args);
     }
     const own = link + 1;
-    const pending = own <= PENDING_CHAIN_LINKS;
+    const short = ms <= SHORT_TIMER_MS;
+    const kind = short ? '' : `${ms}:${String(fn).slice(0, 200)}`;
+    const pending = short ? own <= PENDING_CHAIN_LINKS : ms <= horizonMs && !inert.has(kind);
     const id = nativeSetTimeout((...params) => {
       timers.delete(id);
+      const long = longTimers.delete(id);
       if (pending) touch();
+      const before = state.mutations + state.requests;
       const outer = link;
       link = own;
       try {
         fn.apply(this, params);
       } finally {
         link = outer;
+        // Mutation records arrive as a microtask after the callback: look once they have.
+        if (long) {
+          nativeSetTimeout(() => {
+            if (state.mutations + state.requests === before) inert.add(kind);
+          }, 0);
+        }
       }
     }, delay, ...args);
-    if (pending) timers.add(id);
+    if (pending && short) timers.add(id);
+    else if (!short) longTimers.set(id, { set: now(), due: now() + ms, awaited: pending });
     return id;
   };
   window.clearTimeout = function (id) {
     timers.delete(id);
+    longTimers.delete(id);
     return nativeClearTimeout(id);
   };
 
   const nativeFetch = window.fetch;
   if (nativeFetch) {
     window.fetch = function (...args) {
-      begin();
+      const url = String(args[0] && args[0].url ? args[0].url : args[0]);
+      begin(url);
       let promise;
       try {
         promise = nativeFetch.apply(this, args);
       } catch (err) {
-        end();
+        end(url);
         throw err;
       }
       // The response body is usually read right after; count the body read as part of the call.
       return promise.then(
         (response) => {
           const clone = response.clone();
-          clone.arrayBuffer().then(end, end);
+          const done = () => end(url);
+          clone.arrayBuffer().then(done, done);
           return response;
         },
-        (err) => { end(); throw err; },
+        (err) => { end(url); throw err; },
       );
     };
   }
 
+  const nativeXhrOpen = XMLHttpRequest.prototype.open;
+  XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+    this.__wsUrl = String(url);
+    return nativeXhrOpen.call(this, method, url, ...rest);
+  };
   const nativeSend = XMLHttpRequest.prototype.send;
   XMLHttpRequest.prototype.send = function (...args) {
-    begin();
-    this.addEventListener('loadend', end, { once: true });
+    const url = this.__wsUrl || '';
+    begin(url);
+    this.addEventListener('loadend', () => end(url), { once: true });
     try {
       return nativeSend.apply(this, args);
     } catch (err) {
-      end();
+      end(url);
       throw err;
     }
   };
@@ -165,10 +208,14 @@
   // activity for `quiet` ms (`idleQuiet` ms once the browser has found the document idle),
   // counted from no earlier than `since`.
   const POLL_MS = 20;
+  const awaiting = (s, since) => {
+    for (const timer of s.longTimers.values()) if (timer.awaited && timer.set >= since) return true;
+    return false;
+  };
   const pending = (w, quiet, idleQuiet, since, t) => {
     if (w.document.readyState !== 'complete') return POLL_MS;
     const s = w.__wsSettle;
-    if (s && (s.inflight > 0 || s.timers.size > 0)) return POLL_MS;
+    if (s && (s.inflight > 0 || s.timers.size > 0 || awaiting(s, since))) return POLL_MS;
     const need = s && idle(w, s, since) ? idleQuiet : quiet;
     let wait = need - (t - Math.max(s ? s.lastActivity : 0, since));
     for (let i = 0; i < w.frames.length; i++) {
@@ -198,6 +245,30 @@
     askIdle();
     check();
   });
+
+  // What this document and its same-origin frames were still doing: calls in flight, timers
+  // due (those past the horizon, or set before the action, were not waited for), animations.
+  state.describe = (since) => {
+    const found = [];
+    const t = now();
+    const look = (w) => {
+      const s = w.__wsSettle;
+      if (!s) return;
+      for (const url of s.calls.keys()) found.push(`request ${url}`);
+      if (s.timers.size) found.push(`${s.timers.size} short timer(s)`);
+      for (const timer of s.longTimers.values()) {
+        const why = timer.awaited && timer.set >= since ? '' : ', not waited for';
+        found.push(`timer due in ${Math.round(timer.due - t)} ms${why}`);
+      }
+      if (s.animating(w)) found.push('animation running');
+      for (let i = 0; i < w.frames.length; i++) {
+        try { if (w.frames[i].document) look(w.frames[i]); } catch (err) { /* cross-origin */ }
+      }
+    };
+    look(window);
+    return found.slice(0, 10);
+  };
+  state.calls = calls;
 
   // Input the page receives and navigations it starts are activity too, so the quiet window
   // counts from the page's own last event and the time an action takes to return already
@@ -233,7 +304,11 @@
   const observe = () => {
     // The ids the capture writes (data-wsid) are not the page's own activity.
     const own = (record) => record.attributeName === 'data-wsid';
-    new MutationObserver((records) => { if (!records.every(own)) touch(); }).observe(document, {
+    new MutationObserver((records) => {
+      if (records.every(own)) return;
+      state.mutations += 1;
+      touch();
+    }).observe(document, {
       subtree: true, childList: true, attributes: true, characterData: true,
     });
   };
@@ -241,4 +316,4 @@
   else document.addEventListener('readystatechange', observe, { once: true });
   document.addEventListener('readystatechange', touch);
   window.addEventListener('load', touch);
-})();
+}

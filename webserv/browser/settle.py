@@ -5,7 +5,9 @@ A page is settled when all of these hold at once:
 * no document, fetch or XHR request is in flight, as seen by Playwright's request events
   (:class:`RequestTracker`) and by the fetch/XHR wrappers of ``settle.js``;
 * no short timer (<= 500 ms, e.g. a debounced search) set by the page's own code, rather
-  than by another timer, is still pending;
+  than by another timer, is still pending, nor a longer one up to the timer horizon (a
+  preview drawn 2 s after the last keystroke) that the page's own code set since the action
+  began, unless timers of its kind (delay and code) have been seen to change nothing;
 * neither the DOM, the network nor the page's input (clicks, keys, typing, scrolling, started
   navigations) changed for a quiet window, counted from the later of the page's own last
   activity and ``since`` (the start of the action), in the page and in every same-origin
@@ -38,8 +40,17 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request
 
-#: The init script every page gets before its own scripts run.
-SETTLE_SCRIPT = resources.files(__package__).joinpath("settle.js").read_text()
+_SETTLE_JS = resources.files(__package__).joinpath("settle.js").read_text()
+#: How far ahead settle follows the timers an action sets, by default.
+TIMER_HORIZON_MS = 3_000
+
+
+def settle_script(timer_horizon_ms: int = TIMER_HORIZON_MS) -> str:
+    """The init script every page gets before its own scripts run."""
+    return f"({_SETTLE_JS})({int(timer_horizon_ms)});"
+
+
+SETTLE_SCRIPT = settle_script()
 
 # Pages without the init script (error pages) only need to have loaded. `then` runs the moment
 # the wait ends, in the same round trip; `at` is when that was, on the wall clock, and `tab`
@@ -50,7 +61,8 @@ _WAIT = """async ({ wait, arg }) => {
     : await new Promise((resolve) => document.readyState === 'complete' ? resolve(true)
         : window.addEventListener('load', () => resolve(true), { once: true }));
   const at = performance.timeOrigin + performance.now();
-  return { calm, at, tab: s ? s.tabOpenedAt : 0, value: (THEN)(arg) };
+  const pending = s && s.describe ? s.describe(wait.since) : [];
+  return { calm, at, tab: s ? s.tabOpenedAt : 0, pending, value: (THEN)(arg) };
 }"""
 
 
@@ -62,13 +74,15 @@ def _script(then: str) -> str:
 @dataclass(frozen=True)
 class Settled:
     """How a wait ended: calm (False when the deadline came first), what ``then`` returned
-    (None if it did not run), when the wait ended and when the page last opened a new tab
-    (wall-clock ms, 0 for never)."""
+    (None if it did not run), when the wait ended, when the page last opened a new tab
+    (wall-clock ms, 0 for never), and what the page was still doing then (requests in flight,
+    timers due, animations)."""
 
     calm: bool
     value: Any = None
     at: float | None = None
     tab_opened_at: float = 0.0
+    pending: tuple[str, ...] = ()
 
 
 def now_ms() -> float:
@@ -92,6 +106,10 @@ class RequestTracker:
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    def describe(self) -> list[str]:
+        """The requests in flight, as the settle report lists them."""
+        return [f"request {request.url}" for request in list(self._inflight)[:10]]
 
     def _started(self, request: Request) -> None:
         if request.resource_type in self.KINDS:
@@ -132,7 +150,7 @@ async def wait_settled(
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
-            return Settled(False)
+            return Settled(False, pending=tuple(tracker.describe()))
         wait = {
             "quiet": quiet_ms,
             "idleQuiet": quiet_ms if idle_quiet_ms is None else min(idle_quiet_ms, quiet_ms),
@@ -144,7 +162,7 @@ async def wait_settled(
                 page.evaluate(script, {"wait": wait, "arg": arg}), remaining + 1
             )
         except TimeoutError:
-            return Settled(False)
+            return Settled(False, pending=tuple(tracker.describe()))
         except PlaywrightError:
             if page.is_closed():
                 return Settled(True)
@@ -154,11 +172,14 @@ async def wait_settled(
                     "domcontentloaded", timeout=max(1.0, (deadline - loop.time()) * 1000)
                 )
             except PlaywrightError:
-                return Settled(False)
+                return Settled(False, pending=tuple(tracker.describe()))
             continue
         if not result["calm"] or tracker.inflight == 0:
-            return Settled(result["calm"], result["value"], result["at"], result["tab"])
+            pending = dict.fromkeys([*tracker.describe(), *result["pending"]])
+            return Settled(
+                result["calm"], result["value"], result["at"], result["tab"], tuple(pending)
+            )
         try:
             await asyncio.wait_for(tracker.wait_idle(), deadline - loop.time())
         except TimeoutError:
-            return Settled(False)
+            return Settled(False, pending=tuple(tracker.describe()))

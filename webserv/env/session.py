@@ -206,6 +206,7 @@ class EnvSession:
             "isolated": all(self.runtime.isolated(site) for site in self._leases),
             "settle_ms": obs.settle_ms,
             "settled": obs.settled,
+            "pending": obs.pending,
             "timings": {
                 "acquire_ms": acquired_ms,
                 "login_and_browser_ms": round(ready_ms - acquired_ms, 1),
@@ -232,6 +233,7 @@ class EnvSession:
             "last_action_error": obs.last_action_error,
             "settle_ms": obs.settle_ms,
             "settled": obs.settled,
+            "pending": obs.pending,
             "timings": {"step_ms": step_ms},
         }
         if terminated or truncated:
