@@ -64,3 +64,13 @@ async def test_reference_step_that_is_no_action_is_passed_on_as_written():
     assert broken.action is None and broken.raw_output == "not an action("
     assert broken.format_error and not broken.format_ok
     assert (await policy.act({"text": OBSERVATION}, [])).action == 'click("3")'
+
+
+async def test_reference_policy_unfolds_a_folded_navigation_to_find_a_name():
+    policy = ReferencePolicy(task_solved_by("click('link \"Categories\"')"))
+    folded = {"text": '# Posts\n[9] navigation "Main menu" collapsed (52 links)'}
+    assert (await policy.act(folded, [])).action == 'click("9")'
+    unfolded = {"text": '[9] navigation "Main menu" expanded\n[31] link "Categories"'}
+    assert (await policy.act(unfolded, [])).action == 'click("31")'
+    # A table cell's element is found too.
+    assert find_element('| [4] link "Hello" | 3 |', 'link "Hello"') == "4"

@@ -138,7 +138,7 @@ _PROBE = """(els, arm) => {
   const state = {
     visible,
     inert: !!el.closest('[inert]') || (!!modal && !modal.contains(el)),
-    disabled: !!el.disabled || el.getAttribute('aria-disabled') === 'true',
+    disabled: el.matches(':disabled') || el.getAttribute('aria-disabled') === 'true',
     covered: !!hit && hit !== el && !el.contains(hit) && !hit.contains(el),
     point: null,
   };

@@ -4,8 +4,8 @@ A reference solution is a list of actions in the action grammar. Where an action
 element, it may name it by what the observation shows instead of by id: ``'button "Save"'``
 stands for the id of the line ``[N] button "Save"`` of the current observation, so solutions
 survive changes of the page that renumber its elements. :class:`ReferencePolicy` resolves
-those names against each observation; a name it cannot find is sent as is, and the action
-fails visibly.
+those names against each observation, unfolding folded navigation and scrolling to look for
+them; a name it cannot find is sent as is, and the action fails visibly.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from webserv.tasks.config import TaskConfig
 _ID = re.compile(r"^\d+(\.\d+)*$")
 #: Lines of an observation that say more of the page is reachable by scrolling.
 _MORE_BELOW = ("scroll for more", "scroll to see it")
+#: A navigation folded to fit the token budget, which a click unfolds.
+_FOLDED = re.compile(r"^\[([\d.]+)\] navigation .* collapsed \(\d+ links\)$", re.M)
 MAX_SCROLLS = 6
 
 
@@ -46,6 +48,7 @@ class ReferencePolicy:
         self._actions = list(task.reference_solution)
         self._next = 0
         self._scrolls = 0
+        self._unfolded: set[str] = set()
 
     async def act(self, observation: Mapping[str, Any], history: Sequence[Turn]) -> Decision:
         started = time.perf_counter()
@@ -69,6 +72,10 @@ class ReferencePolicy:
         if isinstance(ref, str) and not _ID.match(ref):
             found = find_element(text, ref)
             if found is None:
+                folded = [m for m in _FOLDED.findall(text) if m not in self._unfolded]
+                if folded:
+                    self._unfolded.add(folded[0])
+                    return scripted_decision("", f'click("{folded[0]}")', started)
                 if self._scrolls < MAX_SCROLLS and any(m in text for m in _MORE_BELOW):
                     self._scrolls += 1
                     return scripted_decision("", 'scroll("down")', started)
@@ -77,4 +84,5 @@ class ReferencePolicy:
             action = Action(action.name, {**action.args, "id": found})
         self._next += 1
         self._scrolls = 0
+        self._unfolded.clear()
         return scripted_decision("", str(action), started)
