@@ -5,7 +5,9 @@ Runs inside BrowserGym's virtual env (it pins an older Playwright; see
 sync API. It imports nothing from webserv.
 
 Requests (one JSON object per line):
-``{"op": "reset", "url": U}``, ``{"op": "step", "action": A}`` where A may contain ``{bid}``
+``{"op": "reset", "url": U}`` (optionally ``"cookies"``: Playwright cookie dicts added to the
+context before U opens, so a logged-in page is seen logged in), ``{"op": "step", "action": A}``
+where A may contain ``{bid}``
 and the request then also carries ``"selector"``: the CSS selector of the element whose bid
 fills it in, and ``{"op": "close"}``. Every reply is one JSON line with ``ms`` (the wall time
 of ``env.reset``/``env.step``), ``url``, ``axtree`` and ``error``.
@@ -33,9 +35,25 @@ def axtree_text(obs):
     )
 
 
+def logged_in_task():
+    """BrowserGym's open-ended task, whose setup adds cookies before it opens the start URL."""
+    from browsergym.core.task import OpenEndedTask
+
+    class LoggedInTask(OpenEndedTask):
+        def __init__(self, seed, start_url, goal=None, cookies=()):
+            super().__init__(seed, start_url, goal)
+            self.cookies = list(cookies)
+
+        def setup(self, page):
+            if self.cookies:
+                page.context.add_cookies(self.cookies)
+            return super().setup(page)
+
+    return LoggedInTask
+
+
 def main():
     from browsergym.core.env import BrowserEnv
-    from browsergym.core.task import OpenEndedTask
 
     out = os.fdopen(os.dup(1), "w", buffering=1)
     sys.stdout = sys.stderr  # BrowserGym's own prints must not mix with the replies
@@ -50,8 +68,12 @@ def main():
                 if env is not None:
                     env.close()
                 env = BrowserEnv(
-                    task_entrypoint=OpenEndedTask,
-                    task_kwargs={"start_url": request["url"], "goal": "benchmark"},
+                    task_entrypoint=logged_in_task(),
+                    task_kwargs={
+                        "start_url": request["url"],
+                        "goal": "benchmark",
+                        "cookies": request.get("cookies", []),
+                    },
                     headless=True,
                     pw_chromium_kwargs={
                         "executable_path": request.get("chromium", "/usr/bin/chromium")

@@ -28,6 +28,28 @@ def step(
 
 
 @app.command()
+def observe(
+    sites: list[str] = typer.Option(
+        [],
+        "--site",
+        help="A corpus: wordpress, redmine, python-doc (repeatable; default all three).",
+    ),
+    browsergym: bool = typer.Option(
+        True, "--browsergym/--no-browsergym", help="Also count BrowserGym's AXTree tokens."
+    ),
+    as_json: Json = False,
+) -> None:
+    """Observation quality on real apps and shipped docs: field recall, tokens vs BrowserGym's
+    AXTree and raw HTML, observations that change after settle, stale element ids."""
+    from benchmarks.observe import SITES, run
+    from benchmarks.report import emit
+
+    chosen = list(dict.fromkeys(sites))
+    whole = not chosen or set(chosen) == set(SITES)
+    emit(run(chosen or None, browsergym), as_json, None if whole else "observe-" + "-".join(chosen))
+
+
+@app.command()
 def rollout(
     envs: list[int] = typer.Option([], "--envs", min=1, help="Env counts (default 1, 8, 32)."),
     episodes_per_env: int = typer.Option(2, "--episodes-per-env", min=1),

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-venv chromium fonts-dejavu-core redis-server docker.io btrfs-progs debootstrap)
+# python3-doc: the HTML documentation `webserv bench observe` serves as pages it did not write.
+packages=(python3-venv chromium fonts-dejavu-core redis-server docker.io btrfs-progs debootstrap
+    python3-doc)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
