@@ -74,6 +74,10 @@ async def test_names_are_computed_as_a_browser_does(session: BrowserSession, pag
     assert obs.text.count("Remember me") == 1
     element_id(obs, "textbox", "Search")
     assert "Search:" not in obs.text
+    # A form laid out as a table row: its controls are named after the row's first cell.
+    assert re.search(
+        r'\] combobox "Status" value="is" .*\n.*\] combobox "Status" value="active"', obs.text
+    )
     # Zero-width characters are gone from headings and names.
     assert "\u200b" not in obs.text
     assert obs.text.startswith("# Orders\n")

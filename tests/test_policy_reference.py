@@ -68,7 +68,7 @@ async def test_reference_step_that_is_no_action_is_passed_on_as_written():
 
 async def test_reference_policy_unfolds_a_folded_navigation_to_find_a_name():
     policy = ReferencePolicy(task_solved_by("click('link \"Categories\"')"))
-    folded = {"text": '# Posts\n[9] navigation "Main menu" collapsed (52 links)'}
+    folded = {"text": '# Posts\n[9] navigation "Main menu" collapsed (52 links): Posts; Media'}
     assert (await policy.act(folded, [])).action == 'click("9")'
     unfolded = {"text": '[9] navigation "Main menu" expanded\n[31] link "Categories"'}
     assert (await policy.act(unfolded, [])).action == 'click("31")'

@@ -142,7 +142,8 @@
     }
     return null;
   };
-  // What names an unlabelled control in a table: its column's header, else its row's header.
+  // What names an unlabelled control in a table: its column's header, else its row's header,
+  // else (a form laid out as a table: "Status [is] [active]") the row's first cell.
   const tableName = (el) => {
     const cell = el.closest('td,th');
     const table = cell && cell.closest('table');
@@ -153,8 +154,9 @@
       const text = header ? contentText(header) : '';
       if (text) return text;
     }
-    const rowHeader = cell.parentElement.querySelector(':scope > th');
-    return rowHeader && rowHeader !== cell ? contentText(rowHeader) : '';
+    const row = cell.parentElement;
+    const rowHeader = row.querySelector(':scope > th') || row.cells[0];
+    return rowHeader && rowHeader !== cell ? clip(contentText(rowHeader), 60) : '';
   };
   // The words right after an unlabelled checkbox or radio button ("[x] Remember me"); they are
   // its name, and are then not repeated as text.

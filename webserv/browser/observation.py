@@ -278,8 +278,11 @@ def _page_lines(
             continue
         priority = 0 if landmark.visible else 2
         if landmark.key in folded:
-            count = f"{landmark.elements} links"
-            lines.append((f"[{landmark.id}] {landmark.header} collapsed ({count})", priority))
+            # Its headings still say what is folded in it.
+            titles = [n["t"] for n in landmark.nodes if n["k"] == "heading"][:3]
+            contents = ": " + "; ".join(titles) if titles else ""
+            fold = f"[{landmark.id}] {landmark.header} collapsed ({landmark.elements} links)"
+            lines.append((fold + contents, priority))
             continue
         if landmark.key in expanded:
             lines.append((f"[{landmark.id}] {landmark.header} expanded", priority))

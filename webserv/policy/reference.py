@@ -23,7 +23,7 @@ _ID = re.compile(r"^\d+(\.\d+)*$")
 #: Lines of an observation that say more of the page is reachable by scrolling.
 _MORE_BELOW = ("scroll for more", "scroll to see it")
 #: A navigation folded to fit the token budget, which a click unfolds.
-_FOLDED = re.compile(r"^\[([\d.]+)\] navigation .* collapsed \(\d+ links\)$", re.M)
+_FOLDED = re.compile(r"^\[([\d.]+)\] navigation .* collapsed \(\d+ links\)(?::.*)?$", re.M)
 MAX_SCROLLS = 6
 
 
