@@ -31,7 +31,7 @@ async def test_scripted_rollout_on_a_server_with_a_group(
     tasks = [t for t in load_suite("shop").tasks if t.sites == ["shopping"]][:1]
     config = ServerConfig(server_id=server_fixtures.TEST_OWNER)
     async with server_fixtures.serving(config, server_runtime) as url:
-        fleet = RemoteFleet(url, site="shop", max_steps=3, screenshot=True)
+        fleet = RemoteFleet(url, site="shop", max_steps=3, screenshots={"screenshot": True})
         rollout = RolloutConfig(
             policy="scripted", envs=2, episodes=2, group_size=2, max_steps=3, out=tmp_path
         )

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from webserv.browser.observation import Observation, Tab
+from webserv.browser.screenshot import ScreenshotFormat
 
 TaskId = int | str
 
@@ -24,7 +25,14 @@ class EnvOptions(BaseModel):
 
     max_steps: int = Field(30, ge=1, description="Steps before an episode is truncated.")
     token_budget: int = Field(2_000, ge=64, le=100_000, description="Tokens in `text` at most.")
-    screenshot: bool = Field(False, description="Attach a PNG to every observation.")
+    screenshot: bool = Field(False, description="Attach a screenshot to every observation.")
+    screenshot_format: ScreenshotFormat = Field(
+        "png", description="png (lossless), jpeg or webp (smaller, cheaper to encode)."
+    )
+    screenshot_quality: int = Field(80, ge=1, le=100, description="JPEG and WebP quality.")
+    screenshot_scale: float = Field(
+        1.0, gt=0, le=1, description="Image size relative to the viewport (0.5: half width)."
+    )
     # At least a second, as --env-ttl: a tinier TTL ends the env before the client's next call.
     ttl_s: float | None = Field(
         None,
@@ -68,13 +76,15 @@ class StepRequest(BaseModel):
 
 
 class ObservationOut(BaseModel):
-    """An observation on the wire: the screenshot, if any, as base64 PNG."""
+    """An observation on the wire: the screenshot, if any, as base64."""
 
     url: str
     title: str
     tabs: list[Tab]
     text: str
-    screenshot: str | None = Field(None, description="Base64 PNG of the viewport.")
+    screenshot: str | None = Field(
+        None, description="Base64 PNG, JPEG or WebP of the viewport (as the env's options ask)."
+    )
     last_action: str = ""
     last_action_error: str = ""
     goal: str = ""

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from webserv.browser.actions import Action, ActionError, parse
 from webserv.browser.guard import NO_EXTENSIONS, ClosedPort, UrlGuard, confine_webrtc
 from webserv.browser.observation import Observation, Tab, render
+from webserv.browser.screenshot import ScreenshotFormat, Screenshots
 from webserv.browser.settle import (
     TIMER_HORIZON_MS,
     RequestTracker,
@@ -87,7 +88,14 @@ class SessionConfig(BaseModel):
     token_budget: int = Field(2_000, gt=0, description="Upper bound on observation tokens.")
     viewport_width: int = 1280
     viewport_height: int = 720
-    screenshot: bool = Field(False, description="Attach a PNG screenshot to every observation.")
+    screenshot: bool = Field(False, description="Attach a screenshot to every observation.")
+    screenshot_format: ScreenshotFormat = Field(
+        "png", description="png (lossless), jpeg or webp (smaller, cheaper to encode)."
+    )
+    screenshot_quality: int = Field(80, ge=1, le=100, description="JPEG and WebP quality.")
+    screenshot_scale: float = Field(
+        1.0, gt=0, le=1, description="Image size relative to the viewport (0.5: half width)."
+    )
     som: bool = Field(False, description="Draw the element ids onto the screenshot.")
     har_path: Path | None = Field(
         None,
@@ -99,12 +107,16 @@ class SessionConfig(BaseModel):
 @dataclass(frozen=True)
 class StepTimings:
     """Where the last observation's time went, in ms: the action before it, the wait for the
-    page to settle, the DOM capture (in the page, and its transfer), and rendering the text."""
+    page to settle, the DOM capture (in the page, and its transfer), rendering the text, and
+    the screenshot (taken while the text renders: ``screenshot_wait_ms`` is what it added
+    to the observation beyond that)."""
 
     action_ms: float = 0.0
     settle_ms: float = 0.0
     capture_ms: float = 0.0
     render_ms: float = 0.0
+    screenshot_ms: float = 0.0
+    screenshot_wait_ms: float = 0.0
 
 
 @dataclass(eq=False)
@@ -274,6 +286,7 @@ class BrowserSession:
         # showed as foldable.
         self._expanded: set[str] = set()
         self._landmark_ids: dict[str, str] = {}
+        self._screenshots = Screenshots()
         #: Where the last observation's time went.
         self.timings = StepTimings()
 
@@ -370,6 +383,7 @@ class BrowserSession:
         """Close the context and give it back to the pool."""
         context, chromium = self._context, self._chromium
         self._context = self._chromium = None
+        self._screenshots.forget()
         if context is not None and chromium is not None:
             if chromium.browser.is_connected():
                 try:
@@ -383,6 +397,7 @@ class BrowserSession:
         if self._chromium is not None:
             await self._pool.release(self._chromium)
         self._context = self._chromium = None
+        self._screenshots.forget()
         await self._open(self._last_tabs, self._last_active)
 
     # ---- what actions drive (webserv.browser.actions.Controls) ----------------------------
@@ -561,27 +576,51 @@ class BrowserSession:
         parsed = json.loads(capture)
         capture_ms = now_ms() - captured_at if captured_at is not None else 0.0
         settle_ms = (loop.time() - started) * 1000 - capture_ms
-        rendering = loop.time()
-        rendered = render(
-            parsed, self.config.token_budget, self._take_dialogs(), frozenset(self._expanded)
-        )
-        self._landmark_ids = rendered.landmarks
+        shooting = None
+        if self.config.screenshot if screenshot is None else screenshot:
+            # The browser encodes the image while the text renders here.
+            shooting = asyncio.ensure_future(self._screenshot(page))
+            await asyncio.sleep(0)
+        try:
+            rendering = loop.time()
+            rendered = render(
+                parsed, self.config.token_budget, self._take_dialogs(), frozenset(self._expanded)
+            )
+            render_ms = (loop.time() - rendering) * 1000
+            self._landmark_ids = rendered.landmarks
+            title = parsed["title"]
+            tabs = [
+                Tab(
+                    index=i,
+                    url=p.url,
+                    title=title if p is page else await _title(p),
+                    active=p is page,
+                )
+                for i, p in enumerate(self._pages)
+            ]
+            waiting = loop.time()
+            image, shot_ms = await shooting if shooting is not None else (None, 0.0)
+        finally:
+            if shooting is not None and not shooting.done():
+                shooting.cancel()
         self.timings = StepTimings(
             action_ms=round(action_ms, 1),
             settle_ms=round(settle_ms, 1),
             capture_ms=round(capture_ms, 1),
-            render_ms=round((loop.time() - rendering) * 1000, 1),
+            render_ms=round(render_ms, 1),
+            screenshot_ms=round(shot_ms, 1),
+            screenshot_wait_ms=round((loop.time() - waiting) * 1000, 1) if shooting else 0.0,
         )
-        png = None
-        if self.config.screenshot if screenshot is None else screenshot:
-            png = await page.screenshot(type="png")
-            if self.config.som if som is None else som:
-                png = overlay(png, rendered.boxes)
-        title = parsed["title"]
-        tabs = [
-            Tab(index=i, url=p.url, title=title if p is page else await _title(p), active=p is page)
-            for i, p in enumerate(self._pages)
-        ]
+        if image is not None and (self.config.som if som is None else som):
+            config = self.config
+            scale = config.screenshot_scale
+            boxes = {
+                key: (round(x * scale), round(y * scale), round(w * scale), round(h * scale))
+                for key, (x, y, w, h) in rendered.boxes.items()
+            }
+            image = await asyncio.to_thread(
+                overlay, image, boxes, config.screenshot_format, config.screenshot_quality
+            )
         if not tabs:
             await self._vanished()
             last_action_error = (
@@ -603,7 +642,7 @@ class BrowserSession:
             title=title,
             tabs=tabs,
             text=rendered.text,
-            screenshot=png,
+            screenshot=image,
             last_action=last_action,
             last_action_error=last_action_error,
             goal=self.goal,
@@ -668,6 +707,19 @@ class BrowserSession:
             await asyncio.wait_for(self._chromium.gone.wait(), timeout=2)
         except TimeoutError:
             self._adopt(await self._context.new_page())
+
+    async def _screenshot(self, page: Page) -> tuple[bytes | None, float]:
+        """The screenshot the config asks for and how long it took (ms); None if the tab or
+        the browser went away meanwhile (the observation then reports that)."""
+        started = asyncio.get_running_loop().time()
+        config = self.config
+        try:
+            image: bytes | None = await self._screenshots.take(
+                page, config.screenshot_format, config.screenshot_quality, config.screenshot_scale
+            )
+        except PlaywrightError:
+            image = None
+        return image, (asyncio.get_running_loop().time() - started) * 1000
 
     async def _capture(self, page: Page) -> str:
         """Run the capture script, again if a navigation replaced the document meanwhile."""

@@ -10,9 +10,15 @@ from PIL import Image, ImageDraw, ImageFont
 _COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#008080", "#9a6324")
 
 
-def overlay(png: bytes, boxes: Mapping[str, tuple[int, int, int, int]]) -> bytes:
-    """Return ``png`` with a coloured frame and an id label over each ``(x, y, w, h)`` box."""
-    image = Image.open(io.BytesIO(png)).convert("RGB")
+def overlay(
+    screenshot: bytes,
+    boxes: Mapping[str, tuple[int, int, int, int]],
+    kind: str = "png",
+    quality: int = 80,
+) -> bytes:
+    """Return ``screenshot`` with a coloured frame and an id label over each ``(x, y, w, h)``
+    box, encoded again as ``kind`` (png, jpeg or webp) at ``quality``."""
+    image = Image.open(io.BytesIO(screenshot)).convert("RGB")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
     for i, (element_id, (x, y, w, h)) in enumerate(boxes.items()):
@@ -23,5 +29,5 @@ def overlay(png: bytes, boxes: Mapping[str, tuple[int, int, int, int]]) -> bytes
         draw.rectangle((x, label_y, x + right - left + 4, label_y + bottom - top + 2), fill=color)
         draw.text((x + 2, label_y), element_id, fill="white", font=font)
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format=kind.upper(), **({} if kind == "png" else {"quality": quality}))
     return out.getvalue()

@@ -18,16 +18,18 @@ image leave), then the oldest steps are left out altogether.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
 from pydantic import BaseModel, Field
 
 from webserv.browser import actions
+from webserv.browser.screenshot import MEDIA_TYPES, image_format
 from webserv.browser.tokens import count_tokens
 from webserv.policy.base import ContextStats, Turn
 from webserv.policy.parse import OutputMode
@@ -91,11 +93,11 @@ def system_prompt(config: PromptConfig, persona: Persona | None) -> str:
     return "\n\n".join(parts)
 
 
-def image_tokens(png: bytes) -> int:
-    """Qwen2.5-VL's token count for a PNG (from its header; no decoding)."""
-    if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("the screenshot is not a PNG")
-    width, height = struct.unpack(">II", png[16:24])
+def image_tokens(screenshot: bytes) -> int:
+    """Qwen2.5-VL's token count for a PNG, JPEG or WebP screenshot (from its header)."""
+    image_format(screenshot)  # anything else is not a screenshot of ours
+    with Image.open(io.BytesIO(screenshot)) as image:  # reads the header, decodes nothing
+        width, height = image.size
     return math.ceil(width / PATCH_PX) * math.ceil(height / PATCH_PX)
 
 
@@ -257,7 +259,8 @@ def build_prompt(
     content: str | list[dict[str, Any]] = text
     if img_tokens:
         assert isinstance(png, bytes | bytearray)
-        url = "data:image/png;base64," + base64.b64encode(bytes(png)).decode("ascii")
+        media_type = MEDIA_TYPES[image_format(bytes(png))]
+        url = f"data:{media_type};base64," + base64.b64encode(bytes(png)).decode("ascii")
         content = [
             {"type": "text", "text": text},
             {"type": "image_url", "image_url": {"url": url}},

@@ -26,6 +26,12 @@ class PolicyChoice(StrEnum):
     random = "random"
 
 
+class ImageChoice(StrEnum):
+    png = "png"
+    jpeg = "jpeg"
+    webp = "webp"
+
+
 class ModeChoice(StrEnum):
     opera = "opera"
     grammar = "grammar"
@@ -123,6 +129,15 @@ def rollout(
     screenshots: bool = typer.Option(
         True, "--screenshots/--no-screenshots", help="Capture (and send) a screenshot each step."
     ),
+    screenshot_format: ImageChoice = typer.Option(
+        ImageChoice.jpeg, "--screenshot-format", help="png, jpeg or webp (slowest to encode)."
+    ),
+    screenshot_quality: int = typer.Option(
+        80, "--screenshot-quality", min=1, max=100, help="JPEG and WebP quality."
+    ),
+    screenshot_scale: float = typer.Option(
+        1.0, "--screenshot-scale", min=0.05, max=1.0, help="Size relative to the viewport."
+    ),
     history_pages: HistoryPages = 3,
     token_budget: TokenBudget = 16_000,
     temperature: Temperature = 0.6,
@@ -172,6 +187,9 @@ def rollout(
         ),
         model=model_settings,
         personas=personas,
+        screenshot_format=screenshot_format.value,
+        screenshot_quality=screenshot_quality,
+        screenshot_scale=screenshot_scale,
     )
     from webserv.client import RemoteEnvError
 
@@ -274,12 +292,12 @@ def fleet_for(
             site=first or suite.manifest.sites[0],
             suite=suite.manifest.name,
             max_steps=config.max_steps,
-            screenshot=config.prompt.screenshot,
+            screenshots=config.screenshots(),
         )
     envs = config.envs
     runtime = runtime_for(suite, sites, {"max_instances": 2 * envs + 2}, standby=envs)
     return InProcessFleet(
         runtime,
         max_steps=config.max_steps,
-        browser_config=SessionConfig(screenshot=config.prompt.screenshot),
+        browser_config=SessionConfig(**config.screenshots()),
     )

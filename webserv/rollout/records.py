@@ -5,7 +5,7 @@ A run directory holds::
     runs.jsonl                    one RunSummary per run: its id, settings and totals
     steps.jsonl                   one StepRecord per line, in the order steps finished
     episodes.jsonl                one EpisodeRecord per line
-    screenshots/<session_id>/<step>.png
+    screenshots/<session_id>/<step>.png|jpg|webp
 
 Every file is appended to, so runs into one directory add up and none is lost; a record
 belongs to the run whose ``run_id`` begins its ``session_id``.
@@ -45,7 +45,8 @@ reward                 the env's reward for this step (the task score on the las
 terminated, truncated  the episode ended with stop() / on the step limit
 usage                  tokens the endpoint reported {prompt, completion, total}, or null
 context                how the prompt was fitted into its budget, or null
-timings                policy_ms, model_ms, env_ms (the step incl. settle), settle_ms
+timings                policy_ms, model_ms, env_ms (the step incl. settle), settle_ms,
+                       screenshot_ms (the step's screenshot, or null without one)
 =====================  =================================================================
 """
 
@@ -57,6 +58,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from webserv.browser.screenshot import image_format
 from webserv.policy.base import ContextStats, Usage
 
 
@@ -65,6 +67,7 @@ class StepTimings(BaseModel):
     model_ms: float | None = None
     env_ms: float | None = Field(None, description="None when no env step was taken.")
     settle_ms: float | None = None
+    screenshot_ms: float | None = None
 
 
 class StepRecord(BaseModel):
@@ -139,12 +142,14 @@ class RunWriter:
         self._steps = (out / "steps.jsonl").open("a", encoding="utf-8")
         self._episodes = (out / "episodes.jsonl").open("a", encoding="utf-8")
 
-    def screenshot(self, session_id: str, step: int, png: bytes) -> str:
-        """Write a screenshot; return its path relative to the run directory."""
-        relative = Path("screenshots") / session_id / f"{step:03d}.png"
+    def screenshot(self, session_id: str, step: int, image: bytes) -> str:
+        """Write a screenshot (named for its format); return its path relative to the run
+        directory."""
+        suffix = image_format(image).replace("jpeg", "jpg")
+        relative = Path("screenshots") / session_id / f"{step:03d}.{suffix}"
         path = self.out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
+        path.write_bytes(image)
         return relative.as_posix()
 
     def step(self, record: StepRecord) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -133,7 +134,8 @@ class RemoteEnv:
 
 class RemoteFleet:
     """Envs on a webserv server, on ``site`` with tasks of ``suite`` (sent by id, so the
-    server must offer the same suite; default: the site's first)."""
+    server must offer the same suite; default: the site's first). ``screenshots`` are the
+    env options saying which screenshots each step takes (default: a PNG each)."""
 
     def __init__(
         self,
@@ -143,7 +145,7 @@ class RemoteFleet:
         suite: str | None = None,
         token: str | None = None,
         max_steps: int = 30,
-        screenshot: bool = True,
+        screenshots: Mapping[str, Any] | None = None,
         timeout_s: float = 180.0,
         retry_for_s: float = 120.0,
     ) -> None:
@@ -152,7 +154,7 @@ class RemoteFleet:
         self.create_body: dict[str, Any] = {
             "site": site,
             "suite": suite,
-            "options": {"max_steps": max_steps, "screenshot": screenshot},
+            "options": {"max_steps": max_steps, **(screenshots or {"screenshot": True})},
         }
         self._settings = (base_url, token, timeout_s, retry_for_s)
         self._api: _Api | None = None

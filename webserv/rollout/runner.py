@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from webserv.browser.screenshot import ScreenshotFormat
 from webserv.policy.base import Decision, Turn
 from webserv.policy.factory import ShopperKind, make_policy
 from webserv.policy.persona import BUILTIN, Persona
@@ -48,6 +49,20 @@ class RolloutConfig(BaseModel):
     personas: list[Persona] | None = Field(
         default_factory=lambda: list(BUILTIN), description="Cycled over groups; None: no persona."
     )
+    screenshot_format: ScreenshotFormat = Field(
+        "jpeg", description="Screenshots (prompt.screenshot) as png, jpeg or webp."
+    )
+    screenshot_quality: int = Field(80, ge=1, le=100, description="JPEG and WebP quality.")
+    screenshot_scale: float = Field(1.0, gt=0, le=1, description="Size relative to the viewport.")
+
+    def screenshots(self) -> dict[str, Any]:
+        """The env options that say which screenshots each step takes."""
+        return {
+            "screenshot": self.prompt.screenshot,
+            "screenshot_format": self.screenshot_format,
+            "screenshot_quality": self.screenshot_quality,
+            "screenshot_scale": self.screenshot_scale,
+        }
 
 
 class Totals(BaseModel):
@@ -247,6 +262,7 @@ class _Episode:
                     model_ms=decision.model_ms,
                     env_ms=env_ms,
                     settle_ms=result.observation.get("settle_ms") if result else None,
+                    screenshot_ms=result.info["timings"].get("screenshot_ms") if result else None,
                 ),
             )
         )

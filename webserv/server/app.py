@@ -20,6 +20,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request, Re
 from pydantic import BaseModel, Field, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from webserv.browser.screenshot import MEDIA_TYPES, image_format
 from webserv.env.runtime import EnvRuntime
 from webserv.server import errors
 from webserv.server.config import ServerConfig
@@ -349,11 +350,17 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
     @v1.get(
         "/envs/{env_id}/screenshot",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}, "description": "PNG of the viewport"}},
+        responses={
+            200: {
+                "content": {media_type: {} for media_type in MEDIA_TYPES.values()},
+                "description": "The viewport, in the format of the env's options",
+            }
+        },
         summary="Screenshot",
     )
     async def screenshot(env_id: str = EnvId) -> Response:
-        return Response(await running().screenshot(env_id), media_type="image/png")
+        image = await running().screenshot(env_id)
+        return Response(image, media_type=MEDIA_TYPES[image_format(image)])
 
     @v1.delete("/envs/{env_id}", response_model=Closed, summary="Close an env")
     async def close_env(env_id: str = EnvId) -> Closed:

@@ -332,7 +332,11 @@ class EnvService:
         self, options: EnvOptions, suite: Suite, client: str, group: str | None
     ) -> ServedEnv:
         browser_config = SessionConfig(
-            token_budget=options.token_budget, screenshot=options.screenshot
+            token_budget=options.token_budget,
+            screenshot=options.screenshot,
+            screenshot_format=options.screenshot_format,
+            screenshot_quality=options.screenshot_quality,
+            screenshot_scale=options.screenshot_scale,
         )
         session = EnvSession(
             self.runtime, max_steps=options.max_steps, browser_config=browser_config
