@@ -90,6 +90,11 @@ class RuntimeConfig(BaseModel):
         description="Owner label of the instances (default: per process). A runtime started "
         "again with the same owner reconciles what the previous one left running.",
     )
+    warm_starts: bool = Field(
+        True,
+        description="Prepare each standby instance's next episode start (login, browser "
+        "context, first page settled) so that a reset only hands it over.",
+    )
 
     @model_validator(mode="after")
     def _sites_once(self) -> RuntimeConfig:

@@ -20,6 +20,7 @@ from typing import Protocol
 from webserv.browser.session import BrowserPool
 from webserv.env.config import RuntimeConfig, SiteConfig, runtime_for
 from webserv.env.login import session_client
+from webserv.env.warm import Warmer
 from webserv.pool.backends.base import Backend
 from webserv.pool.external import ExternalSite, ExternalSites
 from webserv.pool.golden import ensure_golden
@@ -91,6 +92,10 @@ class EnvRuntime:
         self.task_sites = task_site_map(self.sites.values())
         self.browsers = BrowserPool()
         self.http = session_client()
+        #: Prepares the next episode start of each pooled standby instance (None: off).
+        self.warmer = (
+            Warmer(self.sites, self.browsers, self.http) if self.config.warm_starts else None
+        )
         self.providers: dict[str, SiteProvider] = {}
         self.goldens: dict[str, str] = {}
         self._pools: list[PoolManager] = []
@@ -167,6 +172,8 @@ class EnvRuntime:
             )
             self._pools.append(pool)
             await pool.start()
+            if self.warmer is not None:
+                self.warmer.watch(pool)
             for s in site_configs:
                 self.providers[s.name] = pool
         await asyncio.gather(
@@ -269,6 +276,8 @@ class EnvRuntime:
     async def close(self) -> None:
         pools, self._pools = self._pools, []
         await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True)
+        if self.warmer is not None:
+            await self.warmer.close()
         backends, self._backends = self._backends, []
         for backend in backends:
             close = getattr(backend, "close", None)

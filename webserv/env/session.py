@@ -26,6 +26,7 @@ from webserv.browser.session import BrowserSession, SessionConfig
 from webserv.env.login import Credentials, log_in
 from webserv.env.reader import BrowserPageReader
 from webserv.env.runtime import EnvRuntime, TaskSites
+from webserv.env.warm import PreparedStart, StartPlan, fits
 from webserv.pool.manager import Lease, UnknownLease
 from webserv.tasks.config import TaskConfig
 from webserv.tasks.evaluators import EpisodeOutcome, EvalResult, Judge, NotEvaluable, evaluate
@@ -167,30 +168,26 @@ class EnvSession:
         acquired_ms = _ms(started)
         resolved = task.resolve(self.base_urls())
         roles = self._roles(task.sites) if task.require_login else set()
-        hosts = [urlsplit(lease.url).netloc for lease in self._leases.values()]
         browser_config = self.browser_config
         if "verified" in task.eval.eval_types:  # scored on the episode's network trace
             self._har_dir = Path(tempfile.mkdtemp(prefix="webserv-har-"))
             browser_config = browser_config.model_copy(
                 update={"har_path": self._har_dir / "episode.har"}
             )
-        credentials, browser = await asyncio.gather(
-            self._login(roles),
-            self.runtime.browsers.new_session(
-                allowed_hosts=hosts, goal=task.intent, config=browser_config
-            ),
-            return_exceptions=True,
-        )
-        if isinstance(browser, BrowserSession):
-            self._browser = browser  # closed with the leases by the next reset or close
-        for outcome in (credentials, browser):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(browser, BrowserSession) and isinstance(credentials, Credentials)
-        await credentials.apply(browser)
-        ready_ms = _ms(started)
         first, *others = resolved.start_urls
-        obs = await browser.start(first)
+        prepared = await self._take_prepared(task, roles, first, browser_config)
+        if prepared is not None:
+            browser = self._browser = prepared.browser
+            browser.goal, browser.config = task.intent, browser_config
+            site = next(iter(self._leases))
+            self._credentials.update({(site, r): c for r, c in prepared.credentials.items()})
+        else:
+            browser = await self._open_browser(roles, task.intent, browser_config)
+        ready_ms = _ms(started)
+        if prepared is not None and prepared.url == first:
+            obs = await browser.observe()  # the page loaded and settled in standby
+        else:
+            obs = await browser.start(first)
         if others:
             for url in others:
                 await browser.open_tab(url)
@@ -207,6 +204,7 @@ class EnvSession:
             "settle_ms": obs.settle_ms,
             "settled": obs.settled,
             "pending": obs.pending,
+            "warm_start": prepared is not None,
             "timings": {
                 "acquire_ms": acquired_ms,
                 "login_and_browser_ms": round(ready_ms - acquired_ms, 1),
@@ -214,6 +212,43 @@ class EnvSession:
             },
         }
         return obs, info
+
+    async def _take_prepared(
+        self, task: TaskConfig, roles: set[tuple[str, str]], first: str, config: SessionConfig
+    ) -> PreparedStart | None:
+        """The start the runtime prepared for the episode's instance, if the episode can
+        begin there: one pooled site, the same logins, a context made as this env's would
+        be, and a browser whose traffic need not be recorded from its first request."""
+        warmer = self.runtime.warmer
+        if warmer is None or len(self._leases) != 1 or "verified" in task.eval.eval_types:
+            return None
+        if not fits(warmer.config, config):
+            return None
+        instance = next(iter(self._leases.values())).instance
+        base = instance.url.rstrip("/")
+        if first != base and not first.startswith(base + "/"):
+            return None
+        plan = StartPlan(tuple(sorted(role for _, role in roles)), first.removeprefix(base))
+        return await warmer.take(instance, plan)
+
+    async def _open_browser(
+        self, roles: set[tuple[str, str]], goal: str, config: SessionConfig
+    ) -> BrowserSession:
+        """A new browser context logged in as ``roles`` (the logins run meanwhile)."""
+        hosts = [urlsplit(lease.url).netloc for lease in self._leases.values()]
+        credentials, browser = await asyncio.gather(
+            self._login(roles),
+            self.runtime.browsers.new_session(allowed_hosts=hosts, goal=goal, config=config),
+            return_exceptions=True,
+        )
+        if isinstance(browser, BrowserSession):
+            self._browser = browser  # closed with the leases by the next reset or close
+        for outcome in (credentials, browser):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(browser, BrowserSession) and isinstance(credentials, Credentials)
+        await credentials.apply(browser)
+        return browser
 
     async def step(self, action: str | dict[str, Any]) -> StepResult:
         """Carry out ``action``; a bad action is reported in the observation, not raised."""
@@ -236,6 +271,11 @@ class EnvSession:
             "pending": obs.pending,
             "timings": {"step_ms": step_ms},
         }
+        if obs.screenshot is not None:
+            # What the screenshot took, and what it added to the step beyond the text.
+            timings = self._browser.timings
+            info["timings"]["screenshot_ms"] = timings.screenshot_ms
+            info["timings"]["screenshot_wait_ms"] = timings.screenshot_wait_ms
         if terminated or truncated:
             self.done = True
             evaluated = time.perf_counter()

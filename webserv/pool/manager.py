@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
 import psutil
@@ -152,6 +152,15 @@ def pristine_dir() -> Path:
     return paths.home() / "pool" / "pristine"
 
 
+class StandbyWatcher(Protocol):
+    """Told when an instance joins standby and when it is gone for good (recycled, replaced,
+    discarded or closed), e.g. to prepare something for its next lease meanwhile."""
+
+    def standby(self, instance: Instance) -> None: ...
+
+    def gone(self, instance: Instance) -> None: ...
+
+
 class PoolManager:
     """Keeps site instances warm and hands them out under leases. Use as an async context
     manager, or call :meth:`start` and :meth:`close`. The backend stays the caller's."""
@@ -201,6 +210,7 @@ class PoolManager:
         # a slow restart would be overtaken by the next health check and its process lost.
         self._restarting: set[str] = set()
         self._client = httpx.AsyncClient()
+        self._watchers: list[StandbyWatcher] = []
         self.counters = dict.fromkeys(
             ("launched", "adopted", "recycled", "replaced", "reaped", "pool_full", "launch_failed"),
             0,
@@ -248,6 +258,24 @@ class PoolManager:
         status_file = status_dir() / f"{self.owner}.json"
         status_file.unlink(missing_ok=True)
 
+    def watch(self, watcher: StandbyWatcher) -> None:
+        """Tell ``watcher`` about every instance in standby now and from now on, and about
+        every instance that goes."""
+        self._watchers.append(watcher)
+        for queue in self._standby.values():
+            for instance in queue:
+                watcher.standby(instance)
+
+    def touched(self, instance_id: str) -> None:
+        """A standby instance's state changed before its lease (a login prepared for it): a
+        restarted manager must not adopt it as pristine."""
+        self.marks.unmark(instance_id)
+
+    def _to_standby(self, instance: Instance) -> None:
+        self._standby[instance.site].append(instance)
+        for watcher in self._watchers:
+            watcher.standby(instance)
+
     async def drain(self) -> None:
         """Wait until background recycling has finished."""
         while self._background:
@@ -280,7 +308,7 @@ class PoolManager:
             if await self._adoptable(instance, clones):
                 self._instances[instance.id] = instance
                 self._ports.add(instance.port)
-                self._standby[instance.site].append(instance)
+                self._to_standby(instance)
                 adopted += 1
             else:
                 stale.append(instance)
@@ -593,6 +621,8 @@ class PoolManager:
     async def _discard(self, instance: Instance) -> None:
         """Stop an instance, destroy its clone, free its port."""
         self.marks.unmark(instance.id)
+        for watcher in self._watchers:
+            watcher.gone(instance)
         with contextlib.suppress(Exception):
             await self.backend.stop(instance)
         await asyncio.to_thread(self.store.destroy, instance.id)
@@ -631,7 +661,7 @@ class PoolManager:
             for result in results:
                 if isinstance(result, Instance):
                     self.marks.mark(result, self.sites[site].golden, self._stamp(self.sites[site]))
-                    self._standby[site].append(result)
+                    self._to_standby(result)
                 elif not isinstance(result, PoolFull):
                     failed = True
                     log.warning("standby launch of %s failed: %s", site, result)

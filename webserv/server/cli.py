@@ -37,6 +37,11 @@ def serve(
         None, help="Owner of this server's envs and instances (default: host and port)."
     ),
     standby: int = typer.Option(2, min=0, help="Ready instances kept warm per site."),
+    warm_starts: bool = typer.Option(
+        True,
+        "--warm-starts/--no-warm-starts",
+        help="Prepare each standby instance's next episode start (login, browser, first page).",
+    ),
     max_instances: MaxInstances = DEFAULT_MAX_INSTANCES,
     max_envs: int = typer.Option(64, min=1, help="Open envs at most (beyond: 429)."),
     env_ttl: float = typer.Option(300.0, min=1, help="Seconds without a call before an env ends."),
@@ -81,6 +86,7 @@ def serve(
                 max_instances=max_instances,
                 snapshot_root=snapshot_root,
                 snapshot_driver=snapshot_driver,
+                warm_starts=warm_starts,
             ),
         )
         config.load_suites()  # a bad --suite fails here, not in the lifespan
