@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -269,13 +269,8 @@ class EnvSession:
             "settle_ms": obs.settle_ms,
             "settled": obs.settled,
             "pending": obs.pending,
-            "timings": {"step_ms": step_ms},
+            "timings": {"step_ms": step_ms, **self._step_timings(obs)},
         }
-        if obs.screenshot is not None:
-            # What the screenshot took, and what it added to the step beyond the text.
-            timings = self._browser.timings
-            info["timings"]["screenshot_ms"] = timings.screenshot_ms
-            info["timings"]["screenshot_wait_ms"] = timings.screenshot_wait_ms
         if terminated or truncated:
             self.done = True
             evaluated = time.perf_counter()
@@ -288,6 +283,15 @@ class EnvSession:
             }
             info["timings"]["eval_ms"] = _ms(evaluated)
         return StepResult(obs, reward, terminated, truncated, info)
+
+    def _step_timings(self, obs: Observation) -> dict[str, float]:
+        """Where the step's time went in the browser (the session's ``StepTimings``); the
+        screenshot's share only when the observation has one."""
+        assert self._browser is not None
+        timings = asdict(self._browser.timings)
+        if obs.screenshot is None:
+            del timings["screenshot_ms"], timings["screenshot_wait_ms"]
+        return timings
 
     def _reader_roles(self, last_url: str) -> set[tuple[str, str]]:
         """The accounts the evaluator's pages need: those of the sites its URLs are on."""
