@@ -41,7 +41,7 @@ CORPUS_DIR = Path(__file__).resolve().parent / "observe_corpus"
 SITES = (*APP_SITES, *DOC_SITES)
 #: How long after a settled observation the page is looked at again.
 SECOND_LOOK_S = 3.0
-#: The issue's targets.
+#: What the report holds the results to: recall, and AXTree tokens over webserv's.
 RECALL_TARGET = 0.98
 TOKEN_RATIO_TARGET = 4.0
 

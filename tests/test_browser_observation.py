@@ -108,6 +108,7 @@ def test_adjacent_links_to_one_target_are_merged():
 
 def test_side_landmarks_follow_the_content_and_fold_only_when_over_budget():
     menu = [{"k": "heading", "t": "Site menu", "level": 2, "vis": True, "lm": 0}]
+    menu += [_el("8", "link", "Contents", h=3, lm=0)]
     menu += [_el(str(i), "link", f"Menu entry {i}", lm=0) for i in range(10, 40)]
     content = [{"k": "heading", "t": "Posts", "level": 1, "vis": True, "main": True}]
     content += [_text(f"post number {i}", 100 + i, vis=False) | {"main": True} for i in range(5)]
@@ -117,10 +118,10 @@ def test_side_landmarks_follow_the_content_and_fold_only_when_over_budget():
     roomy = render(capture, budget=2000)
     lines = roomy.text.splitlines()
     assert lines[0] == "# Posts" and lines.index('navigation "Main menu"') == 6
-    assert lines[7] == "## Site menu"
+    assert lines[7:9] == ["## Site menu", '### [8] link "Contents"']
     assert roomy.landmarks == {"9": "navigation:Main menu"} and not roomy.truncated
     tight = render(capture, budget=120)
-    assert '[9] navigation "Main menu" collapsed (30 links): Site menu' in tight.text
+    assert '[9] navigation "Main menu" collapsed (31 links): Site menu; Contents' in tight.text
     assert "Menu entry" not in tight.text and "post number 4" in tight.text
     unfolded = render(capture, budget=120, expanded=frozenset({"navigation:Main menu"}))
     assert '[9] navigation "Main menu" expanded' in unfolded.text

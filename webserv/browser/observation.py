@@ -279,7 +279,11 @@ def _page_lines(
         priority = 0 if landmark.visible else 2
         if landmark.key in folded:
             # Its headings still say what is folded in it.
-            titles = [n["t"] for n in landmark.nodes if n["k"] == "heading"][:3]
+            titles = [
+                n["t"] if n["k"] == "heading" else n["name"]
+                for n in landmark.nodes
+                if n["k"] == "heading" or (n["k"] == "el" and n.get("h"))
+            ][:3]
             contents = ": " + "; ".join(titles) if titles else ""
             fold = f"[{landmark.id}] {landmark.header} collapsed ({landmark.elements} links)"
             lines.append((fold + contents, priority))
