@@ -127,9 +127,25 @@ def reset(
     data_dir: Path | None = DATA_DIR,
     scale: float | None = SCALE,
     snapshot_root: SnapshotRoot = None,
+    trainer: bool = typer.Option(
+        False,
+        "--trainer",
+        help="The trainer's view instead: env.reset to first observation, cold vs warm starts, "
+        "in-process and over HTTP; rollout steps/s per env with and without screenshots.",
+    ),
+    gap_s: float = typer.Option(
+        4.0, "--gap-s", min=0, help="--trainer: seconds between resets (the episode)."
+    ),
+    http: bool = typer.Option(True, "--http/--no-http", help="--trainer: the HTTP rows too."),
     as_json: Json = False,
 ) -> None:
-    """Standby hand-over and background recycle vs recreating on a full copy."""
+    """Standby hand-over and background recycle vs recreating on a full copy (``--trainer``:
+    reset and rollout as a trainer's loop sees them, on the shop)."""
+    if trainer:
+        from benchmarks.trainer_reset import run as run_trainer
+
+        emit(run_trainer(n, gap_s, http=http), as_json, "reset-trainer")
+        return
     from benchmarks.reset import run
 
     golden = _golden(site, backend, data_dir, scale, snapshot_root)
