@@ -45,6 +45,10 @@ def observe(
     from benchmarks.report import emit
 
     chosen = list(dict.fromkeys(sites))
+    if unknown := [site for site in chosen if site not in SITES]:
+        raise typer.BadParameter(
+            f"no corpus for {', '.join(unknown)}; corpora: {', '.join(SITES)}", param_hint="--site"
+        )
     whole = not chosen or set(chosen) == set(SITES)
     emit(run(chosen or None, browsergym), as_json, None if whole else "observe-" + "-".join(chosen))
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from webserv.env.config import RuntimeConfig, SiteConfig
-from webserv.tasks.suite import load_suite
+from webserv.env.runtime import EnvRuntime
+from webserv.tasks.suite import Suite, load_suite
 
 
 def suite_params() -> dict:
@@ -36,3 +39,16 @@ def runtime_config(suite_golden: Path, tmp_path_factory: pytest.TempPathFactory)
         snapshot_root=tmp_path_factory.mktemp("env-snapshots"),
         snapshot_driver="copy",
     )
+
+
+@pytest.fixture(scope="module")
+def suite() -> Suite:
+    """The shop suite."""
+    return load_suite("shop")
+
+
+@pytest_asyncio.fixture(scope="module")
+async def runtime(runtime_config: RuntimeConfig) -> AsyncIterator[EnvRuntime]:
+    """A started runtime over the suite's golden data, for one test module."""
+    async with EnvRuntime(runtime_config) as started:
+        yield started

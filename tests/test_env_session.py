@@ -3,37 +3,25 @@ every evaluator failing a wrong answer or state, a verbatim WebArena task, bad i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import env_fixtures
 import pytest
-import pytest_asyncio
 
-from webserv.env.config import RuntimeConfig
 from webserv.env.runner import run_suite
 from webserv.env.runtime import EnvRuntime
 from webserv.env.session import EnvSession, EpisodeOver
 from webserv.policy.reference import ReferencePolicy
 from webserv.tasks.config import load_tasks
-from webserv.tasks.suite import Suite, load_suite
+from webserv.tasks.suite import Suite
 
 pytestmark = pytest.mark.browser
 
 suite_golden = env_fixtures.suite_golden
 runtime_config = env_fixtures.runtime_config
+suite = env_fixtures.suite
+runtime = env_fixtures.runtime
 WEBARENA_TASKS = Path(__file__).parent / "data" / "webarena_shopping_admin_tasks.json"
-
-
-@pytest.fixture(scope="module")
-def suite() -> Suite:
-    return load_suite("shop")
-
-
-@pytest_asyncio.fixture(scope="module")
-async def runtime(runtime_config: RuntimeConfig) -> AsyncIterator[EnvRuntime]:
-    async with EnvRuntime(runtime_config) as started:
-        yield started
 
 
 def first_of_template(suite: Suite, template_id: int) -> int | str:

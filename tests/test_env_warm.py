@@ -6,33 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 
 import env_fixtures
 import pytest
-import pytest_asyncio
 
 from webserv.env.config import RuntimeConfig
 from webserv.env.runtime import EnvRuntime
 from webserv.env.session import EnvSession
 from webserv.tasks.config import TaskConfig
-from webserv.tasks.suite import Suite, load_suite
+from webserv.tasks.suite import Suite
 
 pytestmark = pytest.mark.browser
 
 suite_golden = env_fixtures.suite_golden
 runtime_config = env_fixtures.runtime_config
-
-
-@pytest.fixture(scope="module")
-def suite() -> Suite:
-    return load_suite("shop")
-
-
-@pytest_asyncio.fixture(scope="module")
-async def runtime(runtime_config: RuntimeConfig) -> AsyncIterator[EnvRuntime]:
-    async with EnvRuntime(runtime_config) as started:
-        yield started
+suite = env_fixtures.suite
+runtime = env_fixtures.runtime
 
 
 def storefront_task(suite: Suite) -> TaskConfig:

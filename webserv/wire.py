@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from webserv.browser.observation import Observation, Tab
-from webserv.browser.screenshot import ScreenshotFormat
+from webserv.browser.screenshot import ScreenshotOptions
 
 TaskId = int | str
 
@@ -18,21 +18,13 @@ TaskId = int | str
 REQUEST = ConfigDict(extra="forbid", strict=True)
 
 
-class EnvOptions(BaseModel):
+class EnvOptions(ScreenshotOptions):
     """How one env behaves for all its episodes."""
 
     model_config = REQUEST
 
     max_steps: int = Field(30, ge=1, description="Steps before an episode is truncated.")
     token_budget: int = Field(2_000, ge=64, le=100_000, description="Tokens in `text` at most.")
-    screenshot: bool = Field(False, description="Attach a screenshot to every observation.")
-    screenshot_format: ScreenshotFormat = Field(
-        "png", description="png (lossless), jpeg or webp (smaller, cheaper to encode)."
-    )
-    screenshot_quality: int = Field(80, ge=1, le=100, description="JPEG and WebP quality.")
-    screenshot_scale: float = Field(
-        1.0, gt=0, le=1, description="Image size relative to the viewport (0.5: half width)."
-    )
     # At least a second, as --env-ttl: a tinier TTL ends the env before the client's next call.
     ttl_s: float | None = Field(
         None,

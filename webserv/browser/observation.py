@@ -266,14 +266,16 @@ def _landmarks(capture: dict[str, Any]) -> list[_Landmark]:
 
 
 def _page_lines(
-    capture: dict[str, Any], folded: set[str], expanded: frozenset[str]
+    nodes: list[dict[str, Any]],
+    landmarks: list[_Landmark],
+    folded: set[str],
+    expanded: frozenset[str],
 ) -> list[tuple[str, int]]:
     """The page in reading order with the main content first and the navigation and
     complementary landmarks last, those in ``folded`` as one line each."""
-    nodes = capture["nodes"]
     lines = _lines([n for n in nodes if n.get("main")])
     lines += _lines([n for n in nodes if not n.get("main") and "lm" not in n])
-    for landmark in _landmarks(capture):
+    for landmark in landmarks:
         if not landmark.nodes:
             continue
         priority = 0 if landmark.visible else 2
@@ -341,12 +343,16 @@ def render(
     scroll = _scroll_line(capture["scroll"])
     tail = [(scroll, 0)] if scroll else []
     head = [(notice, 0) for notice in notices]
-    lines = head + _page_lines(capture, set(), expanded) + tail
-    costs = [count_tokens(line) + 1 for line, _ in lines]
-    foldable = {lm.key: lm.id for lm in _landmarks(capture) if lm.elements > FOLD_AT and lm.nodes}
-    if sum(costs) > budget and set(foldable) - expanded:
-        lines = head + _page_lines(capture, set(foldable) - expanded, expanded) + tail
-        costs = [count_tokens(line) + 1 for line, _ in lines]
+    nodes, landmarks = capture["nodes"], _landmarks(capture)
+    lines = head + _page_lines(nodes, landmarks, set(), expanded) + tail
+    cost = {line: count_tokens(line) + 1 for line, _ in lines}
+    foldable = {lm.key: lm.id for lm in landmarks if lm.elements > FOLD_AT and lm.nodes}
+    if sum(cost[line] for line, _ in lines) > budget and set(foldable) - expanded:
+        lines = head + _page_lines(nodes, landmarks, set(foldable) - expanded, expanded) + tail
+        for line, _ in lines:
+            if line not in cost:
+                cost[line] = count_tokens(line) + 1
+    costs = [cost[line] for line, _ in lines]
     order = [i for p in (3, 2, 1) for i in range(len(lines) - 1, -1, -1) if lines[i][1] == p]
     keep = [True] * len(lines)
     total = sum(costs)

@@ -12,10 +12,27 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel, Field
+
 if TYPE_CHECKING:  # the wire schemas use the format names without loading Playwright
     from playwright.async_api import CDPSession, Page
 
 ScreenshotFormat = Literal["png", "jpeg", "webp"]
+
+
+class ScreenshotOptions(BaseModel):
+    """Whether observations carry a screenshot, and in what form: a session's settings and an
+    HTTP env's options alike."""
+
+    screenshot: bool = Field(False, description="Attach a screenshot to every observation.")
+    screenshot_format: ScreenshotFormat = Field(
+        "png", description="png (lossless), jpeg or webp (smaller, cheaper to encode)."
+    )
+    screenshot_quality: int = Field(80, ge=1, le=100, description="JPEG and WebP quality.")
+    screenshot_scale: float = Field(
+        1.0, gt=0, le=1, description="Image size relative to the viewport (0.5: half width)."
+    )
+
 
 #: Media type of each format, as data URLs and HTTP responses name it.
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}

@@ -28,12 +28,12 @@ from urllib.parse import urljoin
 
 from playwright.async_api import Browser, BrowserContext, Dialog, Locator, Page, Playwright
 from playwright.async_api import Error as PlaywrightError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from webserv.browser.actions import Action, ActionError, parse
 from webserv.browser.guard import NO_EXTENSIONS, ClosedPort, UrlGuard, confine_webrtc
 from webserv.browser.observation import Observation, Tab, render
-from webserv.browser.screenshot import ScreenshotFormat, Screenshots
+from webserv.browser.screenshot import ScreenshotOptions, Screenshots
 from webserv.browser.settle import (
     TIMER_HORIZON_MS,
     RequestTracker,
@@ -66,7 +66,7 @@ CRASHED = (
 )
 
 
-class SessionConfig(BaseModel):
+class SessionConfig(ScreenshotOptions):
     """How a session waits, what it renders and how big its pages are."""
 
     quiet_ms: int = Field(200, ge=0, description="DOM/network quiet window that means settled.")
@@ -88,14 +88,6 @@ class SessionConfig(BaseModel):
     token_budget: int = Field(2_000, gt=0, description="Upper bound on observation tokens.")
     viewport_width: int = 1280
     viewport_height: int = 720
-    screenshot: bool = Field(False, description="Attach a screenshot to every observation.")
-    screenshot_format: ScreenshotFormat = Field(
-        "png", description="png (lossless), jpeg or webp (smaller, cheaper to encode)."
-    )
-    screenshot_quality: int = Field(80, ge=1, le=100, description="JPEG and WebP quality.")
-    screenshot_scale: float = Field(
-        1.0, gt=0, le=1, description="Image size relative to the viewport (0.5: half width)."
-    )
     som: bool = Field(False, description="Draw the element ids onto the screenshot.")
     har_path: Path | None = Field(
         None,

@@ -33,6 +33,7 @@ from gymnasium.utils.seeding import np_random
 
 from webserv.browser.actions import ActionError, parse
 from webserv.browser.observation import Observation
+from webserv.browser.screenshot import ScreenshotOptions
 from webserv.browser.session import SessionConfig
 from webserv.env.runtime import EnvRuntime, UnservedSite
 from webserv.env.session import EnvSession, EpisodeOver, StepResult
@@ -333,10 +334,7 @@ class EnvService:
     ) -> ServedEnv:
         browser_config = SessionConfig(
             token_budget=options.token_budget,
-            screenshot=options.screenshot,
-            screenshot_format=options.screenshot_format,
-            screenshot_quality=options.screenshot_quality,
-            screenshot_scale=options.screenshot_scale,
+            **options.model_dump(include=set(ScreenshotOptions.model_fields)),
         )
         session = EnvSession(
             self.runtime, max_steps=options.max_steps, browser_config=browser_config
