@@ -3,6 +3,8 @@ Magento's form_key and GitLab's authenticity_token; the shared client keeps no c
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -75,3 +77,36 @@ async def test_cookie_and_header_logins_need_no_request():
         assert (await log_in(client, "http://127.0.0.1:1", by_header)).headers == {
             "Authorization": "Bearer t"
         }
+
+
+async def test_logins_survive_a_server_that_drops_idle_connections():
+    """A server that answers one request per connection and drops any later one unanswered,
+    as an instance does when its idle timeout meets a reused connection: the login's page
+    read and form post each get a connection of their own."""
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: PHPSESSID=a; Path=/\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(LOGIN_PAGE), LOGIN_PAGE.encode()),
+        b"HTTP/1.1 302 Found\r\nSet-Cookie: PHPSESSID=b; Path=/\r\nContent-Length: 0\r\n\r\n",
+    ]
+
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            ),
+            0,
+        )
+        await reader.readexactly(length)
+        writer.write(answers.pop(0))
+        await writer.drain()
+        await reader.read(1)  # a second request on this connection: dropped unanswered
+        writer.close()
+
+    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, session_client() as client:
+        credentials = await log_in(client, f"http://127.0.0.1:{port}", MAGENTO)
+    assert [c["value"] for c in credentials.cookies] == ["b"]

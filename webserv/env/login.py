@@ -82,10 +82,17 @@ def session_client(
     timeout_s: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
     """An HTTP client that keeps no cookies: logins to many instances on one host (ports do
-    not scope cookies) must never see each other's sessions."""
+    not scope cookies) must never see each other's sessions.
+
+    Nor does it keep connections open: instances come and go on reused ports and close idle
+    connections on their own clock (uvicorn after 5 s), so a pooled connection can be closed
+    by the server just as a request goes out on it ("Server disconnected without sending a
+    response"); a fresh connection on the loopback costs well under a millisecond.
+    """
     return httpx.AsyncClient(
         timeout=timeout_s,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        limits=httpx.Limits(max_keepalive_connections=0),
         transport=transport,
     )
 
