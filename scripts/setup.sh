@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # python3-doc: the HTML documentation `webserv bench observe` serves as pages it did not write.
-packages=(python3-venv chromium fonts-dejavu-core redis-server docker.io btrfs-progs debootstrap
+# chromium-headless-shell: the lighter build sessions use by default; chromium: with a window.
+packages=(python3-venv chromium chromium-headless-shell fonts-dejavu-core redis-server docker.io btrfs-progs debootstrap
     python3-doc)
 missing=()
 for pkg in "${packages[@]}"; do

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from browser_helpers import element_id
 
+from webserv.browser.chromium import BUILDS
 from webserv.browser.guard import ClosedPort, UrlGuard
 from webserv.browser.session import BrowserPool, BrowserSession
 
@@ -231,41 +232,52 @@ async def _until(session: BrowserSession, text: str) -> None:
     )
 
 
+@pytest.fixture(scope="module", params=sorted(BUILDS))
+async def any_build(request: pytest.FixtureRequest) -> AsyncIterator[BrowserPool]:
+    """Each Chromium build: they confine WebRTC in different ways (a flag, an extension)."""
+    async with BrowserPool(build=request.param) as pool:
+        yield pool
+
+
 @pytest.mark.browser
 async def test_webrtc_reaches_no_other_host_and_is_listed(
-    session: BrowserSession, site: Site, udp: UdpSink
+    any_build: BrowserPool, site: Site, udp: UdpSink
 ):
-    obs = await session.start(f"{site.url}/webrtc.html?udp={udp.port}")
-    await _until(session, "done")
-    blocked = obs.blocked_urls + (await session.observe()).blocked_urls
-    assert udp.packets == []
-    assert sorted(blocked) == sorted(
-        [
-            f"stun:127.0.0.1:{udp.port}",
-            f"turn:127.0.0.1:{udp.port}?transport=udp",
-            f"turn:127.0.0.1:{udp.port}?transport=tcp",
-        ]
-    )
-    # Relayed candidates only: the browser then looks up no host name a remote candidate gives.
-    policy = "new RTCPeerConnection().getConfiguration().iceTransportPolicy"
-    assert await session.page.evaluate(policy) == "relay"
+    session = await any_build.new_session(allowed_hosts=[site.host])
+    try:
+        obs = await session.start(f"{site.url}/webrtc.html?udp={udp.port}")
+        await _until(session, "done")
+        blocked = obs.blocked_urls + (await session.observe()).blocked_urls
+        assert udp.packets == []
+        assert sorted(blocked) == sorted(
+            [
+                f"stun:127.0.0.1:{udp.port}",
+                f"turn:127.0.0.1:{udp.port}?transport=udp",
+                f"turn:127.0.0.1:{udp.port}?transport=tcp",
+            ]
+        )
+        # Relayed candidates only: the browser then looks up no host name a remote one gives.
+        policy = "new RTCPeerConnection().getConfiguration().iceTransportPolicy"
+        assert await session.page.evaluate(policy) == "relay"
+    finally:
+        await session.close()
 
 
 @pytest.mark.browser
 async def test_webrtc_is_confined_even_where_no_init_script_runs(
-    browser_pool: BrowserPool, site: Site, udp: UdpSink
+    any_build: BrowserPool, site: Site, udp: UdpSink
 ):
     # What stops the packets is the browser's WebRTC policy, not the script that reports them:
     # a guarded context without the script sends nothing either.
     guard = UrlGuard([site.host])
-    context, chromium = await browser_pool.new_context(proxy=guard.proxy(browser_pool.closed_port))
+    context, chromium = await any_build.new_context(proxy=guard.proxy(any_build.closed_port))
     try:
         page = await context.new_page()
         await page.goto(f"{site.url}/blank.html")
         await page.evaluate(f"(port) => ({CALL})(window.RTCPeerConnection, port)", udp.port)
     finally:
         await context.close()
-        await browser_pool.release(chromium)
+        await any_build.release(chromium)
     assert udp.packets == []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 
 import pytest
 from browser_helpers import element_id
@@ -169,6 +170,20 @@ async def test_errors_come_back_in_a_valid_observation(session: BrowserSession, 
         assert message in after.last_action_error, (action, after.last_action_error)
         assert after.last_action, action
         assert after.text and after.token_count > 0 and after.tabs, action
+
+
+async def test_a_page_that_cannot_load_says_why(session: BrowserSession, pages_url):
+    await session.start(f"{pages_url}/basic.html")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/"  # nothing listens there
+    obs = await session.step(f'goto("{url}")')
+    assert f"could not open {url}" in obs.last_action_error
+    assert obs.text.startswith(
+        f"(this page could not be loaded: {url}: net::ERR_CONNECTION_REFUSED"
+    )
+    back = await session.step("back()")
+    assert "could not be loaded" not in back.text and back.url.endswith("/basic.html")
 
 
 async def test_slow_fetch_is_awaited(session: BrowserSession, pages_url):

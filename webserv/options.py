@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from webserv.browser.chromium import BrowserBuild
 from webserv.env.config import RuntimeConfig
 
 _RUNTIME = RuntimeConfig.model_fields
@@ -35,3 +36,7 @@ MaxInstances = Annotated[
     int, typer.Option("--max-instances", min=1, help=_RUNTIME["max_instances"].description)
 ]
 DEFAULT_MAX_INSTANCES: int = _RUNTIME["max_instances"].default
+#: ``--browser``: the Chromium build of the sessions.
+BrowserBuildOption = Annotated[
+    BrowserBuild | None, typer.Option("--browser", help=_RUNTIME["browser"].description)
+]

@@ -31,6 +31,7 @@ from playwright.async_api import Error as PlaywrightError
 from pydantic import Field
 
 from webserv.browser.actions import Action, ActionError, parse
+from webserv.browser.chromium import BrowserBuild, pick_build
 from webserv.browser.guard import NO_EXTENSIONS, ClosedPort, UrlGuard, confine_webrtc
 from webserv.browser.observation import Observation, Tab, render
 from webserv.browser.screenshot import ScreenshotOptions, Screenshots
@@ -43,18 +44,8 @@ from webserv.browser.settle import (
 )
 from webserv.browser.som import overlay
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    # The URL guard loads its WebRTC policy extension over the DevTools pipe (confine_webrtc).
-    "--enable-unsafe-extension-debugging",
-)
+#: Where Chromium puts a tab whose page could not be loaded.
+ERROR_PAGE = "chrome-error://"
 TAB_CLOSED = "the last tab closed itself; a new blank tab was opened"
 CAPTURE_SCRIPT = resources.files(__package__).joinpath("capture.js").read_text()
 CAPTURE_OPTIONS = {"maxName": 100, "maxOptions": 25}
@@ -128,13 +119,21 @@ LAUNCH_ATTEMPTS = 2
 
 
 class BrowserPool:
-    """The process's Chromium, recycled after ``recycle_after`` contexts or when it crashes."""
+    """The process's Chromium, recycled after ``recycle_after`` contexts or when it crashes.
+
+    ``build`` names the Chromium build (see :mod:`.chromium`; default: the headless shell when
+    installed and ``headless``, else the full browser).
+    """
 
     def __init__(
-        self, *, recycle_after: int = 200, executable: str = CHROMIUM, headless: bool = True
+        self,
+        *,
+        recycle_after: int = 200,
+        build: BrowserBuild | None = None,
+        headless: bool = True,
     ) -> None:
         self.recycle_after = recycle_after
-        self.executable = executable
+        self.build = pick_build(build, headless=headless)
         self.headless = headless
         self.launches = 0
         self._playwright: Playwright | None = None
@@ -179,11 +178,13 @@ class BrowserPool:
         assert self._playwright is not None
         for attempt in range(LAUNCH_ATTEMPTS):
             browser = await self._playwright.chromium.launch(
-                executable_path=self.executable,
-                args=list(CHROMIUM_ARGS),
-                ignore_default_args=[NO_EXTENSIONS],
+                executable_path=self.build.program,
+                args=self.build.launch_args(),
+                ignore_default_args=[NO_EXTENSIONS] if self.build.policy_by_extension else None,
                 headless=self.headless,
             )
+            if not self.build.policy_by_extension:
+                break  # the flag set the policy
             try:
                 await confine_webrtc(browser)
                 break
@@ -575,9 +576,12 @@ class BrowserSession:
             await asyncio.sleep(0)
         try:
             rendering = loop.time()
-            rendered = render(
-                parsed, self.config.token_budget, self._take_dialogs(), frozenset(self._expanded)
-            )
+            notices = self._take_dialogs()
+            if page.url.startswith(ERROR_PAGE):
+                # The full browser's error page says why in its text; the shell's is blank.
+                why = self._trackers[page].load_error if page in self._trackers else None
+                notices.append(f"(this page could not be loaded{f': {why}' if why else ''})")
+            rendered = render(parsed, self.config.token_budget, notices, frozenset(self._expanded))
             render_ms = (loop.time() - rendering) * 1000
             self._landmark_ids = rendered.landmarks
             title = parsed["title"]

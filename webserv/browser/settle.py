@@ -91,7 +91,8 @@ def now_ms() -> float:
 
 
 class RequestTracker:
-    """Document, fetch and XHR requests of one page that have started and not yet ended."""
+    """Document, fetch and XHR requests of one page that have started and not yet ended,
+    and why the page's last load failed (``load_error``, e.g. ``http://...: net::ERR_...``)."""
 
     KINDS = frozenset({"document", "fetch", "xhr"})
 
@@ -99,9 +100,11 @@ class RequestTracker:
         self._inflight: set[Request] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._page = page
+        self.load_error: str | None = None
         page.on("request", self._started)
         page.on("requestfinished", self._ended)
-        page.on("requestfailed", self._ended)
+        page.on("requestfailed", self._failed)
 
     @property
     def inflight(self) -> int:
@@ -111,10 +114,20 @@ class RequestTracker:
         """The requests in flight, as the settle report lists them."""
         return [f"request {request.url}" for request in list(self._inflight)[:10]]
 
+    def _loads_page(self, request: Request) -> bool:
+        return request.is_navigation_request() and request.frame == self._page.main_frame
+
     def _started(self, request: Request) -> None:
         if request.resource_type in self.KINDS:
             self._inflight.add(request)
             self._idle.clear()
+        if self._loads_page(request):
+            self.load_error = None
+
+    def _failed(self, request: Request) -> None:
+        if self._loads_page(request):
+            self.load_error = f"{request.url}: {request.failure}"
+        self._ended(request)
 
     def _ended(self, request: Request) -> None:
         self._inflight.discard(request)

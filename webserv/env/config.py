@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from webserv.browser.chromium import BrowserBuild
 from webserv.sites import registry
 from webserv.tasks.suite import Suite
 
@@ -94,6 +95,11 @@ class RuntimeConfig(BaseModel):
         True,
         description="Prepare each standby instance's next episode start (login, browser "
         "context, first page settled) so that a reset only hands it over.",
+    )
+    browser: BrowserBuild | None = Field(
+        None,
+        description="Chromium build of the sessions: headless-shell (lighter and faster) or "
+        "chromium (default: the shell when installed).",
     )
 
     @model_validator(mode="after")

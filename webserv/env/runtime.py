@@ -90,7 +90,7 @@ class EnvRuntime:
                 )
             self.sites[site.name] = site
         self.task_sites = task_site_map(self.sites.values())
-        self.browsers = BrowserPool()
+        self.browsers = BrowserPool(build=self.config.browser)
         self.http = session_client()
         #: Prepares the next episode start of each pooled standby instance (None: off).
         self.warmer = (

@@ -8,6 +8,7 @@ import typer
 
 from webserv.options import (
     DEFAULT_MAX_INSTANCES,
+    BrowserBuildOption,
     MaxInstances,
     Sites,
     SnapshotDriver,
@@ -42,6 +43,7 @@ def serve(
         "--warm-starts/--no-warm-starts",
         help="Prepare each standby instance's next episode start (login, browser, first page).",
     ),
+    browser: BrowserBuildOption = None,
     max_instances: MaxInstances = DEFAULT_MAX_INSTANCES,
     max_envs: int = typer.Option(64, min=1, help="Open envs at most (beyond: 429)."),
     env_ttl: float = typer.Option(300.0, min=1, help="Seconds without a call before an env ends."),
@@ -87,6 +89,7 @@ def serve(
                 snapshot_root=snapshot_root,
                 snapshot_driver=snapshot_driver,
                 warm_starts=warm_starts,
+                browser=browser,
             ),
         )
         config.load_suites()  # a bad --suite fails here, not in the lifespan

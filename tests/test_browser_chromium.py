@@ -1,0 +1,37 @@
+"""Which Chromium build a pool launches."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from webserv.browser import chromium
+from webserv.browser.chromium import BUILDS, pick_build
+
+
+def test_headless_defaults_to_the_shell_and_a_window_to_the_full_browser():
+    assert pick_build().name == "headless-shell"  # installed by scripts/setup.sh
+    assert pick_build(headless=False).name == "chromium"
+    assert pick_build("chromium").name == "chromium"
+
+
+def test_the_shell_is_refused_where_a_window_is_wanted():
+    with pytest.raises(ValueError, match="cannot show a window"):
+        pick_build("headless-shell", headless=False)
+
+
+def test_a_missing_build_says_what_to_install(monkeypatch: pytest.MonkeyPatch):
+    gone = dataclasses.replace(BUILDS["headless-shell"], program="/nonexistent/headless-shell")
+    monkeypatch.setitem(chromium.BUILDS, "headless-shell", gone)
+    assert pick_build().name == "chromium"  # the default falls back
+    with pytest.raises(RuntimeError, match="apt-get install headless-shell"):
+        pick_build("headless-shell")
+
+
+def test_each_build_confines_webrtc_one_way():
+    flags = {name: build.launch_args() for name, build in BUILDS.items()}
+    assert "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in flags["headless-shell"]
+    assert (
+        BUILDS["chromium"].policy_by_extension and not BUILDS["headless-shell"].policy_by_extension
+    )
