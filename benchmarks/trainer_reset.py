@@ -3,16 +3,17 @@
 ``reset_ms``: ``env.reset(options={"task_id": ...})`` until the first observation is back,
 on a storefront task of the shop (customer login, the shop's home page). In-process through
 ``gymnasium.make("webserv/Shop-v0")`` and over HTTP through ``webserv serve`` and
-``RemoteWebEnv``, each with warm starts off (``cold``: login, browser context, first page
-and its settle after the hand-over, as before) and on (``warm``: all of it prepared while the
-instance waited in standby). Each env keeps one standby instance, and ``gap_s`` passes
-between resets, as an episode would: long enough for the pool to refill and prepare the next
-start. The first reset of each variant (runtime or server start) is not counted.
+``RemoteWebEnv``, as before (``cold``: the full Chromium build; login, browser context, first
+page and its settle after the hand-over) and now (``warm``: the headless shell; all of it
+prepared while the instance waited in standby). Each env keeps one standby instance, and
+``gap_s`` passes between resets, as an episode would: long enough for the pool to refill and
+prepare the next start. The first reset of each variant (runtime or server start) is not counted.
 
 ``steps_per_s``: one env of the scripted shopper (``webserv rollout`` in-process) on the
-storefront tasks, steps over wall time with resets included, as before (cold starts,
-Playwright's PNG screenshots) and now (warm starts, JPEG or WebP through DevTools), with and
-without screenshots, each variant run ``rounds`` times in turns. The ``steps_per_s`` row
+storefront tasks, steps over wall time with resets included, as before (cold starts, the full
+Chromium build, Playwright's PNG screenshots) and now (warm starts, the headless shell, JPEG or
+WebP through DevTools; JPEG on the full build too, to tell the two apart), with and without
+screenshots, each variant run ``rounds`` times in turns. The ``steps_per_s`` row
 says where the runs' wall time went (``reset_s``, ``step_s``, ``policy_s``, ``other_s``);
 ``screenshot_ms`` is what one screenshot took and ``screenshot_bytes`` its size.
 """
@@ -44,19 +45,25 @@ from webserv.rollout.records import read_jsonl
 from webserv.rollout.runner import RolloutConfig, run_rollouts
 from webserv.tasks.suite import load_suite
 
-#: The rollout variants: (name, warm starts, screenshot settings or None, Playwright's PNG).
-ROLLOUTS: tuple[tuple[str, bool, dict[str, Any] | None, bool], ...] = (
-    ("before-no-screenshots", False, None, False),
-    ("before-png-screenshots", False, {"screenshot_format": "png"}, True),
-    ("now-no-screenshots", True, None, False),
-    ("now-png-screenshots", True, {"screenshot_format": "png"}, False),
-    ("now-jpeg-screenshots", True, {"screenshot_format": "jpeg"}, False),
-    ("now-webp-screenshots", True, {"screenshot_format": "webp"}, False),
+#: How sessions ran before: the full Chromium build (now: the headless shell).
+BEFORE_BROWSER = "chromium"
+
+#: The rollout variants: (name, warm starts, screenshot settings or None, Playwright's PNG,
+#: Chromium build or None for the default).
+ROLLOUTS: tuple[tuple[str, bool, dict[str, Any] | None, bool, str | None], ...] = (
+    ("before-no-screenshots", False, None, False, BEFORE_BROWSER),
+    ("before-png-screenshots", False, {"screenshot_format": "png"}, True, BEFORE_BROWSER),
+    ("now-no-screenshots", True, None, False, None),
+    ("now-png-screenshots", True, {"screenshot_format": "png"}, False, None),
+    ("now-jpeg-screenshots", True, {"screenshot_format": "jpeg"}, False, None),
+    ("now-jpeg-screenshots-full-chromium", True, {"screenshot_format": "jpeg"}, False, "chromium"),
+    ("now-webp-screenshots", True, {"screenshot_format": "webp"}, False, None),
     (
         "now-jpeg-half-screenshots",
         True,
         {"screenshot_format": "jpeg", "screenshot_scale": 0.5},
         False,
+        None,
     ),
 )
 
@@ -92,7 +99,11 @@ def _timed_resets(
 def _in_process(warm: bool, task_id: int | str, n: int, gap_s: float) -> tuple[list[float], int]:
     env = gymnasium.make(
         "webserv/Shop-v0",
-        runtime_config={"warm_starts": warm, "owner": f"bench-reset-{os.getpid()}"},
+        runtime_config={
+            "warm_starts": warm,
+            "browser": None if warm else BEFORE_BROWSER,
+            "owner": f"bench-reset-{os.getpid()}",
+        },
     )
     try:
         return _timed_resets(env, task_id, n, gap_s)
@@ -113,6 +124,8 @@ def _server(warm: bool) -> Iterator[str]:
     flag = "--warm-starts" if warm else "--no-warm-starts"
     webserv = str(Path(sys.executable).with_name("webserv"))
     argv = [webserv, "serve", "--port", str(port), "--standby", "1", flag]
+    if not warm:
+        argv += ["--browser", BEFORE_BROWSER]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -172,6 +185,7 @@ async def _rollout(
     warm: bool,
     screenshots: dict[str, Any] | None,
     playwright_png: bool,
+    browser: str | None,
     episodes: int,
     max_steps: int,
 ) -> dict[str, list[float]]:
@@ -180,7 +194,10 @@ async def _rollout(
     suite = load_suite("shop")
     owner = f"bench-rollout-{os.getpid()}"
     runtime = runtime_for(
-        suite, None, {"max_instances": 4, "warm_starts": warm, "owner": owner}, standby=1
+        suite,
+        None,
+        {"max_instances": 4, "warm_starts": warm, "browser": browser, "owner": owner},
+        standby=1,
     )
     browser_config = SessionConfig(screenshot=screenshots is not None, **(screenshots or {}))
     fleet = InProcessFleet(runtime, max_steps=max_steps, browser_config=browser_config)
@@ -221,8 +238,10 @@ def _rollouts(report: Report, rounds: int, episodes: int, max_steps: int) -> Non
     samples: dict[str, dict[str, list[float]]] = {name: {} for name, *_ in ROLLOUTS}
     for turn in range(rounds):
         order = ROLLOUTS if turn % 2 == 0 else tuple(reversed(ROLLOUTS))
-        for name, warm, screenshots, playwright_png in order:
-            got = asyncio.run(_rollout(warm, screenshots, playwright_png, episodes, max_steps))
+        for name, warm, screenshots, playwright_png, browser in order:
+            got = asyncio.run(
+                _rollout(warm, screenshots, playwright_png, browser, episodes, max_steps)
+            )
             for metric, values in got.items():
                 samples[name].setdefault(metric, []).extend(values)
     for name, metrics in samples.items():
@@ -276,6 +295,7 @@ def run(
     _rollouts(report, rounds, episodes, max_steps)
     report.compare("steps_per_s", "now-jpeg-screenshots", "before-png-screenshots")
     report.compare("steps_per_s", "now-no-screenshots", "before-no-screenshots")
+    report.compare("steps_per_s", "now-jpeg-screenshots", "now-jpeg-screenshots-full-chromium")
     report.compare("screenshot_ms", "now-jpeg-screenshots", "before-png-screenshots")
     report.params["load_average_end"] = _load()
     return report
