@@ -182,9 +182,32 @@ def density(
     data_dir: Path | None = DATA_DIR,
     scale: float | None = SCALE,
     snapshot_root: SnapshotRoot = None,
+    live: bool = typer.Option(
+        False,
+        "--live",
+        help="Live envs instead (instance + browser context + first page, shop): PSS per env "
+        "by part, each browser build side by side up to --compare-at, then the default build "
+        "up to --target or the memory floor.",
+    ),
+    compare_at: str = typer.Option(
+        "8,24", "--compare-at", help="--live: env counts at which all builds are measured."
+    ),
+    levels: str = typer.Option(
+        "", "--levels", help="--live: env counts of the default build's run (default: to --target)."
+    ),
+    floor_gib: float = typer.Option(1.0, "--floor-gib", min=0, help="--live: stop below this."),
     as_json: Json = False,
 ) -> None:
-    """Healthy concurrent instances and memory per instance (RSS, PSS, USS)."""
+    """Healthy concurrent instances and memory per instance (RSS, PSS, USS); ``--live``: live
+    envs and their memory by part."""
+    if live:
+        from benchmarks.density_live import run as run_live
+
+        compare = _counts(compare_at)
+        steps = _counts(levels) if levels else [*compare, *range(50, target + 1, 50)]
+        report = run_live(sorted(set(steps)), compare, floor_gib)
+        emit(report, as_json, "density-live")
+        return
     from benchmarks.density import pick_driver, run
 
     with _setup_errors():
@@ -192,6 +215,16 @@ def density(
     golden = _golden(site, backend, data_dir, scale, snapshot_root)
     report = run(golden, str(backend), driver, target, cold, snapshot_root)
     emit(report, as_json, _name("density", backend, golden))
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError as err:
+        raise typer.BadParameter(f"a comma-separated list of env counts, got {text!r}") from err
+    if not counts or counts[0] < 1:
+        raise typer.BadParameter(f"env counts are at least 1, got {text!r}")
+    return counts
 
 
 def register(app: typer.Typer) -> None:

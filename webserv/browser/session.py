@@ -80,6 +80,13 @@ class SessionConfig(ScreenshotOptions):
     viewport_width: int = 1280
     viewport_height: int = 720
     som: bool = Field(False, description="Draw the element ids onto the screenshot.")
+    park_after_s: float | None = Field(
+        None,
+        gt=0,
+        description="Park a session idle this long: its pages close (their renderer's memory "
+        "goes) and the context stays; the next action reopens the tabs at their URLs "
+        "(None: never).",
+    )
     har_path: Path | None = Field(
         None,
         description="Record the session's network traffic as HAR here (written when the "
@@ -280,6 +287,9 @@ class BrowserSession:
         self._expanded: set[str] = set()
         self._landmark_ids: dict[str, str] = {}
         self._screenshots = Screenshots()
+        # Parked: the tabs are closed until the next call reopens them (see park()).
+        self.parked = False
+        self._park_timer: asyncio.TimerHandle | None = None
         #: Where the last observation's time went.
         self.timings = StepTimings()
 
@@ -307,6 +317,11 @@ class BrowserSession:
         if self._headers:
             await self._context.set_extra_http_headers(self._headers)
         self._context.on("page", self._adopt)
+        await self._reopen(urls, active)
+
+    async def _reopen(self, urls: list[str], active: int) -> None:
+        """Open ``urls`` as the context's tabs, ``active`` the current one."""
+        assert self._context is not None
         for url in urls:
             page = await self._context.new_page()
             self._adopt(page)
@@ -316,6 +331,49 @@ class BrowserSession:
                 except PlaywrightError:
                     pass  # the observation shows whatever the tab ended up on
         self._active = self._pages[min(active, len(self._pages) - 1)]
+
+    async def park(self) -> None:
+        """Let go of what an idle session holds: its tabs close, so their renderer process
+        and its memory go, while the context (cookies, storage, cache) stays. The next action
+        or observation reopens the tabs last observed, at their URLs; what only lived in a
+        page is gone (unsaved form input, scroll position, each tab's back/forward history).
+        """
+        self._cancel_park()
+        if self.parked or not self.alive or not self._pages:
+            return
+        pages = list(self._pages)
+        # Forgotten first: a call arriving while they close reopens fresh tabs.
+        self.parked, self._pages, self._trackers, self._active = True, [], {}, None
+        self._screenshots.forget()
+        for page in pages:
+            try:
+                await page.close()
+            except PlaywrightError:
+                pass  # the browser went away: the next call recovers as after a crash
+
+    async def _unpark(self) -> None:
+        self._cancel_park()
+        if not self.parked:
+            return
+        self.parked = False
+        if self.alive:
+            await self._reopen(self._last_tabs, self._last_active)
+
+    def _schedule_park(self) -> None:
+        self._cancel_park()
+        if self.config.park_after_s is not None:
+            loop = asyncio.get_running_loop()
+            self._park_timer = loop.call_later(self.config.park_after_s, self._park_soon)
+
+    def _park_soon(self) -> None:
+        task = asyncio.ensure_future(self.park())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _cancel_park(self) -> None:
+        if self._park_timer is not None:
+            self._park_timer.cancel()
+            self._park_timer = None
 
     def _adopt(self, page: Page) -> None:
         if page in self._trackers:
@@ -374,6 +432,7 @@ class BrowserSession:
 
     async def close(self) -> None:
         """Close the context and give it back to the pool."""
+        self._cancel_park()
         context, chromium = self._context, self._chromium
         self._context = self._chromium = None
         self._screenshots.forget()
@@ -473,6 +532,7 @@ class BrowserSession:
     async def start(self, url: str) -> Observation:
         """Open ``url`` in the current tab and return the first observation."""
         error = ""
+        await self._unpark()
         self._acted_at = now_ms()
         self._tab_adopted.clear()
         try:
@@ -493,6 +553,7 @@ class BrowserSession:
     async def act(self, action: str | dict[str, Any] | Action) -> tuple[str, str]:
         """Carry out one action without observing; returns (the action as text, its error)."""
         shown = json.dumps(action) if isinstance(action, dict) else str(action)
+        await self._unpark()
         started = asyncio.get_running_loop().time()
         self._acted_at = now_ms()
         self._tab_adopted.clear()
@@ -524,6 +585,7 @@ class BrowserSession:
         ``screenshot`` and ``som`` override the session's config for this observation;
         ``settle=False`` captures the page as it is right now.
         """
+        await self._unpark()
         if self.alive and self._active is None:
             # Every tab closed under us: the browser is going down, or the page closed itself.
             await self._vanished()
@@ -633,6 +695,7 @@ class BrowserSession:
             )
         self._last_tabs = [tab.url for tab in tabs]
         self._last_active = next((tab.index for tab in tabs if tab.active), 0)
+        self._schedule_park()
         return Observation(
             url=page.url,
             title=title,
@@ -735,6 +798,7 @@ class BrowserSession:
 
     async def raw_html(self) -> str:
         """The current page's serialised DOM (for size comparisons)."""
+        await self._unpark()
         return await self.page.content()
 
 

@@ -380,6 +380,12 @@ class EnvSession:
             with contextlib.suppress(UnknownLease):  # already reclaimed by the reaper
                 await self.runtime.release(lease)
 
+    async def park(self) -> None:
+        """Let go of the episode's pages while it waits (see ``BrowserSession.park``); the
+        next step reopens them. Nothing to do between episodes."""
+        if self._browser is not None:
+            await self._browser.park()
+
     async def close(self) -> None:
         """End the episode: close the browser context, hand the instance back for recycling."""
         await self._end_episode()

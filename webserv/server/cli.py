@@ -47,6 +47,12 @@ def serve(
     max_instances: MaxInstances = DEFAULT_MAX_INSTANCES,
     max_envs: int = typer.Option(64, min=1, help="Open envs at most (beyond: 429)."),
     env_ttl: float = typer.Option(300.0, min=1, help="Seconds without a call before an env ends."),
+    park_idle_after: float | None = typer.Option(
+        None,
+        min=1,
+        help="Seconds without a call before an env lets go of its pages (its renderer's "
+        "memory); the next call reopens them at their URLs. Default: never.",
+    ),
     request_timeout: float = typer.Option(120.0, min=1, help="Longest one env call may take (s)."),
     snapshot_root: SnapshotRoot = None,
     snapshot_driver: SnapshotDriver = None,
@@ -81,6 +87,7 @@ def serve(
             server_id=server_id,
             max_envs=max_envs,
             env_ttl_s=env_ttl,
+            park_after_s=park_idle_after,
             request_timeout_s=request_timeout,
             suites=suite,
             runtime=RuntimeConfig(

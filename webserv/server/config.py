@@ -48,6 +48,12 @@ class ServerConfig(BaseModel):
         description="Task suites (names, dirs or task files) besides those of the served sites.",
     )
     env_ttl_s: float = Field(300.0, gt=0, description="An env no call touched this long ends.")
+    park_after_s: float | None = Field(
+        None,
+        gt=0,
+        description="An env idle this long lets go of its pages (the next call reopens them; "
+        "see SessionConfig.park_after_s). None: never.",
+    )
     max_envs: int = Field(64, ge=1, description="Open envs at most; beyond, 429.")
     max_group: int = Field(16, ge=1, description="Largest group of envs one call creates.")
     request_timeout_s: float = Field(120.0, gt=0, description="Longest one env call may take.")

@@ -334,6 +334,7 @@ class EnvService:
     ) -> ServedEnv:
         browser_config = SessionConfig(
             token_budget=options.token_budget,
+            park_after_s=self.config.park_after_s,
             **options.model_dump(include=set(ScreenshotOptions.model_fields)),
         )
         session = EnvSession(

@@ -1,0 +1,249 @@
+"""Live envs per host: a site instance, a browser context and its first page, as a trainer
+holds them between steps.
+
+For each browser setup, one in-process runtime (warm starts off: nothing prepared beyond the
+live envs) creates live envs on the shop's storefront tasks in levels up to ``target``, or
+until the host's available memory falls under ``floor_gib``. At each level every env takes one
+step (``scroll("down")``); an env counts as healthy if the step came back without an error and
+with a page. Memory is PSS (shared pages split between the processes that share them), read
+from every process of the run and split four ways:
+
+* ``browser``: Chromium's own processes (browser, GPU, network and storage services, zygote);
+* ``renderer``: Chromium's renderer processes, one per page's site and context;
+* ``site``: the site instances and the zygote they are forked from;
+* ``server``: this process (the runtime) and Playwright's driver.
+
+``-parked`` variants park every env once it has stepped (its pages close, its context stays;
+the next step reopens them), as ``webserv serve --park-idle-after`` does to envs left idle:
+memory is read parked, and ``step_ms`` includes reopening the page.
+
+``pss_per_env_mib`` is all of it divided by the live envs (the host's fixed costs included,
+so it falls as envs are added); ``marginal_mib`` is what one more env added between the first
+and the last level, by part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from benchmarks.report import Report
+from webserv.browser.session import SessionConfig
+from webserv.env.config import runtime_for
+from webserv.env.runtime import EnvRuntime
+from webserv.env.session import EnvSession
+from webserv.tasks.suite import load_suite
+
+MIB = 2**20
+PARTS = ("browser", "renderer", "site", "server")
+#: Browser setups measured side by side: (variant, Chromium build, envs parked while idle).
+SETUPS: tuple[tuple[str, str, bool], ...] = (
+    ("full-chromium", "chromium", False),
+    ("headless-shell", "headless-shell", False),
+    ("headless-shell-parked", "headless-shell", True),
+)
+#: How long parked pages get to let their renderers exit before memory is read.
+PARKED_SETTLE_S = 2.0
+#: Envs created at once (login, context, first page and its settle).
+CREATE_CONCURRENCY = 4
+#: Envs stepping at once in a health round.
+STEP_CONCURRENCY = 8
+
+
+def _part(proc: psutil.Process) -> str:
+    name = proc.name()
+    if name.startswith("chrom"):
+        return "renderer" if "--type=renderer" in proc.cmdline() else "browser"
+    if name == "node" or "playwright" in " ".join(proc.cmdline()[:2]):
+        return "server"
+    return "site"
+
+
+def pss_by_part() -> dict[str, float]:
+    """PSS (MiB) of this process and everything under it, by part."""
+    me = psutil.Process()
+    totals = dict.fromkeys(PARTS, 0.0)
+    totals["server"] += me.memory_full_info().pss / MIB
+    for proc in me.children(recursive=True):
+        try:
+            totals[_part(proc)] += proc.memory_full_info().pss / MIB
+        except psutil.Error:
+            continue  # ended meanwhile
+    return totals
+
+
+@dataclass
+class Level:
+    envs: int
+    healthy: int
+    pss_mib: dict[str, float]
+    step_ms: list[float] = field(default_factory=list)
+    create_s: float = 0.0
+    available_gib: float = 0.0
+
+    @property
+    def total_mib(self) -> float:
+        return sum(self.pss_mib.values())
+
+
+async def _health(envs: list[EnvSession]) -> tuple[int, list[float]]:
+    gate = asyncio.Semaphore(STEP_CONCURRENCY)
+
+    async def step(env: EnvSession) -> float | None:
+        async with gate:
+            started = time.perf_counter()
+            try:
+                result = await env.step('scroll("down")')
+            except Exception:  # any failure means the env is not healthy
+                return None
+            elapsed = (time.perf_counter() - started) * 1000
+            return (
+                elapsed
+                if result.observation.text and not result.info["last_action_error"]
+                else None
+            )
+
+    times = await asyncio.gather(*(step(env) for env in envs))
+    return sum(t is not None for t in times), [t for t in times if t is not None]
+
+
+async def _measure(
+    build: str, park: bool, levels: list[int], floor_gib: float, max_steps: int
+) -> tuple[list[Level], str]:
+    """Live envs level by level on one browser setup; the levels reached and why it stopped.
+    With ``park``, every env is parked after its step (memory is read parked; the next
+    level's steps reopen the pages first, so their time includes the restore)."""
+    suite = load_suite("shop")
+    tasks = [t for t in suite.tasks if t.sites == ["shopping"]]
+    config = runtime_for(
+        suite,
+        None,
+        {
+            "max_instances": levels[-1] + 4,
+            "warm_starts": False,
+            "browser": build,
+            "owner": f"bench-density-live-{os.getpid()}",
+        },
+        standby=0,
+    )
+    browser_config = SessionConfig(screenshot=False)
+    envs: list[EnvSession] = []
+    reached: list[Level] = []
+    stopped = "target reached"
+    async with EnvRuntime(config) as runtime:
+        gate = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+        async def create(i: int) -> EnvSession:
+            env = EnvSession(runtime, max_steps=max_steps, browser_config=browser_config)
+            async with gate:
+                await env.reset(tasks[i % len(tasks)])
+            return env
+
+        try:
+            for level in levels:
+                available = psutil.virtual_memory().available / 2**30
+                if available < floor_gib:
+                    stopped = f"memory floor: {available:.1f} GiB available < {floor_gib} GiB"
+                    break
+                started = time.perf_counter()
+                made = await asyncio.gather(
+                    *(create(i) for i in range(len(envs), level)), return_exceptions=True
+                )
+                envs += [env for env in made if isinstance(env, EnvSession)]
+                failed = [err for err in made if isinstance(err, BaseException)]
+                create_s = time.perf_counter() - started
+                healthy, step_ms = await _health(envs)
+                if park:
+                    await asyncio.gather(*(env.park() for env in envs))
+                    await asyncio.sleep(PARKED_SETTLE_S)
+                reached.append(
+                    Level(
+                        envs=len(envs),
+                        healthy=healthy,
+                        pss_mib=pss_by_part(),
+                        step_ms=step_ms,
+                        create_s=create_s,
+                        available_gib=psutil.virtual_memory().available / 2**30,
+                    )
+                )
+                if failed:
+                    stopped = f"{len(failed)} envs could not be created: {failed[0]!r}"[:300]
+                    break
+        finally:
+            await asyncio.gather(*(env.close() for env in envs), return_exceptions=True)
+    return reached, stopped
+
+
+def _report(report: Report, variant: str, levels: list[Level], stopped: str) -> None:
+    for level in levels:
+        report.add(
+            f"{variant}@{level.envs}",
+            "pss_per_env_mib",
+            [level.total_mib / level.envs],
+            envs=level.envs,
+            healthy=level.healthy,
+            pss_mib={k: round(v, 1) for k, v in level.pss_mib.items()},
+            create_s=round(level.create_s, 1),
+            available_gib=round(level.available_gib, 2),
+        )
+        if level.step_ms:
+            report.add(f"{variant}@{level.envs}", "step_ms", level.step_ms)
+    if len(levels) >= 2:
+        first, last = levels[0], levels[-1]
+        added = last.envs - first.envs
+        marginal = {
+            part: round((last.pss_mib[part] - first.pss_mib[part]) / added, 1) for part in PARTS
+        }
+        report.add(
+            variant,
+            "marginal_mib",
+            [sum(marginal.values())],
+            by_part=marginal,
+            between=[first.envs, last.envs],
+        )
+    top = levels[-1] if levels else None
+    report.notes.append(
+        f"{variant}: {top.healthy if top else 0} of {top.envs if top else 0} live envs healthy "
+        f"at the last level; stopped: {stopped}"
+    )
+
+
+def run(
+    levels: list[int],
+    compare_at: list[int],
+    floor_gib: float = 1.0,
+    max_steps: int = 1000,
+) -> Report:
+    """Every setup up to ``compare_at`` side by side, then the default one up to ``levels``."""
+    report = Report(
+        benchmark="density-live",
+        params={
+            "site": "shop",
+            "levels": levels,
+            "compare_at": compare_at,
+            "floor_gib": floor_gib,
+            "create_concurrency": CREATE_CONCURRENCY,
+            "step_concurrency": STEP_CONCURRENCY,
+            "load_average_start": [round(v, 2) for v in os.getloadavg()],
+        },
+    )
+    results: dict[str, Any] = {}
+    for variant, build, park in SETUPS:
+        reached, stopped = asyncio.run(_measure(build, park, compare_at, floor_gib, max_steps))
+        _report(report, variant, reached, stopped)
+        results[variant] = reached
+    if all(results.get(v) for v, *_ in SETUPS):
+        top = f"@{compare_at[-1]}"
+        for ours in ("headless-shell", "headless-shell-parked"):
+            report.compare("pss_per_env_mib", f"{ours}{top}", f"full-chromium{top}")
+    if levels and levels[-1] > compare_at[-1]:
+        for variant, build, park in SETUPS[1:]:
+            reached, stopped = asyncio.run(_measure(build, park, levels, floor_gib, max_steps))
+            _report(report, f"{variant}-max", reached, stopped)
+    report.params["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    return report
