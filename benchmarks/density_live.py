@@ -91,7 +91,9 @@ class Level:
         return sum(self.pss_mib.values())
 
 
-async def _health(envs: list[EnvSession]) -> tuple[int, list[float]]:
+async def _health(envs: list[EnvSession], park: bool) -> tuple[int, list[float]]:
+    """Every env steps (``STEP_CONCURRENCY`` at a time; with ``park``, each parks again at
+    once, so that only the stepping ones hold pages); how many were fine, and their times."""
     gate = asyncio.Semaphore(STEP_CONCURRENCY)
 
     async def step(env: EnvSession) -> float | None:
@@ -99,6 +101,8 @@ async def _health(envs: list[EnvSession]) -> tuple[int, list[float]]:
             started = time.perf_counter()
             try:
                 result = await env.step('scroll("down")')
+                if park:
+                    await env.park()
             except Exception:  # any failure means the env is not healthy
                 return None
             elapsed = (time.perf_counter() - started) * 1000
@@ -116,8 +120,8 @@ async def _measure(
     build: str, park: bool, levels: list[int], floor_gib: float, max_steps: int
 ) -> tuple[list[Level], str]:
     """Live envs level by level on one browser setup; the levels reached and why it stopped.
-    With ``park``, every env is parked after its step (memory is read parked; the next
-    level's steps reopen the pages first, so their time includes the restore)."""
+    With ``park``, every env is parked when created and after each step (memory is read
+    parked; a step reopens the env's pages first, so its time includes the restore)."""
     suite = load_suite("shop")
     tasks = [t for t in suite.tasks if t.sites == ["shopping"]]
     config = runtime_for(
@@ -142,6 +146,8 @@ async def _measure(
             env = EnvSession(runtime, max_steps=max_steps, browser_config=browser_config)
             async with gate:
                 await env.reset(tasks[i % len(tasks)])
+                if park:
+                    await env.park()
             return env
 
         try:
@@ -157,9 +163,8 @@ async def _measure(
                 envs += [env for env in made if isinstance(env, EnvSession)]
                 failed = [err for err in made if isinstance(err, BaseException)]
                 create_s = time.perf_counter() - started
-                healthy, step_ms = await _health(envs)
+                healthy, step_ms = await _health(envs, park)
                 if park:
-                    await asyncio.gather(*(env.park() for env in envs))
                     await asyncio.sleep(PARKED_SETTLE_S)
                 reached.append(
                     Level(
