@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from typer.testing import CliRunner
 
 from webserv.browser import chromium
 from webserv.browser.chromium import BUILDS, pick_build
+from webserv.cli import app as cli
 
 
 def test_headless_defaults_to_the_shell_and_a_window_to_the_full_browser():
@@ -25,7 +27,7 @@ def test_a_missing_build_says_what_to_install(monkeypatch: pytest.MonkeyPatch):
     gone = dataclasses.replace(BUILDS["headless-shell"], program="/nonexistent/headless-shell")
     monkeypatch.setitem(chromium.BUILDS, "headless-shell", gone)
     assert pick_build().name == "chromium"  # the default falls back
-    with pytest.raises(RuntimeError, match="apt-get install headless-shell"):
+    with pytest.raises(FileNotFoundError, match="apt-get install headless-shell"):
         pick_build("headless-shell")
 
 
@@ -35,3 +37,10 @@ def test_each_build_confines_webrtc_one_way():
     assert (
         BUILDS["chromium"].policy_by_extension and not BUILDS["headless-shell"].policy_by_extension
     )
+
+
+def test_serve_names_a_missing_build_before_starting(monkeypatch: pytest.MonkeyPatch):
+    gone = dataclasses.replace(BUILDS["chromium"], program="/nonexistent/chromium")
+    monkeypatch.setitem(chromium.BUILDS, "chromium", gone)
+    refused = CliRunner().invoke(cli, ["serve", "--browser", "chromium"])
+    assert refused.exit_code == 2 and "apt-get install chromium" in refused.output

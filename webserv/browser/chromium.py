@@ -70,7 +70,7 @@ def pick_build(name: BrowserBuild | None = None, *, headless: bool = True) -> Bu
     if name is not None:
         build = BUILDS[name]
         if not build.installed:
-            raise RuntimeError(
+            raise FileNotFoundError(
                 f"browser {name!r} is not installed ({build.program}); "
                 f"apt-get install {build.program.rsplit('/', 1)[-1]}"
             )

@@ -65,6 +65,7 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
+    from webserv.browser.chromium import pick_build
     from webserv.env.config import RuntimeConfig, SiteConfig
     from webserv.server.app import create_app
     from webserv.server.config import ServerConfig
@@ -77,6 +78,7 @@ def serve(
                 raise ValueError(
                     f"site {entry.name} runs on {', '.join(backends)}, not {entry.backend}"
                 )
+        pick_build(browser)  # a build asked for must be installed: fail here, not later
         if golden_source is not None:
             sites[0] = sites[0].model_copy(update={"golden_source": golden_source})
         config = ServerConfig(
