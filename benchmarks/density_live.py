@@ -47,8 +47,8 @@ SETUPS: tuple[tuple[str, str, bool], ...] = (
     ("headless-shell", "headless-shell", False),
     ("headless-shell-parked", "headless-shell", True),
 )
-#: How long parked pages get to let their renderers exit before memory is read.
-PARKED_SETTLE_S = 2.0
+#: How long parked pages may take to let their renderers exit before memory is read.
+PARKED_EXIT_S = 10.0
 #: Envs created at once (login, context, first page and its settle).
 CREATE_CONCURRENCY = 4
 #: Envs stepping at once in a health round.
@@ -89,6 +89,25 @@ class Level:
     @property
     def total_mib(self) -> float:
         return sum(self.pss_mib.values())
+
+
+def _renderers() -> int:
+    count = 0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            count += _part(proc) == "renderer"
+        except psutil.Error:
+            continue  # exited (a zombie until its parent reaps it)
+    return count
+
+
+async def _renderers_gone(timeout_s: float) -> None:
+    """Wait until the parked envs' renderer processes have exited (at most ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if not _renderers() or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.1)
 
 
 async def _health(envs: list[EnvSession], park: bool) -> tuple[int, list[float]]:
@@ -165,7 +184,7 @@ async def _measure(
                 create_s = time.perf_counter() - started
                 healthy, step_ms = await _health(envs, park)
                 if park:
-                    await asyncio.sleep(PARKED_SETTLE_S)
+                    await _renderers_gone(PARKED_EXIT_S)
                 reached.append(
                     Level(
                         envs=len(envs),

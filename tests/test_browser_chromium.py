@@ -18,6 +18,11 @@ def test_headless_defaults_to_the_shell_and_a_window_to_the_full_browser():
     assert pick_build("chromium").name == "chromium"
 
 
+def test_an_unknown_build_is_named():
+    with pytest.raises(ValueError, match="unknown browser 'firefox'; one of: chromium"):
+        pick_build("firefox")  # type: ignore[arg-type]
+
+
 def test_the_shell_is_refused_where_a_window_is_wanted():
     with pytest.raises(ValueError, match="cannot show a window"):
         pick_build("headless-shell", headless=False)

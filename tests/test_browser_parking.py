@@ -3,11 +3,11 @@ session lets its renderer go and comes back at its URLs with its cookies and sto
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import psutil
 import pytest
+from pool_fixtures import until
 
 from webserv.browser.session import BrowserPool, BrowserSession, SessionConfig
 
@@ -46,21 +46,14 @@ async def two(browser_pool: BrowserPool) -> AsyncIterator[list[BrowserSession]]:
 
 
 def _renderers() -> set[int]:
-    return {
-        p.pid
-        for p in psutil.Process().children(recursive=True)
-        if p.is_running() and "--type=renderer" in " ".join(p.cmdline())
-    }
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
+    pids = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "--type=renderer" in proc.cmdline():
+                pids.add(proc.pid)
+        except psutil.Error:
+            continue  # exited (a zombie until its parent reaps it)
+    return pids
 
 
 async def test_sessions_share_nothing_even_across_parking(
@@ -101,7 +94,7 @@ async def test_a_parked_session_lets_its_renderer_go_and_comes_back_where_it_was
         with_pages = _renderers()
         await session.park()
         assert session.parked
-        assert await _until(lambda: len(_renderers() & with_pages) < len(with_pages))
+        await until(lambda: len(_renderers() & with_pages) < len(with_pages))
         obs = await session.step('scroll("down")')
         assert obs.url == f"{pages_url}/second.html" and not obs.last_action_error
         assert obs.text.splitlines()[0] == before.splitlines()[0]
@@ -118,10 +111,10 @@ async def test_an_idle_session_parks_by_itself_and_the_next_step_reopens_it(
     session = await browser_pool.new_session(allowed_hosts=["127.0.0.1"], config=config)
     try:
         first = await session.start(f"{pages_url}/basic.html")
-        assert await _until(lambda: session.parked, 5)
+        await until(lambda: session.parked, 5)
         again = await session.step('scroll("up")')
         assert again.url == first.url and not again.last_action_error
         assert not session.parked  # and it parks again once idle
-        assert await _until(lambda: session.parked, 5)
+        await until(lambda: session.parked, 5)
     finally:
         await session.close()

@@ -9,15 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from webserv.browser.chromium import pick_build
 
 
 @pytest.mark.browser
@@ -28,7 +20,8 @@ async def test_storefront_scripts_in_chromium(shop_server: str, shop_data_dir: P
         " AND options_json = '{}' AND rating_count > 0 ORDER BY rating_count DESC LIMIT 1"
     ).fetchone()
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        build = pick_build()
+        browser = await pw.chromium.launch(executable_path=build.program, args=build.launch_args())
         try:
             page = await browser.new_page()
             await page.goto(shop_server)

@@ -68,6 +68,8 @@ def pick_build(name: BrowserBuild | None = None, *, headless: bool = True) -> Bu
     """The build asked for, else the headless shell when it is installed and no window is
     wanted, else the full browser. A build asked for by name must be installed."""
     if name is not None:
+        if name not in BUILDS:
+            raise ValueError(f"unknown browser {name!r}; one of: {', '.join(sorted(BUILDS))}")
         build = BUILDS[name]
         if not build.installed:
             raise FileNotFoundError(
