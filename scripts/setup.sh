@@ -23,7 +23,7 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     # compat mode puts the checkout on sys.path, so the development commands of
     # benchmarks/ (not shipped in the wheel) are found by `webserv bench`.
-    .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' \
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[dev,cluster,skyrl]' \
         --config-settings editable_mode=compat
     rm -f .venv/.installed-*
     touch "$stamp"

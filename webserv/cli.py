@@ -17,6 +17,7 @@ import typer
 
 from webserv.behaviour.cli import app as behaviour_app
 from webserv.browser.cli import observe
+from webserv.cluster.cli import app as cluster_app
 from webserv.demo import demo
 from webserv.pool.cli import images_app, pool_app
 from webserv.rollout.cli import rollout
@@ -51,6 +52,7 @@ images_app.command("build-server")(build_image)
 app.add_typer(images_app, name="images")
 app.add_typer(suite_app, name="suite")
 app.add_typer(behaviour_app, name="behaviour")
+app.add_typer(cluster_app, name="cluster")
 app.command("observe")(observe)
 app.command("demo")(demo)
 app.command("serve")(serve)

@@ -17,7 +17,8 @@ It has the observation and action spaces, observations and info keys of the in-p
 The env is created on the server at the first ``reset``; later resets start a new episode
 on it (a fresh site instance each time). An env the server no longer has (its TTL ran out,
 the server restarted) is replaced at the next ``reset``; ``step`` on it raises
-:class:`RemoteEnvError` with code ``env_gone`` or ``not_found``.
+:class:`RemoteEnvError` with code ``env_gone``, ``env_lost`` (its cluster node left) or
+``not_found``.
 
 Retries: a call is repeated only when repeating it cannot act twice: when the connection
 could not be made (nothing was sent), when the server refused it with 429/503 and
@@ -34,7 +35,7 @@ the server and its env took).
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import gymnasium
 import httpx
@@ -54,11 +55,38 @@ KEEPALIVE_S = 25.0
 class RemoteEnvError(RuntimeError):
     """The server answered with an error: ``status``, its ``code`` and its message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class EnvCalls(Protocol):
+    """How a :class:`RemoteWebEnv` reaches its env: over HTTP (:class:`HttpCalls`), or
+    straight to a cluster's node agents (:mod:`webserv.cluster.fastpath`). Failures raise
+    :class:`RemoteEnvError`."""
+
+    def create(self, body: dict[str, Any]) -> ResetOut: ...
+
+    def reset(self, env_id: str, body: dict[str, Any]) -> ResetOut: ...
+
+    def step(self, env_id: str, action: str) -> StepOut: ...
+
+    def screenshot(self, env_id: str) -> bytes: ...
+
+    def close(self, env_id: str) -> None: ...
+
+    def shutdown(self) -> None:
+        """Let go of connections; the env is not used again."""
+        ...
+
+
+#: Error codes of an env the server no longer has: the next reset starts a new one.
+ENDED_CODES = ("env_gone", "env_lost", "not_found")
 
 
 class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
@@ -90,9 +118,24 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
         client_id: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self.base_url = base_url.rstrip("/")
+        calls = HttpCalls(self.base_url, token, timeout_s, retry_for_s, client_id, transport)
+        self._setup(calls, site, suite, task, max_steps, screenshot, token_budget, render_mode)
+
+    def _setup(
+        self,
+        calls: EnvCalls,
+        site: str | None,
+        suite: str | None,
+        task: int | str | None,
+        max_steps: int,
+        screenshot: bool,
+        token_budget: int,
+        render_mode: str | None,
+    ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
-        self.base_url = base_url.rstrip("/")
+        self.calls = calls
         self.site = site
         self.suite = suite
         self.task = task
@@ -103,23 +146,15 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
         }
         self.screenshot = screenshot
         self.render_mode = render_mode
-        self.retry_for_s = retry_for_s
         self.observation_space = observation_space(screenshot, *VIEWPORT)
         self.action_space = action_space()
         self.env_id: str | None = None
-        self.last_response: httpx.Response | None = None
         self._last_text: str | None = None
-        headers = {"User-Agent": "webserv-client"}
-        if client_id:
-            headers["X-Webserv-Client"] = client_id
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._headers = headers
-        self._timeout = httpx.Timeout(timeout_s).as_dict()
-        self._urls: dict[str, httpx.URL] = {}
-        self._http = transport or httpx.HTTPTransport(
-            limits=httpx.Limits(max_keepalive_connections=1, keepalive_expiry=KEEPALIVE_S)
-        )
+
+    @property
+    def last_response(self) -> httpx.Response | None:
+        """The server's latest answer (HTTP only)."""
+        return getattr(self.calls, "last_response", None)
 
     # ---- Gymnasium API ---------------------------------------------------------------------
 
@@ -131,28 +166,26 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
         options = options or {}
         task = options.get("task_id", self.task)
         body: dict[str, Any] = {"task": task, "seed": seed}
-        response = None
+        out = None
         if self.env_id is not None:
             try:
-                response = self._request("POST", f"/v1/envs/{self.env_id}/reset", body)
+                out = self.calls.reset(self.env_id, body)
             except RemoteEnvError as err:
-                if err.code not in ("env_gone", "not_found"):
+                if err.code not in ENDED_CODES:
                     raise
-                self._forget_env()  # the server ended it: start over with a new one
-        if response is None:
+                self.env_id = None  # the server ended it: start over with a new one
+        if out is None:
             # Without a site the server uses the first it serves (and that site's suite).
             where = {"site": self.site, "suite": self.suite}
             body.update({k: v for k, v in where.items() if v is not None}, options=self.options)
-            response = self._request("POST", "/v1/envs", body)
-        out = ResetOut.model_validate_json(response.content)
+            out = self.calls.create(body)
         self.env_id = out.env_id
         return self._observation(out.observation), out.info
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.env_id is None:
             raise RemoteEnvError(409, "episode_over", "no episode is running; call reset() first")
-        response = self._request("POST", f"/v1/envs/{self.env_id}/step", {"action": action})
-        out = StepOut.model_validate_json(response.content)
+        out = self.calls.step(self.env_id, action)
         return (
             self._observation(out.observation),
             out.reward,
@@ -167,34 +200,77 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
             return None
         if self.render_mode == "ansi":
             return self._last_text
-        response = self._request("GET", f"/v1/envs/{self.env_id}/screenshot")
-        return image(response.content)
+        return image(self.calls.screenshot(self.env_id))
 
     def close(self) -> None:
         """Close the env on the server (its instance is recycled) and the connection."""
-        env_id = self.env_id
-        self._forget_env()
+        env_id, self.env_id = self.env_id, None
         try:
             if env_id is not None:
                 try:
-                    self._request("DELETE", f"/v1/envs/{env_id}")
+                    self.calls.close(env_id)
                 except RemoteEnvError as err:
-                    if err.code not in ("env_gone", "not_found"):
+                    if err.code not in ENDED_CODES:
                         raise
         finally:
-            self._http.close()
+            self.calls.shutdown()
         super().close()
-
-    # ---- internals -------------------------------------------------------------------------
 
     def _observation(self, wire: ObservationOut) -> dict[str, Any]:
         obs = wire.to_observation()
         self._last_text = obs.text
         return to_gym(obs, self.screenshot)
 
-    def _forget_env(self) -> None:
-        self.env_id = None
+
+class HttpCalls:
+    """The calls of a :class:`RemoteWebEnv` over HTTP, retried only where that cannot act
+    twice (see the module doc)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        timeout_s: float,
+        retry_for_s: float,
+        client_id: str | None,
+        transport: httpx.BaseTransport | None,
+    ) -> None:
+        self.base_url = base_url
+        self.retry_for_s = retry_for_s
+        self.last_response: httpx.Response | None = None
+        headers = {"User-Agent": "webserv-client"}
+        if client_id:
+            headers["X-Webserv-Client"] = client_id
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._headers = headers
+        self._timeout = httpx.Timeout(timeout_s).as_dict()
+        self._urls: dict[str, httpx.URL] = {}
+        self._http = transport or httpx.HTTPTransport(
+            limits=httpx.Limits(max_keepalive_connections=1, keepalive_expiry=KEEPALIVE_S)
+        )
+
+    def create(self, body: dict[str, Any]) -> ResetOut:
+        self._urls.clear()  # a new env: the paths of the last one are not asked again
+        return ResetOut.model_validate_json(self._request("POST", "/v1/envs", body).content)
+
+    def reset(self, env_id: str, body: dict[str, Any]) -> ResetOut:
+        response = self._request("POST", f"/v1/envs/{env_id}/reset", body)
+        return ResetOut.model_validate_json(response.content)
+
+    def step(self, env_id: str, action: str) -> StepOut:
+        response = self._request("POST", f"/v1/envs/{env_id}/step", {"action": action})
+        return StepOut.model_validate_json(response.content)
+
+    def screenshot(self, env_id: str) -> bytes:
+        return self._request("GET", f"/v1/envs/{env_id}/screenshot").content
+
+    def close(self, env_id: str) -> None:
+        self._request("DELETE", f"/v1/envs/{env_id}")
+
+    def shutdown(self) -> None:
         self._urls.clear()
+        self._http.close()
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)

@@ -40,3 +40,27 @@ DEFAULT_MAX_INSTANCES: int = _RUNTIME["max_instances"].default
 BrowserBuildOption = Annotated[
     BrowserBuild | None, typer.Option("--browser", help=_RUNTIME["browser"].description)
 ]
+#: ``--suite`` (repeatable): task suites a server offers besides its sites' own.
+ExtraSuites = Annotated[
+    list[str],
+    typer.Option(
+        "--suite", help="A suite (name, dir or task file) besides the sites' own; repeatable."
+    ),
+]
+#: ``--token``: the bearer token clients must send.
+Token = Annotated[
+    str | None,
+    typer.Option(envvar="WEBSERV_TOKEN", help="Bearer token clients must send."),
+]
+#: ``--redis``: the lease store.
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--redis",
+        envvar="WEBSERV_REDIS_URL",
+        help="Lease store, e.g. redis://127.0.0.1:6379/0",
+    ),
+]
+Standby = Annotated[int, typer.Option(min=0, help="Ready instances kept warm per site.")]
+MaxEnvs = Annotated[int, typer.Option(min=1, help="Open envs at most (beyond: 429).")]
+EnvTtl = Annotated[float, typer.Option(min=1, help="Seconds without a call before an env ends.")]

@@ -9,6 +9,7 @@ each golden the store keeps its manifest (:class:`SnapshotManifest`), the format
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -178,6 +179,12 @@ def ensure_golden(
     name = site.golden_name(params if site.recipe.kind == "seed" else None)
     if store.has_golden(name):
         return name
-    if source is None:
-        source = seeded_source(site, params)  # raises GoldenUnavailable for exported data
-    return store_golden(store, site, source, params).name
+    # Runtimes of one host (several servers, a cluster's node agents) take turns: the first
+    # makes it, the others find it made.
+    with open(store.base / f".golden-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if store.has_golden(name):
+            return name
+        if source is None:
+            source = seeded_source(site, params)  # raises GoldenUnavailable for exported data
+        return store_golden(store, site, source, params).name

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from webserv.client import RemoteEnvError
+from webserv.client import ENDED_CODES, RemoteEnvError
 from webserv.rollout.envs import EnvStep, RolloutEnv
 from webserv.tasks.config import TaskConfig
 from webserv.wire import ObservationOut
@@ -128,7 +128,7 @@ class RemoteEnv:
         try:
             await self.api.call("DELETE", f"/v1/envs/{env_id}")
         except RemoteEnvError as err:
-            if err.code not in ("env_gone", "not_found"):
+            if err.code not in ENDED_CODES:
                 raise
 
 

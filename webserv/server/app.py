@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from webserv.browser.screenshot import MEDIA_TYPES, image_format
 from webserv.env.runtime import EnvRuntime
 from webserv.server import errors
+from webserv.server.api import EnvApi
 from webserv.server.config import ServerConfig
 from webserv.server.metrics import Metrics
 from webserv.server.service import EnvService
@@ -36,7 +37,6 @@ from webserv.wire import (
     GroupOut,
     GroupRequest,
     Health,
-    ObservationOut,
     PoolOut,
     ResetOut,
     ResetRequest,
@@ -53,7 +53,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "Missing or wrong token",
         404: "Unknown env or group",
         409: "Episode over, or the env is busy with another call",
-        410: "The env ended (TTL expired, closed, or its server restarted)",
+        410: "The env ended (TTL expired, closed, its server restarted or its node was lost)",
         413: "Request, action or typed text too large",
         429: "Too many envs open; see Retry-After",
         503: "Pool full, or the lease store unreachable; see Retry-After",
@@ -77,9 +77,15 @@ class Guard:
     limit (413), UTF-8 bodies (400) and request latency metrics."""
 
     def __init__(
-        self, app: ASGIApp, token: str | None, max_body_bytes: int, metrics: Metrics
+        self,
+        app: ASGIApp,
+        token: str | None,
+        max_body_bytes: int,
+        metrics: Metrics,
+        timing: str = "app",
     ) -> None:
         self.app = app
+        self.timing = timing.encode()
         self.token = token.encode() if token else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
@@ -145,7 +151,7 @@ class Guard:
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 spent = (time.perf_counter() - started) * 1000
-                timing = (b"server-timing", b"app;dur=%.3f" % spent)
+                timing = (b"server-timing", b"%s;dur=%.3f" % (self.timing, spent))
                 message = {**message, "headers": [*message.get("headers", []), timing]}
             await send(message)
 
@@ -260,6 +266,7 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
                 service = EnvService(config, active, store, metrics)
                 await service.start()
                 app.state.service = service
+                app.state.api = EnvApi(service)
                 if own:
                     # What the server has made by now (modules, the browser, the pool) lives
                     # as long as the process: frozen, it is left out of full collections,
@@ -291,6 +298,9 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         # FastAPI's dependency solving).
         return app.state.service
 
+    def api() -> EnvApi:
+        return app.state.api
+
     async def client_of(
         request: Request,
         x_webserv_client: str | None = Header(None, max_length=200, description="Who you are."),
@@ -310,13 +320,11 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         client: str = Depends(client_of),
     ) -> ResetOut:
         """Lease an instance and a browser context, start the first episode."""
-        env, obs, info = await running().create(req, client)
-        return ResetOut(env_id=env.id, observation=ObservationOut.of(obs), info=info)
+        return await api().create_env(req, client)
 
     @v1.get("/envs/{env_id}", response_model=EnvSummary, summary="Describe an env")
     async def get_env(env_id: str = EnvId) -> EnvSummary:
-        svc = running()
-        return svc.summary(await svc.get(env_id))
+        return await api().describe(env_id)
 
     @v1.post("/envs/{env_id}/reset", response_model=ResetOut, summary="Start a new episode")
     async def reset_env(
@@ -324,10 +332,7 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         req: ResetRequest = Body(default_factory=ResetRequest),
     ) -> ResetOut:
         """A new episode on a fresh instance (the old one is recycled)."""
-        env, obs, info = await running().reset(env_id, req)
-        return ResetOut(
-            env_id=env.id, group=env.record.group, observation=ObservationOut.of(obs), info=info
-        )
+        return await api().reset_env(env_id, req)
 
     @v1.post("/envs/{env_id}/step", response_model=StepOut, summary="Act")
     async def step_env(
@@ -337,15 +342,9 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
     ) -> StepOut:
         """Carry out one action; a bad action is reported in `last_action_error`. The
         Server-Timing header says how long the env took (``env``) and the server (``app``)."""
-        result = await running().step(env_id, req.action)
-        response.headers["server-timing"] = f"env;dur={result.info['timings']['step_ms']}"
-        return StepOut(
-            observation=ObservationOut.of(result.observation),
-            reward=result.reward,
-            terminated=result.terminated,
-            truncated=result.truncated,
-            info=result.info,
-        )
+        out = await api().step_env(env_id, req.action)
+        response.headers["server-timing"] = f"env;dur={out.info['timings']['step_ms']}"
+        return out
 
     @v1.get(
         "/envs/{env_id}/screenshot",
@@ -359,13 +358,13 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         summary="Screenshot",
     )
     async def screenshot(env_id: str = EnvId) -> Response:
-        image = await running().screenshot(env_id)
+        image = await api().screenshot(env_id)
         return Response(image, media_type=MEDIA_TYPES[image_format(image)])
 
     @v1.delete("/envs/{env_id}", response_model=Closed, summary="Close an env")
     async def close_env(env_id: str = EnvId) -> Closed:
         """End the env; its instance is recycled. Later calls answer 410."""
-        return Closed(closed=await running().close(env_id))
+        return await api().close_env(env_id)
 
     @v1.post("/groups", status_code=201, response_model=GroupOut, summary="Create a group")
     @_body(group_in)
@@ -375,8 +374,7 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
     ) -> GroupOut:
         """`n` envs on the same task, each on its own instance of the identical start state
         (all or none)."""
-        group, made = await running().create_group(req, client)
-        return GroupOut(group=group, envs=[_reset_out(env, obs, info) for env, obs, info in made])
+        return await api().create_group(req, client)
 
     @v1.post("/groups/{group}/reset", response_model=GroupOut, summary="Reset a group")
     async def reset_group(
@@ -384,26 +382,16 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         req: ResetRequest = Body(default_factory=ResetRequest),
     ) -> GroupOut:
         """A new episode of one task for every env of the group, from identical instances."""
-        made = await running().reset_group(group, req)
-        return GroupOut(group=group, envs=[_reset_out(env, obs, info) for env, obs, info in made])
+        return await api().reset_group(group, req)
 
     @v1.delete("/groups/{group}", response_model=Closed, summary="Close a group")
     async def close_group(group: str = GroupId) -> Closed:
-        return Closed(closed=await running().close_group(group))
+        return await api().close_group(group)
 
     @v1.get("/pool", response_model=PoolOut, summary="Pool and envs")
     async def pool() -> PoolOut:
         """This server's envs and pool, and every live server in the registry."""
-        svc = running()
-        servers = await svc.store.servers()
-        return PoolOut(
-            server=svc.owner,
-            store=svc.store.name,
-            envs=[svc.summary(env) for env in svc.envs_list()],
-            sites=svc.runtime.served,
-            pools=[status.model_dump() for status in svc.pool_status()],
-            servers=[record.model_dump() for record in servers],
-        )
+        return await api().pool()
 
     app.include_router(v1)
 
@@ -428,9 +416,3 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
     routes = [*app.routes, *v1.routes]
     errors.install(app, lambda code: metrics.errors.labels(code).inc(), routes)
     return app
-
-
-def _reset_out(env: Any, obs: Any, info: dict[str, Any]) -> ResetOut:
-    return ResetOut(
-        env_id=env.id, group=env.record.group, observation=ObservationOut.of(obs), info=info
-    )

@@ -3,41 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from webserv.browser.chromium import BrowserBuild
 from webserv.options import (
     DEFAULT_MAX_INSTANCES,
     BrowserBuildOption,
+    EnvTtl,
+    ExtraSuites,
+    MaxEnvs,
     MaxInstances,
+    RedisUrl,
     Sites,
     SnapshotDriver,
     SnapshotRoot,
+    Standby,
+    Token,
 )
+from webserv.server.config import ServerConfig
 
 
 def serve(
     site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
-    suite: list[str] = typer.Option(
-        [], "--suite", help="A suite (name, dir or task file) besides the sites' own; repeatable."
-    ),
+    suite: ExtraSuites = [],  # noqa: B006
     host: str = typer.Option(
         "127.0.0.1", help="Address to bind; off loopback a token is required."
     ),
     port: int = typer.Option(8100, help="Port to bind."),
-    token: str | None = typer.Option(
-        None, envvar="WEBSERV_TOKEN", help="Bearer token clients must send."
-    ),
-    redis_url: str | None = typer.Option(
-        None,
-        "--redis",
-        envvar="WEBSERV_REDIS_URL",
-        help="Lease store, e.g. redis://127.0.0.1:6379/0",
-    ),
+    token: Token = None,
+    redis_url: RedisUrl = None,
     server_id: str | None = typer.Option(
         None, help="Owner of this server's envs and instances (default: host and port)."
     ),
-    standby: int = typer.Option(2, min=0, help="Ready instances kept warm per site."),
+    standby: Standby = 2,
     warm_starts: bool = typer.Option(
         True,
         "--warm-starts/--no-warm-starts",
@@ -45,8 +45,8 @@ def serve(
     ),
     browser: BrowserBuildOption = None,
     max_instances: MaxInstances = DEFAULT_MAX_INSTANCES,
-    max_envs: int = typer.Option(64, min=1, help="Open envs at most (beyond: 429)."),
-    env_ttl: float = typer.Option(300.0, min=1, help="Seconds without a call before an env ends."),
+    max_envs: MaxEnvs = 64,
+    env_ttl: EnvTtl = 300.0,
     park_idle_after: float | None = typer.Option(
         None,
         min=1,
@@ -63,52 +63,30 @@ def serve(
 ) -> None:
     """Serve web envs over HTTP (/v1, /healthz, /metrics; OpenAPI at /docs)."""
     import uvicorn
-    from pydantic import ValidationError
 
-    from webserv.browser.chromium import pick_build
-    from webserv.env.config import RuntimeConfig, SiteConfig
     from webserv.server.app import create_app
-    from webserv.server.config import ServerConfig
-    from webserv.sites.registry import UnknownSite, default_site, get
 
-    try:
-        sites = [SiteConfig.parse(text, standby=standby) for text in site or [default_site()]]
-        for entry in sites:
-            if entry.backend not in (backends := get(entry.name).backends):
-                raise ValueError(
-                    f"site {entry.name} runs on {', '.join(backends)}, not {entry.backend}"
-                )
-        pick_build(browser)  # a build asked for must be installed: fail here, not later
-        if golden_source is not None:
-            sites[0] = sites[0].model_copy(update={"golden_source": golden_source})
-        config = ServerConfig(
-            host=host,
-            port=port,
-            token=token or None,
-            redis_url=redis_url or None,
-            server_id=server_id,
-            max_envs=max_envs,
-            env_ttl_s=env_ttl,
-            park_after_s=park_idle_after,
-            request_timeout_s=request_timeout,
-            suites=suite,
-            runtime=RuntimeConfig(
-                sites=sites,
-                max_instances=max_instances,
-                snapshot_root=snapshot_root,
-                snapshot_driver=snapshot_driver,
-                warm_starts=warm_starts,
-                browser=browser,
-            ),
-        )
-        config.load_suites()  # a bad --suite fails here, not in the lifespan
-    except ValidationError as err:
-        messages = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
-        typer.echo(f"error: {messages}", err=True)
-        raise typer.Exit(2) from err
-    except (UnknownSite, KeyError, ValueError, FileNotFoundError) as err:
-        typer.echo(f"error: {err.args[0] if err.args else err}", err=True)
-        raise typer.Exit(2) from err
+    config = server_config(
+        site=site,
+        suite=suite,
+        host=host,
+        port=port,
+        token=token,
+        redis_url=redis_url,
+        server_id=server_id,
+        standby=standby,
+        warm_starts=warm_starts,
+        browser=browser,
+        max_instances=max_instances,
+        max_envs=max_envs,
+        env_ttl_s=env_ttl,
+        park_after_s=park_idle_after,
+        request_timeout_s=request_timeout,
+        snapshot_root=snapshot_root,
+        snapshot_driver=snapshot_driver,
+        golden_source=golden_source,
+    )
+    sites = config.runtime.sites
     served = ", ".join(f"{s.name} ({s.backend})" for s in sites)
     typer.echo(
         f"webserv server {config.owner} on http://{host}:{port} serving {served} "
@@ -122,6 +100,64 @@ def serve(
         access_log=access_log,
         timeout_keep_alive=30,
     )
+
+
+def server_config(
+    *,
+    site: list[str],
+    suite: list[str],
+    standby: int,
+    warm_starts: bool = True,
+    browser: BrowserBuild | None,
+    max_instances: int,
+    snapshot_root: Path | None,
+    snapshot_driver: str | None,
+    golden_source: Path | None = None,
+    token: str | None,
+    redis_url: str | None,
+    **server: Any,
+) -> ServerConfig:
+    """The ServerConfig of the command-line options (``server``: the rest of its fields);
+    a bad option ends the command with a message and exit code 2."""
+    from pydantic import ValidationError
+
+    from webserv.browser.chromium import pick_build
+    from webserv.env.config import RuntimeConfig, SiteConfig
+    from webserv.sites.registry import UnknownSite, default_site, get
+
+    try:
+        sites = [SiteConfig.parse(text, standby=standby) for text in site or [default_site()]]
+        for entry in sites:
+            if entry.backend not in (backends := get(entry.name).backends):
+                raise ValueError(
+                    f"site {entry.name} runs on {', '.join(backends)}, not {entry.backend}"
+                )
+        pick_build(browser)  # a build asked for must be installed: fail here, not later
+        if golden_source is not None:
+            sites[0] = sites[0].model_copy(update={"golden_source": golden_source})
+        config = ServerConfig(
+            token=token or None,
+            redis_url=redis_url or None,
+            suites=suite,
+            runtime=RuntimeConfig(
+                sites=sites,
+                max_instances=max_instances,
+                snapshot_root=snapshot_root,
+                snapshot_driver=snapshot_driver,
+                warm_starts=warm_starts,
+                browser=browser,
+            ),
+            **server,
+        )
+        config.load_suites()  # a bad --suite fails here, not in the lifespan
+    except ValidationError as err:
+        messages = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        typer.echo(f"error: {messages}", err=True)
+        raise typer.Exit(2) from err
+    except (UnknownSite, KeyError, ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err.args[0] if err.args else err}", err=True)
+        raise typer.Exit(2) from err
+    return config
 
 
 def build_image(

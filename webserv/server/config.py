@@ -36,6 +36,11 @@ class ServerConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8100, ge=0, le=65535)
+    public_url: str | None = Field(
+        None,
+        description="Where others reach this server, for the registry (default: "
+        "http://host:port); a cluster node agent sets its node's address.",
+    )
     token: str | None = Field(None, description="Bearer token; required off loopback.")
     redis_url: str | None = Field(None, description="Lease store; in memory when unset.")
     server_id: str | None = Field(

@@ -32,6 +32,11 @@ class ApiError(Exception):
         self.detail = detail
         self.headers = headers or {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole (a node agent's error reaches its caller through Ray): the default
+        # keeps only the message, and Retry-After lives in the headers.
+        return (type(self), (self.message,), {"detail": self.detail, "headers": self.headers})
+
 
 class BadRequest(ApiError):
     status, code = 400, "bad_request"
@@ -51,6 +56,12 @@ class Busy(ApiError):
 
 class Gone(ApiError):
     status, code = 410, "env_gone"
+
+
+class Lost(ApiError):
+    """The env's node left the cluster: its browser and instance went with it."""
+
+    status, code = 410, "env_lost"
 
 
 class TooLarge(ApiError):

@@ -8,9 +8,11 @@ the server's registry entry, and on start ends the envs a previous run of the sa
 left in the store (their browser contexts died with that process; the pool reconciles their
 instances by label when the runtime starts).
 
-Env ids are ``<server>-<boot>-<random>``: a hash of the server id, an id of this run of the
-server, 128 random bits. An id of this server from another run ended with that run, which
-the server can tell without the store (the memory store forgets everything at a restart).
+Env ids are ``<server>-<boot>-<random>``: a hash of the server id (:func:`server_key`), an
+id of this run of the server, 128 random bits; group ids alike with 48 random bits. An id of
+this server from another run ended with that run, which the server can tell without the
+store (the memory store forgets everything at a restart). A cluster's router reads the
+server, hence the node, an id belongs to from its first part.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import os
 import re
 import secrets
 import time
-import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -64,6 +65,11 @@ POOL_LEASE_MARGIN_S = 60.0
 REAPER_INTERVAL_S = 0.25
 
 
+def server_key(owner: str) -> str:
+    """The first part of the ids of the envs and groups of server ``owner``."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:8]
+
+
 @dataclass(eq=False)
 class ServedEnv:
     """One env of the server: its session, its options, its RNG, who owns it, until when."""
@@ -97,7 +103,7 @@ class EnvService:
         self.metrics = metrics
         self.owner = config.owner
         self.boot = secrets.token_hex(4)
-        server = hashlib.sha256(self.owner.encode()).hexdigest()[:8]
+        server = server_key(self.owner)
         self._ids = f"{server}-{self.boot}-"
         self._earlier_ids = re.compile(rf"{server}-(?!{self.boot})[0-9a-f]{{8}}-[0-9a-f]{{32}}")
         self.suites = config.load_suites()
@@ -173,7 +179,7 @@ class EnvService:
     ) -> tuple[str, list[tuple[ServedEnv, Observation, dict]]]:
         """``n`` envs whose first episodes run the same task from identical instances."""
         suite = self._suite_for(req)
-        group = uuid.uuid4().hex[:12]
+        group = self._ids + secrets.token_hex(6)
         envs = [self._new_env(req.options, suite, client, group) for _ in range(req.n)]
         task = self._pick_group(envs, req)
         self._admit(req.n)
@@ -270,6 +276,21 @@ class EnvService:
 
     def pool_status(self) -> list[PoolStatus]:
         return self.runtime.status()
+
+    def room(self, site: str) -> int:
+        """How many more envs of ``site`` this server can open now: within ``max_envs`` and
+        its pool's instances, none when the pool is short of memory."""
+        if site not in self.runtime.served:
+            return 0
+        free = self.config.max_envs - len(self.envs) - self._pending
+        for status in self.pool_status():
+            # A deployment (url backend) is shared by its leases: no instance to run out of.
+            if site in status.sites and status.backend != "url":
+                if status.available_memory_bytes < status.min_free_memory_bytes:
+                    return 0
+                leased = sum(s.leased for s in status.sites.values())
+                free = min(free, status.max_instances - leased)
+        return max(0, free)
 
     # -- internals -------------------------------------------------------------------
 
@@ -519,7 +540,7 @@ class EnvService:
     async def _heartbeat(self) -> None:
         """Keep this server's registry entry current."""
         config = self.config
-        url = f"http://{config.host}:{config.port}"
+        url = config.public_url or f"http://{config.host}:{config.port}"
         failing = False
         while True:
             pool: dict[str, Any] = {
