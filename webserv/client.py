@@ -42,7 +42,7 @@ import httpx
 import numpy as np
 
 from webserv.env.spaces import action_space, image, observation_space, to_gym
-from webserv.wire import ObservationOut, ResetOut, StepOut
+from webserv.wire import GroupOut, ObservationOut, ResetOut, StepOut
 
 REMOTE_ENV_ID = "webserv/Remote-v0"
 #: Viewport of the server's browser contexts (the screenshot's shape is height x width).
@@ -253,6 +253,10 @@ class HttpCalls:
     def create(self, body: dict[str, Any]) -> ResetOut:
         self._urls.clear()  # a new env: the paths of the last one are not asked again
         return ResetOut.model_validate_json(self._request("POST", "/v1/envs", body).content)
+
+    def create_group(self, body: dict[str, Any]) -> GroupOut:
+        """``body["n"]`` envs on one task from identical instances (``POST /v1/groups``)."""
+        return GroupOut.model_validate_json(self._request("POST", "/v1/groups", body).content)
 
     def reset(self, env_id: str, body: dict[str, Any]) -> ResetOut:
         response = self._request("POST", f"/v1/envs/{env_id}/reset", body)

@@ -163,9 +163,7 @@ class GroupRegistry:
         pending, member, first = self._claim(key, size, trajectory.repetition_id)
         if first:
             try:
-                # HttpCalls has no group call; its request core gives it the same retry rules.
-                response = calls._request("POST", "/v1/groups", {**body, "n": size})
-                pending.out = GroupOut.model_validate_json(response.content)
+                pending.out = calls.create_group({**body, "n": size})
             except BaseException as err:
                 pending.error = err
                 raise
