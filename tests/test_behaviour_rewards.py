@@ -1,5 +1,7 @@
-"""The Shop-R1 reward: every row of Table 1, the ROUGE-L threshold, type gating, the format
-check and the rationale's self-certainty term."""
+"""The rewards. Shop-R1: every row of Table 1, the ROUGE-L threshold, type gating, the format
+check, the rationale's self-certainty term, and the name comparison on long dotted ids.
+Customer-R1: the difficulty weight of each action and click type, the wrong-click penalty's
+readings and the binary format reward."""
 
 from __future__ import annotations
 
@@ -8,10 +10,23 @@ import math
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from webserv.behaviour.rewards import (
+    AnyRewardBreakdown,
+    CustomerR1Breakdown,
+    CustomerR1Config,
+    GoldAction,
+    OperaAction,
+    RewardBreakdown,
     RewardConfig,
+    customer_r1_reward,
+    distinguishing_parts,
+    exact_match,
+    name_similarity,
     rationale_top_logprobs,
+    reply_reward,
+    reward_config,
     rouge_l,
     self_certainty,
     shop_r1_reward,
@@ -62,7 +77,7 @@ def test_rouge_l_is_the_token_lcs_f_measure():
         (
             {"type": "type_and_submit", "name": "10", "text": "bottle"},
             SEARCH,
-            0.5 + 0.3 + 0.1 + 0.1 + 0.1,  # text ROUGE-L 0.67: below the threshold
+            0.5 + 0.3 + 0.1 + 0.1 + 0.1,  # text ROUGE-L 0.75: not above the threshold
             {"text_similarity": 0.0},
         ),
         # OPeRA's "input" is type_and_submit
@@ -168,3 +183,139 @@ def test_rationale_term_uses_only_the_rationales_tokens():
     assert breakdown.self_certainty == pytest.approx(2 / 3)
     assert breakdown.rationale == pytest.approx(0.005 * 2 / 3)
     assert breakdown.total == pytest.approx(1001.0 + 0.005 * 2 / 3)
+
+
+# --- Customer-R1: difficulty-weighted exact match plus a binary format reward ---
+
+INPUT = {"type": "input", "name": "nav_bar.search_input", "text": "red running shoes"}
+
+
+def clicked(name: str, click_type: str | None = None) -> dict[str, Any]:
+    return {"type": "click", "name": name, **({"click_type": click_type} if click_type else {})}
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "paid", "action"),
+    [
+        # exact matches, paid by the recorded action's difficulty
+        (INPUT, INPUT, "input", 2000.0),
+        ({**INPUT, "text": "  red running shoes "}, INPUT, "input", 2000.0),  # trimmed
+        (clicked("a.buy_now"), clicked("a.buy_now", "purchase"), "click", 1000.0),
+        (clicked("a.buy_now"), clicked("a.buy_now"), "click", 1000.0),  # type unknown: hard
+        (
+            clicked("o.size.9"),
+            clicked("o.size.9", "product_option"),
+            "click_type:product_option",
+            10.0,
+        ),
+        (clicked("r.see_all"), clicked("r.see_all", "review"), "click_type:review", 1.0),
+        (clicked("nav.search"), clicked("nav.search", "search"), "click_type:search", 1.0),
+        (TERMINATE, TERMINATE, "terminate", 1.0),
+        # wrong predictions: a wrong click costs, anything else earns nothing
+        (clicked("o.size.10"), clicked("o.size.9", "product_option"), "wrong_click", -1.0),
+        (clicked("a.buy_now"), TERMINATE, "wrong_click", -1.0),
+        (TERMINATE, clicked("a.buy_now", "purchase"), "wrong_other", 0.0),
+        ({**INPUT, "text": "Red running shoes"}, INPUT, "wrong_other", 0.0),  # OPeRA: same text
+        ({"type": "scroll"}, INPUT, "wrong_other", 0.0),
+    ],
+)
+def test_customer_r1_weights(predicted: dict, gold: dict, paid: str, action: float):
+    breakdown = customer_r1_reward(reply(predicted), gold)
+    assert breakdown.scheme == "customer-r1" and breakdown.format_ok
+    assert (breakdown.paid, breakdown.action, breakdown.format) == (paid, action, 0.1)
+    assert breakdown.exact == (action > 0)
+    assert breakdown.total == pytest.approx(action + 0.1)
+
+
+def test_customer_r1_readings_of_a_wrong_click_are_configurable():
+    gold = clicked("a.buy_now", "purchase")
+    missed = customer_r1_reward(reply(TERMINATE), gold, CustomerR1Config(wrong_click_side="gold"))
+    assert (missed.paid, missed.action) == ("wrong_click", -1.0)
+    rl_only = CustomerR1Config(wrong_click=0.0)
+    assert customer_r1_reward(reply(clicked("a.other")), gold, rl_only).total == 0.1
+    weights = CustomerR1Config(click=5.0, click_types={"purchase": 7.0}, input=3.0)
+    assert customer_r1_reward(reply(clicked("a.buy_now")), gold, weights).action == 7.0
+    assert customer_r1_reward(reply(clicked("x")), clicked("x"), weights).action == 5.0
+    assert customer_r1_reward(reply(INPUT), INPUT, weights).action == 3.0
+
+
+def test_customer_r1_format_reward_is_binary_and_gates_everything():
+    malformed = "{'rationale': 'r', 'action': {'type': 'terminate'}}"  # single quotes
+    breakdown = customer_r1_reward(malformed, TERMINATE)
+    assert not breakdown.format_ok and breakdown.predicted is None
+    assert (breakdown.format, breakdown.action, breakdown.total, breakdown.paid) == (0, 0, 0, "")
+    # a format-valid wrong click: format reward plus the penalty
+    assert customer_r1_reward(reply(CLICK), TERMINATE).total == pytest.approx(-0.9)
+    loud = CustomerR1Config(format_reward=0.5)
+    assert customer_r1_reward(reply(TERMINATE), TERMINATE, loud).total == 1.5
+
+
+def test_the_scheme_selects_the_reward_and_is_named_in_its_output():
+    shop = reply_reward(reply(CLICK), CLICK)
+    customer = reply_reward(reply(CLICK), CLICK, reward_config("customer-r1"))
+    assert (shop.scheme, shop.total) == ("shop-r1", 1001.0)
+    assert (customer.scheme, customer.total) == ("customer-r1", 1000.1)
+    assert reward_config("shop-r1", name_compare="exact") == RewardConfig(name_compare="exact")
+    with pytest.raises(ValidationError, match="name_compare"):
+        reward_config("customer-r1", name_compare="exact")  # not a Customer-R1 constant
+    # records are read back as their scheme; one written before there were two is Shop-R1's
+    breakdowns = TypeAdapter(list[AnyRewardBreakdown])
+    back = breakdowns.validate_json(breakdowns.dump_json([shop, customer]))
+    assert [type(b) for b in back] == [RewardBreakdown, CustomerR1Breakdown]
+    old = shop.model_dump(exclude={"scheme"})
+    assert isinstance(TypeAdapter(AnyRewardBreakdown).validate_python(old), RewardBreakdown)
+
+
+# --- long dotted ids: Shop-R1's name term as published, and the distinguishing-part variant ---
+
+WHITE = "product_options.color.button_list.white"
+MINT = "product_options.color.button_list.mint_green"
+
+
+def test_long_shared_prefix_inflates_shop_r1s_name_term():
+    published = shop_r1_reward(reply(clicked(WHITE)), clicked(MINT))
+    assert published.name_rouge_l == pytest.approx(10 / 13)  # 5 shared words of 6 and 7
+    assert published.total == pytest.approx(0.5 + 0.3 + 0.2 + 1000 * 10 / 13)  # ~770 of 1001
+    assert not published.exact
+
+    for compare in ("distinguishing", "exact"):
+        config = RewardConfig(name_compare=compare)
+        wrong = shop_r1_reward(reply(clicked(WHITE)), clicked(MINT), config)
+        assert wrong.name_rouge_l == 0.0 and wrong.total == pytest.approx(1.0)
+        right = shop_r1_reward(reply(clicked(MINT)), clicked(MINT), config)
+        assert right.total == 1001.0 and right.exact
+
+
+def test_distinguishing_part_keeps_partial_credit_where_the_ids_differ():
+    assert distinguishing_parts(WHITE, MINT) == ("white", "mint_green")
+    assert distinguishing_parts("12", "13") == ("12", "13")
+    assert distinguishing_parts("a.b", "a.b.c") == ("", "c")
+    near = ("results.red_running_shoes_size_9", "results.red_running_shoes_size_10")
+    assert name_similarity(*near, "distinguishing") == pytest.approx(0.8)
+    assert name_similarity(*near, "exact") == 0.0
+    assert name_similarity("a.b", "a.b.c", "distinguishing") == 0.0
+    # webserv's own numeric ids: every reading agrees
+    for compare in ("rouge-l", "distinguishing", "exact"):
+        assert name_similarity("12", "12", compare) == 1.0
+        assert name_similarity("12", "13", compare) == 0.0
+    # the variant also applies to the name term of typing
+    typed = {"type": "type_and_submit", "name": "x.search_box.top", "text": "shoes"}
+    gold = {"type": "type_and_submit", "name": "x.search_box.side", "text": "shoes"}
+    assert shop_r1_reward(reply(typed), gold).name_similarity == 0.0  # ROUGE-L 0.75: not above
+    assert shop_r1_reward(
+        reply(typed), gold, RewardConfig(rouge_threshold=0.5)
+    ).name_similarity == pytest.approx(0.1 * 0.75)
+    variant = RewardConfig(rouge_threshold=0.5, name_compare="distinguishing")
+    assert shop_r1_reward(reply(typed), gold, variant).name_similarity == 0.0
+
+
+def test_opera_exact_match_trims_the_text():
+    gold = GoldAction.of(INPUT)
+    assert exact_match(OperaAction.read({**INPUT, "text": " red running shoes"}), gold)
+    assert not exact_match(OperaAction.read({**INPUT, "text": "red running shoe"}), gold)
+    assert not exact_match(OperaAction.read({**INPUT, "name": "other"}), gold)
+    assert not exact_match(None, gold)
+    assert exact_match(
+        OperaAction.read({"type": "terminate", "answer": "x"}), GoldAction.of(TERMINATE)
+    )
+    assert GoldAction.of(clicked("a", "review")).click_type == "review"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from webserv.behaviour.opera import import_opera
 from webserv.rollout.cli import (
     ApiKey,
     Endpoint,
@@ -22,39 +24,79 @@ from webserv.rollout.cli import (
 )
 
 if TYPE_CHECKING:
-    from webserv.behaviour.metrics import FidelityMetrics
+    from rich.console import Console
+    from rich.table import Table
+
+    from webserv.behaviour.calibration import CalibrationReport
+    from webserv.behaviour.distribution import (
+        Comparison,
+        DistributionFidelity,
+        PurchaseComparison,
+    )
+    from webserv.behaviour.metrics import (
+        BehaviourReport,
+        ClickTypeMetrics,
+        FidelityMetrics,
+        GroupMetrics,
+    )
     from webserv.behaviour.replay import RewardMeans
+    from webserv.behaviour.rewards import AnyRewardConfig
 
 app = typer.Typer(
     help="Behaviour simulation: Shop-R1 rewards, fidelity metrics, offline evaluation.",
     no_args_is_help=True,
 )
 
+app.command("import-opera")(import_opera)
 
-def print_metrics(metrics: FidelityMetrics, title: str) -> None:
-    """The overall metrics and the per-type table, as percentages."""
-    from rich.console import Console
+#: Per-session rows printed; the JSON output has them all.
+SESSION_ROWS = 30
+
+
+def pct(value: float | None) -> str:
+    """A fraction as a percentage with two decimals; ``-`` when there is none."""
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]], first_width: int = 0) -> Table:
+    """A table whose first column is a left-aligned label and the rest right-aligned values."""
     from rich.table import Table
 
-    def pct(value: float) -> str:
-        return f"{100 * value:.2f}"
+    table = Table(title=title)
+    table.add_column(columns[0], no_wrap=True, min_width=first_width)
+    for column in columns[1:]:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
-    overall = Table(title=title)
-    for column in ("pairs", "exact %", "type acc %", "type macro F1 %", "type weighted F1 %"):
-        overall.add_column(column, justify="right")
-    overall.add_row(
-        str(metrics.n),
-        pct(metrics.exact_accuracy),
-        pct(metrics.type_accuracy),
-        pct(metrics.type_macro_f1),
-        pct(metrics.type_weighted_f1),
-    )
-    per_class = Table(title="per gold action type")
-    per_class.add_column("type", no_wrap=True, min_width=15)
-    for column in ("gold", "predicted", "exact %", "type acc %", "precision %", "F1 %"):
-        per_class.add_column(column, justify="right")
-    for kind, m in metrics.per_class.items():
-        per_class.add_row(
+
+def print_metrics(metrics: FidelityMetrics, title: str, console: Console | None = None) -> None:
+    """The per-step metrics: overall, per gold action type, per click type; as percentages."""
+    from rich.console import Console
+
+    from webserv.behaviour.metrics import RULES
+
+    console = console or Console()
+    clicks = metrics.click_type
+    rows = [
+        ["pairs", str(metrics.n)],
+        ["exact %", pct(metrics.exact_accuracy)],
+        ["type acc %", pct(metrics.type_accuracy)],
+        ["fine-grained type acc %", pct(metrics.fine_type_accuracy)],
+        ["type macro F1 %", pct(metrics.type_macro_f1)],
+        ["type weighted F1 %", pct(metrics.type_weighted_f1)],
+        ["click-type acc %", pct(clicks.accuracy if clicks else None)],
+        ["click-type weighted F1 %", pct(clicks.weighted_f1 if clicks else None)],
+    ]
+    console.print(_table(title, ["metric", "value"], rows))
+    console.print(f"exact match by {RULES[metrics.rules]}", highlight=False)
+    per_class = [
+        [
             kind,
             str(m.support),
             str(m.predicted),
@@ -62,11 +104,244 @@ def print_metrics(metrics: FidelityMetrics, title: str) -> None:
             pct(m.type_accuracy),
             pct(m.precision),
             pct(m.f1),
-        )
-    per_class.add_row("none", "-", str(metrics.unusable), "-", "-", "-", "-")
+        ]
+        for kind, m in metrics.per_class.items()
+    ]
+    per_class.append(["none", "-", str(metrics.unusable), "-", "-", "-", "-"])
+    columns = ["type", "gold", "predicted", "exact %", "type acc %", "precision %", "F1 %"]
+    console.print(_table("per gold action type", columns, per_class, first_width=15))
+    if clicks is not None:
+        _print_click_types(console, clicks)
+
+
+def _print_click_types(console: Console, clicks: ClickTypeMetrics) -> None:
+    rows = [
+        [kind, str(m.support), str(m.predicted), pct(m.precision), pct(m.recall), pct(m.f1)]
+        for kind, m in clicks.per_type.items()
+        if m.support or m.predicted
+    ]
+    rows += [[k, "-", str(v), "-", "-", "-"] for k, v in clicks.unmatched_predictions.items()]
+    columns = ["click type", "gold", "predicted", "precision %", "recall %", "F1 %"]
+    title = f"per click type ({clicks.n} gold clicks; {clicks.unknown_gold} of unknown type)"
+    console.print(_table(title, columns, rows, first_width=16))
+
+
+def _group_rows(groups: dict[str, GroupMetrics], sessions: bool) -> list[list[str]]:
+    return [
+        [
+            key,
+            *([str(g.sessions)] if sessions else []),
+            str(g.steps),
+            pct(g.exact_accuracy),
+            pct(g.type_accuracy),
+            pct(g.fine_type_accuracy),
+            pct(g.format_valid_rate),
+            num(g.rationale_rouge_l),
+        ]
+        for key, g in groups.items()
+    ]
+
+
+_GROUP_COLUMNS = ["steps", "exact %", "type %", "fine type %", "format valid %", "rationale RL"]
+
+
+def print_report(report: BehaviourReport, title: str) -> None:
+    """Every table of a report: step metrics, report lines, outcomes, breakdowns, fidelity."""
+    from rich.console import Console
+
     console = Console()
-    console.print(overall)
-    console.print(per_class)
+    print_metrics(report.metrics, title, console)
+    overall = report.overall
+    console.print(
+        f"format valid {pct(overall.format_valid_rate)}% of replies; rationale ROUGE-L "
+        f"{num(overall.rationale_rouge_l)} over {report.rationale_pairs} recorded rationales",
+        highlight=False,
+    )
+    _print_outcomes(console, report)
+    if report.per_user:
+        rows = _group_rows(report.per_user, sessions=True)
+        console.print(_table("per user", ["user", "sessions", *_GROUP_COLUMNS], rows))
+    rows = _group_rows(report.per_session, sessions=False)
+    shown = f" (first {SESSION_ROWS} of {len(rows)}; --json has all)"
+    title = "per session" + (shown if len(rows) > SESSION_ROWS else "")
+    console.print(_table(title, ["session", *_GROUP_COLUMNS], rows[:SESSION_ROWS]))
+    _print_distribution(console, report.distribution.population)
+    for label, groups in (
+        ("user", report.distribution.per_user),
+        ("persona", report.distribution.per_persona),
+    ):
+        if groups:
+            rows = [_group_fidelity_row(key, g) for key, g in groups.items()]
+            columns = [label, "sessions", "action JS", "click JS", "length real/pred"]
+            columns += ["purchase % real/pred", "quit early"]
+            console.print(_table(f"predicted vs real behaviour per {label}", columns, rows))
+    if report.calibration is not None:
+        _print_calibration(console, report.calibration)
+
+
+def _print_outcomes(console: Console, report: BehaviourReport) -> None:
+    judged = {rule: m for rule, m in report.session_outcome.items() if m is not None}
+    if not judged:
+        console.print("session outcome: no session's purchase can be judged (click types unknown)")
+        return
+    rows = [
+        [
+            rule,
+            f"{m.sessions} ({m.unjudged})",
+            f"{m.real_purchases} / {m.predicted_purchases}",
+            pct(m.accuracy),
+            pct(m.purchase_f1),
+            pct(m.weighted_f1),
+        ]
+        for rule, m in judged.items()
+    ]
+    columns = ["rule", "sessions (unjudged)", "purchases real/pred", "acc %", "purchase F1 %"]
+    columns += ["weighted F1 %"]
+    console.print(_table("session outcome (purchase or not)", columns, rows))
+    for rule, m in judged.items():
+        console.print(f"{rule}: {m.description}", highlight=False)
+
+
+def _print_distribution(console: Console, population: DistributionFidelity) -> None:
+    """Shares of each outcome, how far apart the distributions are, where terminate falls."""
+    columns = ["share of", "real %", "predicted %"]
+    title = "behaviour, real vs predicted (population)"
+    console.print(_table(title, columns, _share_rows(population)))
+    columns = ["distribution", "JS divergence", "total variation", "real", "predicted"]
+    title = "how far apart (JS base 2 and TV, both in [0, 1])"
+    console.print(_table(title, columns, _divergence_rows(population)))
+    end = population.terminate
+    console.print(
+        f"sessions the policy quits early {end.early}, on time {end.on_time}, late {end.late}, "
+        f"never {end.missed} (neither side quits {end.neither}); terminate at (1 = last "
+        f"step) real {num(end.real_relative, 2)}, predicted {num(end.predicted_relative, 2)}; "
+        f"steps before the end real {num(end.real_steps_before_end, 1)}, predicted "
+        f"{num(end.predicted_steps_before_end, 1)}",
+        highlight=False,
+    )
+
+
+def _share_rows(population: DistributionFidelity) -> list[list[str]]:
+    from webserv.behaviour.distribution import LENGTH_BIN_LABELS
+
+    compared = [
+        ("action", population.action_types, None),
+        ("click", population.click_types, None),
+        ("length", population.session_length.bins, LENGTH_BIN_LABELS),
+    ]
+    rows = []
+    for name, c, order in compared:
+        if c is None:
+            continue
+        keys = c.real.keys() | c.predicted.keys()
+        for key in [k for k in order if k in keys] if order else sorted(keys):
+            rows.append(
+                [f"{name} {key}", pct(c.real.get(key, 0.0)), pct(c.predicted.get(key, 0.0))]
+            )
+    return rows
+
+
+def _divergence_rows(population: DistributionFidelity) -> list[list[str]]:
+    def apart(c: Comparison | PurchaseComparison | None) -> list[str]:
+        return [num(c.js_divergence), num(c.total_variation)] if c else ["-", "-"]
+
+    length, purchase = population.session_length, population.purchase
+    return [
+        ["action types", *apart(population.action_types), "", ""],
+        ["click types", *apart(population.click_types), "", ""],
+        [
+            "session length",
+            *apart(length.bins),
+            f"mean {length.real_mean:.1f}, median {length.real_median:g}",
+            f"mean {length.predicted_mean:.1f}, median {length.predicted_median:g}",
+        ],
+        [
+            "purchase rate",
+            *apart(purchase),
+            f"{pct(purchase.real_rate)}%" if purchase else "-",
+            f"{pct(purchase.predicted_rate)}%" if purchase else "-",
+        ],
+    ]
+
+
+def _group_fidelity_row(key: str, g: DistributionFidelity) -> list[str]:
+    clicks, purchase = g.click_types, g.purchase
+    rates = (
+        "-"
+        if purchase is None
+        else f"{100 * purchase.real_rate:.0f} / {100 * purchase.predicted_rate:.0f}"
+    )
+    return [
+        key,
+        str(g.sessions),
+        num(g.action_types.js_divergence),
+        num(clicks.js_divergence if clicks else None),
+        f"{g.session_length.real_mean:.1f} / {g.session_length.predicted_mean:.1f}",
+        rates,
+        str(g.terminate.early),
+    ]
+
+
+def _print_calibration(console: Console, c: CalibrationReport) -> None:
+    rows = [
+        ["ATB classwise (truthful)", num(c.atb_classwise, 5)],
+        *[[f"  ATB {k}", num(v, 5)] for k, v in c.atb_per_class.items()],
+        [
+            f"l2-qECE classwise, {c.qece_bins} equal-mass bins (truthful)",
+            num(c.l2_qece_classwise, 5),
+        ],
+        [f"l1-ECE classwise, {c.ece_bins} bins (not truthful)", num(c.l1_ece_classwise, 5)],
+        [f"top-label ECE, {c.ece_bins} bins (not truthful)", num(c.top_label_ece, 5)],
+    ]
+    title = f"calibration of the action-type probabilities ({c.n} steps; 0 = calibrated)"
+    console.print(_table(title, ["measure", "value"], rows))
+
+
+class RulesChoice(StrEnum):
+    opera = "opera"
+    shop_r1 = "shop-r1"
+
+
+class RewardChoice(StrEnum):
+    shop_r1 = "shop-r1"
+    customer_r1 = "customer-r1"
+
+
+class NameCompareChoice(StrEnum):
+    rouge_l = "rouge-l"
+    distinguishing = "distinguishing"
+    exact = "exact"
+
+
+Rules = Annotated[
+    RulesChoice,
+    typer.Option(
+        "--rules",
+        help="Exact match: opera (typed text identical after trimming) or shop-r1 "
+        "(ROUGE-L >= 0.75).",
+    ),
+]
+Reward = Annotated[RewardChoice, typer.Option("--reward", help="The reward scheme.")]
+NameCompareOption = Annotated[
+    NameCompareChoice | None,
+    typer.Option(
+        "--name-compare",
+        help="Shop-R1 only: element names by ROUGE-L (as published; long ids sharing a "
+        "prefix earn most of a right click), by their distinguishing part, or exactly.",
+    ),
+]
+
+
+def _reward(scheme: RewardChoice, name_compare: NameCompareChoice | None) -> AnyRewardConfig:
+    from pydantic import ValidationError
+
+    from webserv.behaviour.rewards import reward_config
+
+    constants = {} if name_compare is None else {"name_compare": name_compare.value}
+    try:
+        return reward_config(scheme.value, **constants)
+    except ValidationError as err:
+        raise fail(f"--name-compare is Shop-R1's, not {scheme.value}'s") from err
 
 
 @app.command("score")
@@ -75,6 +350,9 @@ def score(
         ..., help="JSONL with session_id, step and predicted (or action) in OPeRA form."
     ),
     gold: Path = typer.Argument(..., help="Recorded steps (steps.jsonl of a rollout)."),
+    rules: Rules = RulesChoice.opera,
+    reward: Reward = RewardChoice.shop_r1,
+    name_compare: NameCompareOption = None,
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Pair predictions with gold steps by session_id and step; print the fidelity metrics."""
@@ -82,16 +360,17 @@ def score(
     from webserv.behaviour.replay import score as score_files
 
     try:
-        result = score_files(predictions, gold)
+        result = score_files(predictions, gold, _reward(reward, name_compare), rules.value)
     except ReplayError as err:
         raise fail(str(err)) from err
     if json_output:
         typer.echo(result.model_dump_json(indent=2))
         return
-    print_metrics(result.metrics, f"{predictions} against {gold}")
+    print_report(result.report, f"{predictions} against {gold}")
     typer.echo(
-        f"{result.paired} paired, {result.missing} gold steps without a prediction (wrong), "
-        f"{result.unmatched} predictions of no gold step, "
+        f"{result.paired} paired ({result.from_model_output} read from the raw reply, "
+        f"{result.format_errors} without a readable action), {result.missing} gold steps "
+        f"without a prediction (wrong), {result.unmatched} predictions of no gold step, "
         f"{result.not_scored} gold steps outside the OPeRA action space"
     )
     if result.reward is not None:
@@ -99,10 +378,15 @@ def score(
 
 
 def _reward_line(reward: RewardMeans) -> str:
-    return (
-        f"mean Shop-R1 reward {reward.total:.3f} (format {reward.format:.3f}, "
-        f"type {reward.type:.3f}, similarity {reward.similarity:.3f})"
-    )
+    terms = [f"format {reward.format:.3f}", f"action {reward.action:.3f}"]
+    if reward.type is not None:
+        terms.append(f"type {reward.type:.3f}")
+    if reward.similarity is not None:
+        terms.append(f"similarity {reward.similarity:.3f}")
+    if reward.name_compare is not None:
+        terms.append(f"names by {reward.name_compare}")
+    wrong = "" if reward.wrong_share is None else f"; wrong actions earn {pct(reward.wrong_share)}%"
+    return f"mean {reward.scheme} reward {reward.total:.3f} ({', '.join(terms)}){wrong}"
 
 
 @app.command("eval")
@@ -126,6 +410,9 @@ def evaluate(
     max_tokens: MaxTokens = 512,
     json_mode: JsonMode = False,
     seed: int = typer.Option(0, help="Seed of the baselines (plus the recorded episode)."),
+    rules: Rules = RulesChoice.opera,
+    reward: Reward = RewardChoice.shop_r1,
+    name_compare: NameCompareOption = None,
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Predict each recorded step's next action offline and score it against the recorded one."""
@@ -152,6 +439,8 @@ def evaluate(
             history_pages=history_pages,
             token_budget=token_budget,
         ),
+        reward=_reward(reward, name_compare),
+        rules=rules.value,
         concurrency=concurrency,
         max_sessions=sessions,
         seed=seed,
@@ -165,7 +454,7 @@ def evaluate(
     if json_output:
         typer.echo(summary.model_dump_json(indent=2, exclude={"config": {"model": {"api_key"}}}))
         return
-    print_metrics(summary.metrics, f"{policy.value} on {steps}")
+    print_report(summary.report, f"{policy.value} on {steps}")
     typer.echo(
         f"{summary.sessions} sessions, {summary.steps} steps replayed, {summary.scored} scored "
         f"in {summary.wall_s:.1f} s; format ok {100 * summary.format_ok_rate:.1f}%; "

@@ -4,15 +4,20 @@
 any file of :class:`~webserv.rollout.records.StepRecord` lines): for every recorded step it
 rebuilds what the policy would have seen - the recorded page (and screenshot), the task and
 the session's earlier steps with their recorded rationales and actions - asks the policy
-for its next action, and scores it against the recorded one with the Shop-R1 reward
-(:mod:`.rewards`) and the fidelity metrics (:mod:`.metrics`). Sessions are replayed step by
-step in order, so a stateful baseline (scripted, random) sees every step; a step whose
-recorded action is outside the OPeRA action space (``select``, ``back``, a format error) is
-shown to the policy and kept in the history but not scored.
+for its next action, and scores it against the recorded one with the chosen reward
+(Shop-R1's or Customer-R1's, :mod:`.rewards`) and the fidelity metrics (:mod:`.metrics`).
+Sessions are replayed step by step in order, so a stateful baseline (scripted, random) sees
+every step; a step whose recorded action is outside the OPeRA action space (``select``,
+``back``, a format error) is shown to the policy and kept in the history but not scored.
 
 An evaluation directory holds ``predictions.jsonl`` (one :class:`Prediction` per step) and
 ``summary.json`` (one :class:`EvalSummary`); both are written anew by each evaluation.
-``score`` pairs any prediction file with gold steps by ``session_id`` and ``step``.
+``score`` pairs any prediction file with gold steps by ``session_id`` and ``step``. A line
+may carry the parsed action (``predicted``, or a step record's ``action``) or only the raw
+reply (``model_output``), which is then read with the policy's parser
+(:func:`webserv.policy.parse.parse_output`) as during an evaluation; a reply it cannot read
+is a format error, counted and scored as no action. A file none of whose lines has any of
+those fields is refused rather than scored as all wrong.
 """
 
 from __future__ import annotations
@@ -21,22 +26,36 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from webserv.behaviour.metrics import FidelityMetrics, exact_match, fidelity, type_of
+from webserv.behaviour.metrics import (
+    BehaviourReport,
+    FidelityMetrics,
+    StepOutcome,
+    behaviour_report,
+    type_of,
+)
 from webserv.behaviour.rewards import (
     ACTION_TYPES,
+    AnyRewardBreakdown,
+    AnyRewardConfig,
     GoldAction,
+    NameCompare,
     OperaAction,
     RewardBreakdown,
     RewardConfig,
-    shop_r1_reward,
+    RewardScheme,
+    RuleSet,
+    exact_match,
+    reply_reward,
 )
 from webserv.policy.base import Decision, Turn, Usage
 from webserv.policy.factory import ShopperKind, make_policy
+from webserv.policy.parse import parse_output, shop_r1_object
 from webserv.policy.persona import Persona, builtin
 from webserv.policy.prompt import PromptConfig
 from webserv.policy.vlm import ChatModel, ModelConfig
@@ -48,7 +67,7 @@ class ReplayError(ValueError):
 
 
 def load_steps(path: Path) -> list[StepRecord]:
-    """The step records of a JSONL file (``steps.jsonl`` of a rollout)."""
+    """The step records of a JSONL file (``steps.jsonl`` of a rollout, or an OPeRA import)."""
     if not path.is_file():
         raise ReplayError(f"{path}: no such file")
     steps = []
@@ -65,7 +84,11 @@ def load_steps(path: Path) -> list[StepRecord]:
 
 
 def gold_action(step: StepRecord) -> GoldAction | None:
-    """The recorded action as ground truth, or None when OPeRA's three types cannot say it."""
+    """The recorded action as ground truth, or None when OPeRA's three types cannot say it.
+
+    An OPeRA import's click keeps its ``click_type`` in the action, which Customer-R1's
+    reward weighs by; webserv's own recordings have none.
+    """
     if step.action is None or OperaAction.read(step.action).type not in ACTION_TYPES:
         return None
     return GoldAction.of(step.action)
@@ -122,29 +145,53 @@ class Prediction(BaseModel):
     session_id: str
     step: int
     action_id: str
+    persona: str | None = Field(
+        None,
+        description="The recorded session's persona: its name in a rollout, the shopper's "
+        "user id in an OPeRA import (per-user breakdowns group by it).",
+    )
     predicted: dict[str, Any] | None = Field(description="OPeRA form; None if not expressible.")
     env_action: str | None = None
     rationale: str = ""
     model_output: str = ""
-    format_ok: bool = False
+    format_ok: bool = Field(False, description="The reply passed Shop-R1's format check.")
+    parsed: bool = Field(
+        False, description="The policy's parser read an action from the reply (lenient)."
+    )
     format_error: str = ""
     gold: dict[str, Any] | None = Field(description="The recorded action; None: not scored.")
+    gold_rationale: str = Field("", description="The rationale recorded with the action.")
+    gold_click_type: str | None = Field(None, description="The recorded click's click_type.")
+    missing: bool = Field(
+        False, description="No prediction of this gold step was given (score): no action."
+    )
     exact: bool | None = None
     type_match: bool | None = None
-    reward: RewardBreakdown | None = None
+    reward: AnyRewardBreakdown | None = None
     usage: Usage | None = None
     policy_ms: float = 0.0
     model_ms: float | None = None
 
 
 class RewardMeans(BaseModel):
-    """Mean reward terms over the scored steps."""
+    """Mean reward terms over the scored steps, and what wrong actions earned of the total."""
 
+    scheme: RewardScheme = Field(description="The reward: shop-r1 or customer-r1.")
+    name_compare: NameCompare | None = Field(
+        None, description="How Shop-R1 compared element names; None under Customer-R1."
+    )
     total: float
     format: float
     action: float
-    type: float
-    similarity: float = Field(description="Mean of name_similarity + text_similarity.")
+    type: float | None = Field(None, description="Shop-R1's type term; None under Customer-R1.")
+    similarity: float | None = Field(
+        None, description="Mean of name_similarity + text_similarity (Shop-R1 only)."
+    )
+    wrong_share: float | None = Field(
+        description="Share of the summed total reward earned by replies that are not the "
+        "recorded action (OPeRA's exact match); None when the sum is 0. Under Customer-R1 "
+        "wrong clicks cost, so it can be negative."
+    )
 
 
 class EvalConfig(BaseModel):
@@ -155,7 +202,10 @@ class EvalConfig(BaseModel):
     policy: ShopperKind = "vlm"
     model: ModelConfig | None = None
     prompt: PromptConfig = Field(default_factory=PromptConfig)
-    reward: RewardConfig = Field(default_factory=RewardConfig)
+    reward: AnyRewardConfig = Field(
+        default_factory=RewardConfig, description="Shop-R1's or Customer-R1's, by its scheme."
+    )
+    rules: RuleSet = Field("opera", description="The exact-match rule set: opera or shop-r1.")
     concurrency: int = Field(4, ge=1, description="Sessions replayed at once.")
     max_sessions: int | None = Field(None, ge=1, description="Replay only the first N.")
     seed: int = Field(0, description="Baselines use seed + the recorded episode number.")
@@ -169,7 +219,8 @@ class EvalSummary(BaseModel):
     steps: int = Field(description="Steps replayed.")
     scored: int = Field(description="Steps with an OPeRA ground truth.")
     format_ok_rate: float
-    metrics: FidelityMetrics
+    metrics: FidelityMetrics = Field(description="The step metrics (report.metrics).")
+    report: BehaviourReport
     reward: RewardMeans
     wall_s: float
 
@@ -183,29 +234,52 @@ def _persona(name: str | None) -> Persona | None:
         return None  # a persona from a file: the policy is prompted without one
 
 
-def _prediction(step: StepRecord, decision: Decision, reward_config: RewardConfig) -> Prediction:
+def _prediction(
+    step: StepRecord,
+    config: AnyRewardConfig,
+    rules: RuleSet,
+    reply: str | None,
+    **decided: Any,
+) -> Prediction:
+    """The prediction of ``step``: the recorded side from the step, the rest from ``decided``.
+
+    A scorable step is compared with the predicted action and, when there is a ``reply``, is
+    given the reward of it.
+    """
     gold = gold_action(step)
-    predicted = OperaAction.read(decision.opera_action) if decision.opera_action else None
     prediction = Prediction(
         session_id=step.session_id,
         step=step.step,
         action_id=step.action_id,
-        predicted=decision.opera_action,
-        env_action=decision.action,
-        rationale=decision.rationale,
-        model_output=decision.raw_output,
-        format_ok=decision.format_ok,
-        format_error=decision.format_error,
+        persona=step.persona,
         gold=step.action if gold else None,
-        usage=decision.usage,
-        policy_ms=decision.policy_ms,
-        model_ms=decision.model_ms,
+        gold_rationale=step.rationale,
+        gold_click_type=gold.click_type if gold else None,
+        **decided,
     )
     if gold is not None:
-        prediction.exact = exact_match(predicted, gold)
+        predicted = OperaAction.read(prediction.predicted) if prediction.predicted else None
+        prediction.exact = exact_match(predicted, gold, rules)
         prediction.type_match = type_of(predicted) == gold.type
-        prediction.reward = shop_r1_reward(decision.raw_output, gold, reward_config)
+        if reply is not None:
+            prediction.reward = reply_reward(reply, gold, config)
     return prediction
+
+
+def _decided(decision: Decision) -> dict[str, Any]:
+    """A policy's decision as the Prediction fields it fills."""
+    return {
+        "predicted": decision.opera_action,
+        "env_action": decision.action,
+        "rationale": decision.rationale,
+        "model_output": decision.raw_output,
+        "format_ok": decision.format_ok,
+        "parsed": not decision.format_error,
+        "format_error": decision.format_error,
+        "usage": decision.usage,
+        "policy_ms": decision.policy_ms,
+        "model_ms": decision.model_ms,
+    }
 
 
 async def _replay_session(
@@ -226,18 +300,26 @@ async def _replay_session(
         observation = recorded_observation(step, previous, run_dir, config.prompt.screenshot)
         history = [recorded_turn(s) for s in rows[:i]]
         decision = await policy.act(observation, history)
-        out.append(_prediction(step, decision, config.reward))
+        decided = _decided(decision)
+        out.append(_prediction(step, config.reward, config.rules, decision.raw_output, **decided))
     return out
 
 
-def _means(rewards: list[RewardBreakdown]) -> RewardMeans:
+def _means(rewards: list[AnyRewardBreakdown], config: AnyRewardConfig) -> RewardMeans:
     n = len(rewards)
+    total = sum(r.total for r in rewards)
+    shop_r1 = [r for r in rewards if isinstance(r, RewardBreakdown)]
     return RewardMeans(
-        total=sum(r.total for r in rewards) / n,
+        scheme=config.scheme,
+        name_compare=config.name_compare if isinstance(config, RewardConfig) else None,
+        total=total / n,
         format=sum(r.format for r in rewards) / n,
         action=sum(r.action for r in rewards) / n,
-        type=sum(r.type for r in rewards) / n,
-        similarity=sum(r.name_similarity + r.text_similarity for r in rewards) / n,
+        type=sum(r.type for r in shop_r1) / n if shop_r1 else None,
+        similarity=sum(r.name_similarity + r.text_similarity for r in shop_r1) / n
+        if shop_r1
+        else None,
+        wrong_share=sum(r.total for r in rewards if not r.exact) / total if total else None,
     )
 
 
@@ -271,14 +353,16 @@ async def evaluate(
             if model is not None:
                 await model.close()
     scored = [p for p in predictions if p.reward is not None]
+    report = behaviour_report(outcomes(scored), config.rules)
     summary = EvalSummary(
         config=config,
         sessions=len(grouped),
         steps=len(predictions),
         scored=len(scored),
         format_ok_rate=sum(p.format_ok for p in predictions) / len(predictions),
-        metrics=fidelity(_pairs(scored)),
-        reward=_means([p.reward for p in scored if p.reward is not None]),
+        metrics=report.metrics,
+        report=report,
+        reward=_means([p.reward for p in scored if p.reward is not None], config.reward),
         wall_s=round(time.perf_counter() - started, 3),
     )
     (config.out / "summary.json").write_text(
@@ -287,9 +371,23 @@ async def evaluate(
     return summary
 
 
-def _pairs(predictions: Iterable[Prediction]) -> list[tuple[OperaAction | None, GoldAction]]:
+def outcomes(predictions: Iterable[Prediction]) -> list[StepOutcome]:
+    """The scorable predictions as the report reads them. A recorded session's ``persona`` is
+    its persona in a rollout and its shopper in an OPeRA import (each shopper has their own
+    survey persona): it keys both the per-user and the per-persona breakdowns."""
     return [
-        (OperaAction.read(p.predicted) if p.predicted else None, GoldAction.of(p.gold))
+        StepOutcome(
+            session_id=p.session_id,
+            step=p.step,
+            user_id=p.persona,
+            persona=p.persona,
+            gold=GoldAction.of(p.gold),
+            gold_click_type=p.gold_click_type,
+            predicted=OperaAction.read(p.predicted) if p.predicted else None,
+            format_valid=None if p.missing else p.parsed,
+            rationale=p.rationale,
+            gold_rationale=p.gold_rationale,
+        )
         for p in predictions
         if p.gold is not None
     ]
@@ -298,70 +396,185 @@ def _pairs(predictions: Iterable[Prediction]) -> list[tuple[OperaAction | None, 
 class ScoreResult(BaseModel):
     """Predictions paired with gold steps and scored."""
 
-    metrics: FidelityMetrics
+    metrics: FidelityMetrics = Field(description="The step metrics (report.metrics).")
+    report: BehaviourReport
     paired: int = Field(description="Gold steps with a prediction.")
     missing: int = Field(description="Gold steps without a prediction (scored as wrong).")
     unmatched: int = Field(description="Predictions of no gold step.")
     not_scored: int = Field(description="Gold steps outside the OPeRA action space.")
+    from_model_output: int = Field(
+        description="Paired predictions read from the raw reply (no parsed action given)."
+    )
+    format_errors: int = Field(
+        description="Paired predictions without a readable action (scored as wrong)."
+    )
     reward: RewardMeans | None = Field(
         None, description="Over the paired predictions with a model_output; None if none has."
     )
 
 
-def _predicted_of(line: Mapping[str, Any]) -> OperaAction | None:
-    """A prediction line's action: ``predicted`` (an evaluation's) or ``action`` (a step's)."""
-    action = line.get("predicted", line.get("action"))
-    return OperaAction.read(action) if isinstance(action, Mapping) else None
+class PairedPredictions(BaseModel):
+    """A prediction file paired with gold steps: one :class:`Prediction` per scorable step."""
+
+    predictions: list[Prediction] = Field(
+        description="In the gold file's order; a step nobody predicted has missing=True."
+    )
+    unmatched: int = Field(description="Prediction lines of no gold step.")
+    not_scored: int = Field(description="Gold steps outside the OPeRA action space.")
+    from_model_output: int = Field(description="Paired lines read from their raw reply.")
 
 
-def score(
-    predictions_path: Path, gold_path: Path, reward_config: RewardConfig | None = None
-) -> ScoreResult:
-    """Pair predictions with gold steps by ``(session_id, step)`` and compute the metrics.
+#: Where a prediction line may carry its parsed action (an evaluation's, a step record's).
+_ACTION_FIELDS = ("predicted", "action")
 
-    A prediction line carrying the raw ``model_output`` is also given its Shop-R1 reward.
+
+@dataclass
+class _Line:
+    """What one prediction line says: Prediction fields, the raw reply, how it was read."""
+
+    decided: dict[str, Any]
+    reply: str | None
+    from_model_output: bool
+
+
+def _text(line: Mapping[str, Any], key: str) -> str | None:
+    value = line.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _read_line(line: Mapping[str, Any]) -> _Line:
+    """A prediction line read as the evaluation would have recorded it.
+
+    The parsed action comes first; without one, the raw reply is read with the policy's
+    parser, unless the line carries its writer's verdict on it (``format_error``, as an
+    evaluation's and a rollout's lines do). ``format_ok`` is the line's, else the format
+    check of the reply, else False.
     """
-    if not predictions_path.is_file():
-        raise ReplayError(f"{predictions_path}: no such file")
+    reply = _text(line, "model_output")
+    format_ok = line.get("format_ok")
+    decided: dict[str, Any] = {
+        "model_output": reply or "",
+        "rationale": _text(line, "rationale") or "",
+        "format_ok": format_ok
+        if isinstance(format_ok, bool)
+        else reply is not None and shop_r1_object(reply) is not None,
+    }
+    action = next((line[k] for k in _ACTION_FIELDS if isinstance(line.get(k), Mapping)), None)
+    if action is not None:
+        return _Line(
+            decided={**decided, "predicted": dict(action), "parsed": True},
+            reply=reply,
+            from_model_output=False,
+        )
+    verdict = _text(line, "format_error")
+    if reply is not None and verdict is None:
+        parsed = parse_output(reply, "opera")
+        decided |= {
+            "predicted": parsed.opera_action,
+            "parsed": not parsed.error,
+            "format_error": parsed.error,
+            "rationale": decided["rationale"] or parsed.rationale,
+        }
+        return _Line(decided=decided, reply=reply, from_model_output=True)
+    if verdict is None:
+        verdict = "no action (predicted or action) and no model_output"
+    decided |= {"predicted": None, "parsed": not verdict, "format_error": verdict}
+    return _Line(decided=decided, reply=reply, from_model_output=False)
+
+
+def _prediction_lines(path: Path) -> dict[tuple[str, int], _Line]:
+    """The lines of a prediction file by (session_id, step); the last line of a key wins."""
+    if not path.is_file():
+        raise ReplayError(f"{path}: no such file")
     try:
-        lines = read_jsonl(predictions_path)
+        lines = read_jsonl(path)
     except json.JSONDecodeError as err:
-        raise ReplayError(f"{predictions_path}: not JSON lines: {err}") from err
-    predicted: dict[tuple[str, int], OperaAction | None] = {}
-    replies: dict[tuple[str, int], str] = {}
+        raise ReplayError(f"{path}: not JSON lines: {err}") from err
+    read: dict[tuple[str, int], _Line] = {}
     for number, line in enumerate(lines, 1):
         if not isinstance(line, dict) or "session_id" not in line or "step" not in line:
-            raise ReplayError(f"{predictions_path}:{number}: needs session_id and step")
-        key = (str(line["session_id"]), int(line["step"]))
-        predicted[key] = _predicted_of(line)
-        if isinstance(line.get("model_output"), str):
-            replies[key] = line["model_output"]
-    pairs: list[tuple[OperaAction | None, GoldAction]] = []
-    rewards: list[RewardBreakdown] = []
-    missing = not_scored = 0
+            raise ReplayError(f"{path}:{number}: needs session_id and step")
+        read[(str(line["session_id"]), int(line["step"]))] = _read_line(line)
+    fields = (*_ACTION_FIELDS, "model_output")
+    if read and not any(k in line for line in lines for k in fields):
+        raise ReplayError(
+            f"{path}: no line has `predicted`, `action` or `model_output`, so there is "
+            "nothing to score: give the parsed action in OPeRA form or the model's raw reply"
+        )
+    return read
+
+
+def pair_predictions(
+    predictions_path: Path,
+    gold_path: Path,
+    reward_config: AnyRewardConfig | None = None,
+    rules: RuleSet = "opera",
+) -> PairedPredictions:
+    """Pair prediction lines with gold steps by ``(session_id, step)`` and compare each pair.
+
+    A pair whose line has the raw ``model_output`` is also given its reward. This is the
+    per-step view behind :func:`score`, for reports that break results down further.
+
+    Raises:
+        ReplayError: a file cannot be read, no line carries anything to score, or no line
+            predicts a scorable gold step.
+    """
+    config = reward_config or RewardConfig()
+    lines = _prediction_lines(predictions_path)
+    predictions: list[Prediction] = []
+    not_scored = from_model_output = 0
     gold_keys = set()
     for step in load_steps(gold_path):
         key = (step.session_id, step.step)
         gold_keys.add(key)
-        gold = gold_action(step)
-        if gold is None:
+        if gold_action(step) is None:
             not_scored += 1
             continue
-        missing += key not in predicted
-        pairs.append((predicted.get(key), gold))
-        if key in replies:
-            rewards.append(shop_r1_reward(replies[key], gold, reward_config))
-    paired = len(pairs) - missing
-    if not paired:
+        line = lines.get(key)
+        if line is None:
+            missing = _prediction(step, config, rules, None, predicted=None, missing=True)
+            predictions.append(missing)
+        else:
+            predictions.append(_prediction(step, config, rules, line.reply, **line.decided))
+            from_model_output += line.from_model_output
+    if all(p.missing for p in predictions):
         raise ReplayError(
             f"no prediction in {predictions_path} is of a scorable step of {gold_path} "
             "(pairs are matched by session_id and step)"
         )
-    return ScoreResult(
-        metrics=fidelity(pairs),
-        paired=paired,
-        missing=missing,
-        unmatched=len(predicted.keys() - gold_keys),
+    return PairedPredictions(
+        predictions=predictions,
+        unmatched=len(lines.keys() - gold_keys),
         not_scored=not_scored,
-        reward=_means(rewards) if rewards else None,
+        from_model_output=from_model_output,
+    )
+
+
+def score(
+    predictions_path: Path,
+    gold_path: Path,
+    reward_config: AnyRewardConfig | None = None,
+    rules: RuleSet = "opera",
+) -> ScoreResult:
+    """Pair predictions with gold steps by ``(session_id, step)`` and compute the metrics.
+
+    A prediction line carrying the raw ``model_output`` is also given its reward (Shop-R1's
+    unless ``reward_config`` is Customer-R1's); one carrying only that reply is read with the
+    policy's parser first (see the module docstring).
+    """
+    config = reward_config or RewardConfig()
+    paired = pair_predictions(predictions_path, gold_path, config, rules)
+    given = [p for p in paired.predictions if not p.missing]
+    rewards = [p.reward for p in given if p.reward is not None]
+    report = behaviour_report(outcomes(paired.predictions), rules)
+    return ScoreResult(
+        metrics=report.metrics,
+        report=report,
+        paired=len(given),
+        missing=len(paired.predictions) - len(given),
+        unmatched=paired.unmatched,
+        not_scored=paired.not_scored,
+        from_model_output=paired.from_model_output,
+        format_errors=sum(not p.parsed for p in given),
+        reward=_means(rewards, config) if rewards else None,
     )

@@ -1,6 +1,10 @@
-"""The Shop-R1 reward of one model reply against the ground-truth action, term by term.
+"""The reward of one model reply against the ground-truth action: Shop-R1's or Customer-R1's.
 
-Follows Shop-R1 (arXiv:2507.17842, §3, Table 1, Eq. 3-4):
+Two published rewards, selected by the config's ``scheme`` (:data:`AnyRewardConfig`) and
+named by it in every breakdown; :func:`reply_reward` dispatches.
+
+**Shop-R1** (``"shop-r1"``, :func:`shop_r1_reward`, :class:`RewardConfig`) follows
+arXiv:2507.17842, §3, Table 1, Eq. 3-4:
 
 * **format** (§3 "Format reward"): 0.5 when the reply is one JSON object with a text
   ``rationale`` and an ``action`` (:func:`webserv.policy.parse.shop_r1_object`, the check the
@@ -22,6 +26,34 @@ Follows Shop-R1 (arXiv:2507.17842, §3, Table 1, Eq. 3-4):
   re-implementation's approximation: per token, the top-k probabilities plus one "other"
   bucket for the rest of the mass, certainty = 1 - H / ln K_eff (K_eff = number of buckets),
   averaged over the rationale's tokens. It lies in [0, 1]; it is not Eq. 3's value.
+* **long ids inflate the name term**: ROUGE-L of two element names counts their shared
+  words, so on OPeRA's dotted semantic ids a wrong click that shares a long prefix with the
+  right one passes the threshold: ``product_options.color.button_list.white`` for
+  ``...button_list.mint_green`` has ROUGE-L 10/13 = 0.77 and earns 770.2 of a correct
+  click's 1001. That is the published definition and stays the default;
+  ``RewardConfig.name_compare`` offers ``"distinguishing"`` (ROUGE-L of what follows the
+  ids' longest common dot-separated prefix: ``white`` against ``mint_green``, 0) and
+  ``"exact"``. Webserv's own numeric ids (``"12"``) score the same under all three.
+
+**Customer-R1** (``"customer-r1"``, :func:`customer_r1_reward`, :class:`CustomerR1Config`),
+arXiv:2510.07230 §3.2 as the reproduction km1216lim/customer-r1 quotes it (no official
+code): R = R_action + R_format.
+
+* **R_action** is paid by the ground truth only on an exact match (OPeRA's rule,
+  :func:`exact_match`: type and ``name``; for typing also the text after trimming): text
+  input 2000; a click by its ``click_type``: ``product_option`` 10, ``review`` and
+  ``search`` (the search button) 1, every other type 1000 (the paper's "harder click
+  subtypes", and any click whose type is unknown, such as webserv's own recordings);
+  terminate 1. A wrong prediction: "incorrect clicks receive -1" is read, as the
+  reproduction reads it, on the predicted side (the model clicked, and not the recorded
+  element) - ``wrong_click_side="gold"`` reads it as any wrong prediction of a recorded
+  click; every other wrong prediction gets 0 (the paper is silent). The paper's RL-only
+  setting pays 0 for wrong clicks: ``wrong_click=0``. Whether these weights are the paper's
+  from its first version on is unresolved (a summary of it reads R_action as 1 or 0); every
+  weight 1, ``click_types={}`` and ``wrong_click=0`` give that binary reading.
+* **R_format** is binary, the same format check as Shop-R1's; the paper gives no magnitude,
+  0.1 is the reproduction's. A reply failing the check gets 0 in all: no action is read
+  from it (the reproduction also scores an unparsed completion 0).
 
 ROUGE-L is the F-measure of Google's ``rouge-score`` (the ROUGE implementation the
 summarisation literature reports with, and what Hugging Face ``evaluate`` wraps) rather than
@@ -37,9 +69,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, computed_field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    computed_field,
+    field_validator,
+)
 from rouge_score import rouge_scorer, tokenizers
 
 from webserv.policy.parse import OPERA_TYPES, parse_output, shop_r1_object
@@ -47,11 +88,18 @@ from webserv.policy.parse import OPERA_TYPES, parse_output, shop_r1_object
 ActionType = Literal["click", "type_and_submit", "terminate"]
 #: The three OPeRA action types, in a fixed order for tables.
 ACTION_TYPES: tuple[ActionType, ...] = ("click", "type_and_submit", "terminate")
+#: The rewards this module computes; every config and breakdown names its own.
+RewardScheme = Literal["shop-r1", "customer-r1"]
+#: How Shop-R1's name terms compare element ids (see the module docstring).
+NameCompare = Literal["rouge-l", "distinguishing", "exact"]
 
 
 class RewardConfig(BaseModel):
-    """Every constant of the reward (Shop-R1 §3 and Table 1)."""
+    """Every constant of the Shop-R1 reward (§3 and Table 1)."""
 
+    model_config = ConfigDict(extra="forbid")
+
+    scheme: Literal["shop-r1"] = "shop-r1"
     format_reward: float = Field(0.5, description="§3 format reward.")
     type_reward: float = Field(0.3, description="Table 1, type column (every type).")
     click_name: float = Field(0.2, description="Table 1, click: +0.2 if name is given.")
@@ -68,6 +116,40 @@ class RewardConfig(BaseModel):
     gate_on_type: bool = Field(
         True, description="Attribute and similarity terms only on a type match."
     )
+    name_compare: NameCompare = Field(
+        "rouge-l",
+        description="Name similarity: ROUGE-L of the whole ids (published), of their parts "
+        "after the longest common dot-separated prefix, or 1/0 for equal ids.",
+    )
+
+
+class CustomerR1Config(BaseModel):
+    """Every constant of the Customer-R1 reward (§3.2; see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheme: Literal["customer-r1"] = "customer-r1"
+    format_reward: float = Field(0.1, description="Binary format reward (reproduction's 0.1).")
+    input: float = Field(2000.0, description="Exact type_and_submit (text input).")
+    click: float = Field(1000.0, description="Exact click of a type not in click_types.")
+    click_types: dict[str, float] = Field(
+        default_factory=lambda: {"product_option": 10.0, "review": 1.0, "search": 1.0},
+        description="Exact click, by the recorded click_type.",
+    )
+    terminate: float = Field(1.0, description="Exact terminate.")
+    wrong_click: float = Field(-1.0, description="A wrong click (0 in the paper's RL-only run).")
+    wrong_click_side: Literal["predicted", "gold"] = Field(
+        "predicted",
+        description="A wrong click is a predicted click (reproduction) or a missed gold one.",
+    )
+    wrong_other: float = Field(0.0, description="Any other wrong prediction.")
+
+
+def _scheme(value: Any) -> str:
+    """The scheme of a config or breakdown; Shop-R1 for records written before there were two."""
+    if isinstance(value, Mapping):
+        return str(value.get("scheme", "shop-r1"))
+    return str(getattr(value, "scheme", "shop-r1"))
 
 
 def _field_text(value: Any) -> str:
@@ -100,6 +182,9 @@ class GoldAction(OperaAction):
     """A ground-truth action: its type must be one of the three."""
 
     type: ActionType
+    click_type: str | None = Field(
+        None, description="OPeRA's click_type of a recorded click; None when unknown."
+    )
 
     @field_validator("type", mode="before")
     @classmethod
@@ -117,7 +202,39 @@ class GoldAction(OperaAction):
             type=fields.get("type"),
             name=_field_text(fields.get("name")),
             text=_field_text(fields.get("text")),
+            click_type=_field_text(fields.get("click_type")) or None,
         )
+
+
+RuleSet = Literal["opera", "shop-r1"]
+#: What each rule set calls an exact match; reports quote this.
+RULES: dict[RuleSet, str] = {
+    "opera": (
+        "OPeRA: click = type + name; type_and_submit = type + name + the same text after "
+        "trimming whitespace; terminate = type"
+    ),
+    "shop-r1": (
+        "Shop-R1: click = type + name; type_and_submit = type + name + text ROUGE-L >= 0.75; "
+        "terminate = type"
+    ),
+}
+#: Shop-R1 rule set: a type_and_submit text matches at ROUGE-L at least this.
+TEXT_MATCH = 0.75
+
+
+def exact_match(predicted: OperaAction | None, gold: GoldAction, rules: RuleSet = "opera") -> bool:
+    """Whether ``predicted`` is ``gold`` in every component, by the named rule set."""
+    if predicted is None or predicted.type != gold.type:
+        return False
+    if gold.type == "click":
+        return predicted.name == gold.name
+    if gold.type == "type_and_submit":
+        if predicted.name != gold.name:
+            return False
+        if rules == "shop-r1":
+            return rouge_l(predicted.text, gold.text) >= TEXT_MATCH
+        return predicted.text.strip() == gold.text.strip()
+    return True
 
 
 def read_prediction(reply: str) -> OperaAction | None:
@@ -148,6 +265,28 @@ _SCORER = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Words())
 def rouge_l(prediction: str, reference: str) -> float:
     """ROUGE-L F-measure of ``prediction`` against ``reference`` (0 when either has no words)."""
     return float(_SCORER.score(reference, prediction)["rougeL"].fmeasure)
+
+
+def distinguishing_parts(predicted: str, gold: str) -> tuple[str, str]:
+    """The two ids after their longest common prefix of whole dot-separated segments.
+
+    ``a.color.white`` and ``a.color.mint_green`` give ``white`` and ``mint_green``; ids with
+    no common first segment are returned whole.
+    """
+    ours, theirs = predicted.split("."), gold.split(".")
+    common = 0
+    while common < min(len(ours), len(theirs)) and ours[common] == theirs[common]:
+        common += 1
+    return ".".join(ours[common:]), ".".join(theirs[common:])
+
+
+def name_similarity(predicted: str, gold: str, compare: NameCompare = "rouge-l") -> float:
+    """How alike two element ids are, in [0, 1], as ``compare`` says (module docstring)."""
+    if compare == "exact" or (compare == "distinguishing" and predicted == gold):
+        return float(bool(gold) and predicted == gold)
+    if compare == "distinguishing":
+        predicted, gold = distinguishing_parts(predicted, gold)
+    return rouge_l(predicted, gold)
 
 
 def self_certainty(top_logprobs: Sequence[Sequence[float]]) -> float:
@@ -199,11 +338,13 @@ def rationale_top_logprobs(content: Sequence[Mapping[str, Any]]) -> list[list[fl
 
 
 class RewardBreakdown(BaseModel):
-    """The reward of one reply, term by term; ``total`` is what RL maximises."""
+    """The Shop-R1 reward of one reply, term by term; ``total`` is what RL maximises."""
 
+    scheme: Literal["shop-r1"] = "shop-r1"
     format_ok: bool
     predicted: OperaAction | None = Field(None, description="None when the format check fails.")
     gold: GoldAction
+    exact: bool = Field(False, description="OPeRA's exact match (exact_match).")
     type_match: bool = False
     format: float = 0.0
     type: float = 0.0
@@ -211,7 +352,9 @@ class RewardBreakdown(BaseModel):
     text_attribute: float = Field(0.0, description="+0.1 (type_and_submit).")
     name_similarity: float = Field(0.0, description="DARS (click) / 0.1 (type_and_submit) x RL.")
     text_similarity: float = Field(0.0, description="DARS x ROUGE-L(text) (type_and_submit).")
-    name_rouge_l: float | None = None
+    name_rouge_l: float | None = Field(
+        None, description="The name similarity used (RewardConfig.name_compare)."
+    )
     text_rouge_l: float | None = None
     self_certainty: float | None = Field(None, description="None without log-probabilities.")
     rationale: float = Field(0.0, description="alpha x self_certainty.")
@@ -253,6 +396,7 @@ def shop_r1_reward(
         format_ok=True,
         predicted=predicted,
         gold=target,
+        exact=exact_match(predicted, target),
         type_match=predicted.type == target.type,
         format=config.format_reward,
     )
@@ -269,13 +413,116 @@ def shop_r1_reward(
 
     if target.type == "click":
         out.name_attribute = config.click_name if predicted.name else 0.0
-        out.name_rouge_l = rouge_l(predicted.name, target.name)
+        out.name_rouge_l = name_similarity(predicted.name, target.name, config.name_compare)
         out.name_similarity = soft(config.dars, out.name_rouge_l)
     elif target.type == "type_and_submit":
         out.name_attribute = config.input_name if predicted.name else 0.0
         out.text_attribute = config.input_text if predicted.text else 0.0
-        out.name_rouge_l = rouge_l(predicted.name, target.name)
+        out.name_rouge_l = name_similarity(predicted.name, target.name, config.name_compare)
         out.text_rouge_l = rouge_l(predicted.text, target.text)
         out.name_similarity = soft(config.input_name_similarity, out.name_rouge_l)
         out.text_similarity = soft(config.dars, out.text_rouge_l)
     return out
+
+
+class CustomerR1Breakdown(BaseModel):
+    """The Customer-R1 reward of one reply: which weight paid, and the two terms."""
+
+    scheme: Literal["customer-r1"] = "customer-r1"
+    format_ok: bool
+    predicted: OperaAction | None = Field(None, description="None when the format check fails.")
+    gold: GoldAction
+    exact: bool = Field(False, description="OPeRA's exact match (exact_match).")
+    paid: str = Field(
+        "",
+        description="The weight that paid: input, click, click_type:<type>, terminate, "
+        "wrong_click or wrong_other; '' after a failed format check.",
+    )
+    format: float = 0.0
+    action: float = Field(0.0, description="R_action: the difficulty weight, or the penalty.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total(self) -> float:
+        return self.format + self.action
+
+
+def _customer_r1_weight(
+    predicted: OperaAction, gold: GoldAction, exact: bool, config: CustomerR1Config
+) -> tuple[str, float]:
+    """The row of Customer-R1's weight table that applies, and its value."""
+    if exact and gold.type == "click":
+        if gold.click_type in config.click_types:
+            return f"click_type:{gold.click_type}", config.click_types[gold.click_type]
+        return "click", config.click
+    if exact and gold.type == "type_and_submit":
+        return "input", config.input
+    if exact:
+        return "terminate", config.terminate
+    clicked = predicted.type if config.wrong_click_side == "predicted" else gold.type
+    if clicked == "click":
+        return "wrong_click", config.wrong_click
+    return "wrong_other", config.wrong_other
+
+
+def customer_r1_reward(
+    reply: str, gold: Mapping[str, Any] | OperaAction, config: CustomerR1Config | None = None
+) -> CustomerR1Breakdown:
+    """The Customer-R1 reward of ``reply`` (the model's raw text) against the ``gold`` action.
+
+    ``gold`` should carry its ``click_type`` (an OPeRA step's): without it a correct click is
+    paid the hard-click weight.
+    """
+    config = config or CustomerR1Config()
+    target = GoldAction.of(gold)
+    predicted = read_prediction(reply)
+    if predicted is None:
+        return CustomerR1Breakdown(format_ok=False, gold=target)
+    exact = exact_match(predicted, target)
+    paid, weight = _customer_r1_weight(predicted, target, exact, config)
+    return CustomerR1Breakdown(
+        format_ok=True,
+        predicted=predicted,
+        gold=target,
+        exact=exact,
+        paid=paid,
+        format=config.format_reward,
+        action=weight,
+    )
+
+
+#: A reward config of either scheme; a record without ``scheme`` is Shop-R1's.
+AnyRewardConfig = Annotated[
+    Annotated[RewardConfig, Tag("shop-r1")] | Annotated[CustomerR1Config, Tag("customer-r1")],
+    Discriminator(_scheme),
+]
+#: A reward breakdown of either scheme; a record without ``scheme`` is Shop-R1's.
+AnyRewardBreakdown = Annotated[
+    Annotated[RewardBreakdown, Tag("shop-r1")] | Annotated[CustomerR1Breakdown, Tag("customer-r1")],
+    Discriminator(_scheme),
+]
+_CONFIGS: TypeAdapter[RewardConfig | CustomerR1Config] = TypeAdapter(AnyRewardConfig)
+
+
+def reward_config(scheme: RewardScheme, **constants: Any) -> RewardConfig | CustomerR1Config:
+    """The config of ``scheme`` with its published constants but those given.
+
+    Raises:
+        pydantic.ValidationError: a constant the scheme does not have, or of the wrong type.
+    """
+    return _CONFIGS.validate_python({**constants, "scheme": scheme})
+
+
+def reply_reward(
+    reply: str,
+    gold: Mapping[str, Any] | OperaAction,
+    config: RewardConfig | CustomerR1Config | None = None,
+    rationale_logprobs: Sequence[Sequence[float]] | None = None,
+) -> RewardBreakdown | CustomerR1Breakdown:
+    """The reward of ``reply`` under ``config``'s scheme (Shop-R1 when None).
+
+    ``rationale_logprobs`` feed Shop-R1's rationale term; Customer-R1 has none.
+    """
+    if isinstance(config, CustomerR1Config):
+        return customer_r1_reward(reply, gold, config)
+    return shop_r1_reward(reply, gold, config, rationale_logprobs)
