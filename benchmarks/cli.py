@@ -66,3 +66,35 @@ def rollout(
     from benchmarks.rollout import run
 
     emit(run(envs or None, episodes_per_env, max_steps, screenshots), as_json)
+
+
+@app.command()
+def cluster(
+    nodes: str = typer.Option("1,2,3", "--nodes", help="Node counts, comma-separated."),
+    steps: int = typer.Option(100, min=2, help="Rounds of the router/direct/fast-path steps."),
+    envs_per_node: int = typer.Option(4, "--envs-per-node", min=1, help="Envs on each node."),
+    duration_s: float = typer.Option(20.0, min=1.0, help="Seconds of the throughput run."),
+    groups: int = typer.Option(4, min=1, help="Groups of 3 created at each count above 1."),
+    kill: bool = typer.Option(True, "--kill/--no-kill", help="Also SIGKILL a node."),
+    as_json: Json = False,
+) -> None:
+    """A local Ray cluster at 1-3 nodes: the router's per-step overhead against a node's own
+    server and the fast path, creates, steps/s, balance, co-located groups, a node removed
+    (410 times, leaks), and how many nodes a trainer needs."""
+    from benchmarks.cluster import node_counts, run
+    from benchmarks.report import emit
+
+    try:
+        counts = node_counts(nodes)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--nodes") from err
+    report = run(
+        counts,
+        steps=steps,
+        envs_per_node=envs_per_node,
+        duration_s=duration_s,
+        group_count=groups,
+        kill=kill,
+        log=lambda line: typer.echo(line, err=as_json),
+    )
+    emit(report, as_json)
