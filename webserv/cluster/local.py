@@ -53,6 +53,11 @@ def local_cluster(names: list[str], redis_url: str | None = None) -> Iterator[Lo
     with contextlib.ExitStack() as stack:
         # Short: Ray's socket paths live below it.
         temp_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="wsray-"))
+        # Ray records the head's address in <tmp>/ray for `address="auto"`, without making
+        # the folder when its own files go elsewhere; the record goes with the cluster.
+        ray_dir = Path(tempfile.gettempdir()) / "ray"
+        stack.callback(_forget_address, ray_dir, made=not ray_dir.exists())
+        ray_dir.mkdir(exist_ok=True)
         if redis_url is None:
             redis = RedisProcess(Path(temp_dir)).start()
             stack.callback(redis.stop)
@@ -69,3 +74,10 @@ def local_cluster(names: list[str], redis_url: str | None = None) -> Iterator[Lo
         stack.callback(ray.shutdown)
         stack.callback(nodes.stop_agents)
         yield local
+
+
+def _forget_address(ray_dir: Path, made: bool) -> None:
+    (ray_dir / "ray_current_cluster").unlink(missing_ok=True)
+    if made:
+        with contextlib.suppress(OSError):
+            ray_dir.rmdir()  # only if nothing else of Ray's is in it
