@@ -56,7 +56,9 @@ def local_cluster(names: list[str], redis_url: str | None = None) -> Iterator[Lo
         # Ray records the head's address in <tmp>/ray for `address="auto"`, without making
         # the folder when its own files go elsewhere; the record goes with the cluster.
         ray_dir = Path(tempfile.gettempdir()) / "ray"
-        stack.callback(_forget_address, ray_dir, made=not ray_dir.exists())
+        record = ray_dir / "ray_current_cluster"
+        earlier = record.read_text() if record.exists() else None
+        stack.callback(_restore_address, ray_dir, earlier, made=not ray_dir.exists())
         ray_dir.mkdir(exist_ok=True)
         if redis_url is None:
             redis = RedisProcess(Path(temp_dir)).start()
@@ -76,8 +78,13 @@ def local_cluster(names: list[str], redis_url: str | None = None) -> Iterator[Lo
         yield local
 
 
-def _forget_address(ray_dir: Path, made: bool) -> None:
-    (ray_dir / "ray_current_cluster").unlink(missing_ok=True)
+def _restore_address(ray_dir: Path, earlier: str | None, made: bool) -> None:
+    """Put back the address record of the cluster that ran here before (if any)."""
+    record = ray_dir / "ray_current_cluster"
+    if earlier is not None:
+        record.write_text(earlier)
+        return
+    record.unlink(missing_ok=True)
     if made:
         with contextlib.suppress(OSError):
             ray_dir.rmdir()  # only if nothing else of Ray's is in it

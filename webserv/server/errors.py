@@ -76,6 +76,12 @@ class PoolFullError(ApiError):
     status, code = 503, "pool_full"
 
 
+class Unreachable(ApiError):
+    """A cluster node did not answer the router (and its agent is still there)."""
+
+    status, code = 503, "node_unreachable"
+
+
 class Timeout(ApiError):
     status, code = 504, "timeout"
 
