@@ -137,6 +137,7 @@ def test_envs_spread_over_the_nodes_and_every_call_reaches_its_own(router: httpx
             step = router.post(f"/v1/envs/{env_id}/step", json={"action": 'scroll("down")'})
             assert step.status_code == 200, step.text
             # The node's timing and the router's, both passed back.
+            assert "env;dur=" in step.headers["server-timing"]
             assert "app;dur=" in step.headers["server-timing"]
             assert "router;dur=" in step.headers["server-timing"]
             assert router.get(f"/v1/envs/{env_id}").json()["steps"] == 1

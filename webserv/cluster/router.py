@@ -193,7 +193,11 @@ class Router:
             raise errors.Unreachable(
                 f"node {node.name} did not answer: {err}", headers=errors.retry_after(1)
             ) from err
-        passed = {k: v for k, v in answer_headers.items() if k.lower() in _PASSED_BACK}
+        passed: dict[str, str] = {}
+        for name, value in answer_headers.items():  # a header sent twice (Server-Timing) joined
+            name = name.lower()
+            if name in _PASSED_BACK:
+                passed[name] = f"{passed[name]}, {value}" if name in passed else value
         return Response(content, status_code=status, headers=passed)
 
     async def _send(
