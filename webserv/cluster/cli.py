@@ -72,6 +72,7 @@ def up(
     """Start a node agent on every webserv node (a Ray node labelled webserv-node=NAME) and
     serve the router in the foreground."""
     import uvicorn
+    from pydantic import ValidationError
 
     from webserv.cluster.local import local_cluster
     from webserv.cluster.router import create_router_app
@@ -98,8 +99,9 @@ def up(
         )
         try:
             config = ClusterConfig(node=node, host=host, port=port, ray_address=address)
-        except ValueError as err:
-            typer.echo(f"error: {err}", err=True)
+        except ValidationError as err:
+            messages = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+            typer.echo(f"error: {messages}", err=True)
             raise typer.Exit(2) from err
         _join(address)
         if not router_only:

@@ -28,8 +28,8 @@ class ClusterConfig(BaseModel):
     def _shared_store(self) -> ClusterConfig:
         if not self.node.redis_url:
             raise ValueError(
-                "a cluster keeps leases and ownership in Redis: set the node's redis_url "
-                "(--redis-url)"
+                "a cluster keeps leases and ownership in Redis: set its URL "
+                "(--redis redis://HOST:PORT/0)"
             )
         if not is_loopback(self.host) and not self.node.token:
             raise ValueError(
