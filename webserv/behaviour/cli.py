@@ -354,6 +354,9 @@ def score(
     reward: Reward = RewardChoice.shop_r1,
     name_compare: NameCompareOption = None,
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Also draw predicted vs real distributions into this PNG."
+    ),
 ) -> None:
     """Pair predictions with gold steps by session_id and step; print the fidelity metrics."""
     from webserv.behaviour.replay import ReplayError
@@ -363,6 +366,8 @@ def score(
         result = score_files(predictions, gold, _reward(reward, name_compare), rules.value)
     except ReplayError as err:
         raise fail(str(err)) from err
+    if plot is not None:
+        _plot(result.report, plot)
     if json_output:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -375,6 +380,17 @@ def score(
     )
     if result.reward is not None:
         typer.echo(_reward_line(result.reward))
+    if plot is not None:
+        typer.echo(f"distributions plotted to {plot}")
+
+
+def _plot(report: BehaviourReport, path: Path) -> None:
+    from webserv.behaviour.plot import plot_distributions
+
+    try:
+        plot_distributions(report, path)
+    except OSError as err:
+        raise fail(f"cannot write the plot {path}: {err}") from err
 
 
 def _reward_line(reward: RewardMeans) -> str:
@@ -414,6 +430,11 @@ def evaluate(
     reward: Reward = RewardChoice.shop_r1,
     name_compare: NameCompareOption = None,
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="The PNG of predicted vs real distributions (default: OUT/distributions.png).",
+    ),
 ) -> None:
     """Predict each recorded step's next action offline and score it against the recorded one."""
     import asyncio
@@ -451,6 +472,8 @@ def evaluate(
             summary = asyncio.run(run_evaluation(config, lambda p: progress.advance(bar)))
         except (ReplayError, ModelError) as err:
             raise fail(str(err)) from err
+    plot = plot or config.out / "distributions.png"
+    _plot(summary.report, plot)
     if json_output:
         typer.echo(summary.model_dump_json(indent=2, exclude={"config": {"model": {"api_key"}}}))
         return
@@ -460,3 +483,4 @@ def evaluate(
         f"in {summary.wall_s:.1f} s; format ok {100 * summary.format_ok_rate:.1f}%; "
         f"{_reward_line(summary.reward)}; written to {config.out}"
     )
+    typer.echo(f"distributions plotted to {plot}")
