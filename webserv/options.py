@@ -5,13 +5,17 @@ Defaults come from the pydantic configs, so the CLI and the Python API agree.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from webserv.browser.chromium import BrowserBuild
 from webserv.env.config import RuntimeConfig
+
+if TYPE_CHECKING:
+    from webserv.behaviour.rewards import AnyRewardConfig
 
 _RUNTIME = RuntimeConfig.model_fields
 
@@ -64,3 +68,54 @@ RedisUrl = Annotated[
 Standby = Annotated[int, typer.Option(min=0, help="Ready instances kept warm per site.")]
 MaxEnvs = Annotated[int, typer.Option(min=1, help="Open envs at most (beyond: 429).")]
 EnvTtl = Annotated[float, typer.Option(min=1, help="Seconds without a call before an env ends.")]
+
+
+class RulesChoice(StrEnum):
+    opera = "opera"
+    shop_r1 = "shop-r1"
+
+
+class RewardChoice(StrEnum):
+    shop_r1 = "shop-r1"
+    customer_r1 = "customer-r1"
+
+
+class NameCompareChoice(StrEnum):
+    rouge_l = "rouge-l"
+    distinguishing = "distinguishing"
+    exact = "exact"
+
+
+#: ``--rules``: the exact-match rule set of the behaviour metrics.
+Rules = Annotated[
+    RulesChoice,
+    typer.Option(
+        "--rules",
+        help="Exact match: opera (typed text identical after trimming) or shop-r1 "
+        "(ROUGE-L >= 0.75).",
+    ),
+]
+#: ``--reward``: the reward of a predicted action against the recorded one.
+Reward = Annotated[RewardChoice, typer.Option("--reward", help="The reward scheme.")]
+NameCompareOption = Annotated[
+    NameCompareChoice | None,
+    typer.Option(
+        "--name-compare",
+        help="Shop-R1 only: element names by ROUGE-L (as published; long ids sharing a "
+        "prefix earn most of a right click), by their distinguishing part, or exactly.",
+    ),
+]
+
+
+def reward_of(scheme: RewardChoice, name_compare: NameCompareChoice | None) -> AnyRewardConfig:
+    """The reward config of ``--reward`` and ``--name-compare``; a mismatch exits with 2."""
+    from pydantic import ValidationError
+
+    from webserv.behaviour.rewards import reward_config
+
+    constants = {} if name_compare is None else {"name_compare": name_compare.value}
+    try:
+        return reward_config(scheme.value, **constants)
+    except ValidationError as err:
+        typer.echo(f"error: --name-compare is Shop-R1's, not {scheme.value}'s", err=True)
+        raise typer.Exit(2) from err

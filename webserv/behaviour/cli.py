@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
 from webserv.behaviour.opera import import_opera
+from webserv.options import (
+    NameCompareOption,
+    Reward,
+    RewardChoice,
+    Rules,
+    RulesChoice,
+    reward_of,
+)
 from webserv.rollout.cli import (
     ApiKey,
     Endpoint,
@@ -40,7 +47,6 @@ if TYPE_CHECKING:
         GroupMetrics,
     )
     from webserv.behaviour.replay import RewardMeans
-    from webserv.behaviour.rewards import AnyRewardConfig
 
 app = typer.Typer(
     help="Behaviour simulation: Shop-R1 rewards, fidelity metrics, offline evaluation.",
@@ -297,53 +303,6 @@ def _print_calibration(console: Console, c: CalibrationReport) -> None:
     console.print(_table(title, ["measure", "value"], rows))
 
 
-class RulesChoice(StrEnum):
-    opera = "opera"
-    shop_r1 = "shop-r1"
-
-
-class RewardChoice(StrEnum):
-    shop_r1 = "shop-r1"
-    customer_r1 = "customer-r1"
-
-
-class NameCompareChoice(StrEnum):
-    rouge_l = "rouge-l"
-    distinguishing = "distinguishing"
-    exact = "exact"
-
-
-Rules = Annotated[
-    RulesChoice,
-    typer.Option(
-        "--rules",
-        help="Exact match: opera (typed text identical after trimming) or shop-r1 "
-        "(ROUGE-L >= 0.75).",
-    ),
-]
-Reward = Annotated[RewardChoice, typer.Option("--reward", help="The reward scheme.")]
-NameCompareOption = Annotated[
-    NameCompareChoice | None,
-    typer.Option(
-        "--name-compare",
-        help="Shop-R1 only: element names by ROUGE-L (as published; long ids sharing a "
-        "prefix earn most of a right click), by their distinguishing part, or exactly.",
-    ),
-]
-
-
-def _reward(scheme: RewardChoice, name_compare: NameCompareChoice | None) -> AnyRewardConfig:
-    from pydantic import ValidationError
-
-    from webserv.behaviour.rewards import reward_config
-
-    constants = {} if name_compare is None else {"name_compare": name_compare.value}
-    try:
-        return reward_config(scheme.value, **constants)
-    except ValidationError as err:
-        raise fail(f"--name-compare is Shop-R1's, not {scheme.value}'s") from err
-
-
 @app.command("score")
 def score(
     predictions: Path = typer.Argument(
@@ -363,7 +322,7 @@ def score(
     from webserv.behaviour.replay import score as score_files
 
     try:
-        result = score_files(predictions, gold, _reward(reward, name_compare), rules.value)
+        result = score_files(predictions, gold, reward_of(reward, name_compare), rules.value)
     except ReplayError as err:
         raise fail(str(err)) from err
     if plot is not None:
@@ -460,7 +419,7 @@ def evaluate(
             history_pages=history_pages,
             token_budget=token_budget,
         ),
-        reward=_reward(reward, name_compare),
+        reward=reward_of(reward, name_compare),
         rules=rules.value,
         concurrency=concurrency,
         max_sessions=sessions,

@@ -1,8 +1,9 @@
 """Gymnasium envs over the pool and the browser, and their async core.
 
 Importing this package registers ``webserv/Web-v0`` (any suite or task file, ``site=`` picks
-the sites and backends) and one id per registered site that provides a suite
-(``webserv/Shop-v0`` for the shop; see :func:`webserv.sites.registry.env_id`). Its public
+the sites and backends), one id per registered site that provides a suite
+(``webserv/Shop-v0`` for the shop; see :func:`webserv.sites.registry.env_id`) and
+``webserv/Replay-v0`` (recorded sessions, :mod:`webserv.behaviour.replay_env`). Its public
 names are loaded when first used, so that importing a light sub-module (``spaces``, which the
 HTTP client shares) does not load the browser and the pool.
 """
@@ -31,6 +32,8 @@ _MODULES = {
 __all__ = ["EnvRuntime", "EnvSession", "EpisodeOver", "RuntimeConfig", "StepResult", "WebEnv"]
 
 GENERIC_ENV_ID = "webserv/Web-v0"
+#: Recorded sessions replayed for next-action prediction (``steps=`` a steps.jsonl).
+REPLAY_ENV_ID = "webserv/Replay-v0"
 
 
 def register_envs() -> list[str]:
@@ -53,7 +56,13 @@ def register_envs() -> list[str]:
                 nondeterministic=True,
                 disable_env_checker=False,
             )
-    return list(ids)
+    if REPLAY_ENV_ID not in gymnasium.registry:
+        gymnasium.register(
+            id=REPLAY_ENV_ID,
+            entry_point="webserv.behaviour.replay_env:ReplayEnv",
+            max_episode_steps=None,
+        )
+    return [*ids, REPLAY_ENV_ID]
 
 
 register_envs()

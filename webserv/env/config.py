@@ -105,8 +105,6 @@ class RuntimeConfig(BaseModel):
     @model_validator(mode="after")
     def _sites_once(self) -> RuntimeConfig:
         names = [site.name for site in self.sites]
-        if not names:
-            raise ValueError("a runtime serves at least one site")
         if len(set(names)) != len(names):
             raise ValueError(f"a site is listed twice: {names}")
         return self

@@ -117,9 +117,11 @@ class EnvRuntime:
         return self.config.site(name)
 
     async def start(self) -> EnvRuntime:
-        """Make sure the golden data exists, start the pools and the browser."""
+        """Make sure the golden data exists, start the pools and the browser (none without a
+        site: a server of recorded sessions only)."""
+        warm = [self._warm_browser()] if self.sites else []
         try:
-            await asyncio.gather(self._start_sites(), self._warm_browser())
+            await asyncio.gather(self._start_sites(), *warm)
         except BaseException:
             await self.close()
             raise

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from webserv.browser.actions import ActionError
@@ -46,6 +46,32 @@ class StepResult:
     terminated: bool
     truncated: bool
     info: dict[str, Any] = field(default_factory=dict)
+
+
+class Session(Protocol):
+    """What drives one env, episode by episode: :class:`EnvSession` on live sites, or a
+    replay of recorded sessions (:mod:`webserv.behaviour.replay_env`). The rollout runner's
+    in-process envs and the HTTP server hold either."""
+
+    task: TaskConfig | None
+    steps: int
+    done: bool
+
+    @property
+    def leases(self) -> Mapping[str, Lease]: ...
+
+    @property
+    def instance_url(self) -> str | None: ...
+
+    async def reset(
+        self, task: TaskConfig, leases: Mapping[str, Lease] | None = None
+    ) -> tuple[Observation, dict[str, Any]]: ...
+
+    async def step(self, action: str | dict[str, Any]) -> StepResult: ...
+
+    async def observe(self, screenshot: bool | None = None) -> Observation: ...
+
+    async def close(self) -> None: ...
 
 
 def base_urls(task_sites: TaskSites, leases: Mapping[str, Lease]) -> dict[str, str]:

@@ -8,11 +8,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from webserv.options import Sites
+from webserv.options import (
+    NameCompareOption,
+    Reward,
+    RewardChoice,
+    Rules,
+    RulesChoice,
+    Sites,
+    reward_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from webserv.behaviour.replay_env import ReplaySource
     from webserv.policy.vlm import ModelConfig
     from webserv.rollout.envs import EnvFleet
     from webserv.rollout.runner import RolloutConfig, RunSummary
@@ -144,6 +153,16 @@ def rollout(
     max_tokens: MaxTokens = 512,
     json_mode: JsonMode = False,
     seed: int = typer.Option(0, help="Seed of the baselines (episode i uses seed + i)."),
+    replay: Path | None = typer.Option(
+        None,
+        "--replay",
+        help="Recorded sessions (a steps.jsonl or its run dir, e.g. an OPeRA import) to "
+        "replay instead of live sites: each session a task, each reply scored against the "
+        "recorded action. With --server, the server's replay site of that name.",
+    ),
+    reward: Reward = RewardChoice.shop_r1,
+    rules: Rules = RulesChoice.opera,
+    name_compare: NameCompareOption = None,
 ) -> None:
     """Roll out a shopper policy on N envs for M episodes; add them to the run directory."""
     from webserv.policy.persona import BUILTIN, builtin, load_personas
@@ -157,13 +176,22 @@ def rollout(
     )
     if group_size > envs:
         raise fail(f"--group-size {group_size} needs at least as many --envs")
+    source = None
     try:
-        if suite is None:
-            suite = str(default_suite(site[0].split(":")[0] if site else default_site()))
-        loaded = load_suite(suite)
+        if replay is not None:
+            from webserv.behaviour.replay_env import ReplaySource
+
+            name = site[0] if site else "replay"
+            source = ReplaySource(replay, name, reward_of(reward, name_compare), rules.value)
+            loaded = source.suite
+        else:
+            if suite is None:
+                suite = str(default_suite(site[0].split(":")[0] if site else default_site()))
+            loaded = load_suite(suite)
         tasks = select_tasks(loaded, task, task_site)
         personas = None
-        if not no_persona:
+        # A replayed shopper is the recorded one: no built-in persona unless one is named.
+        if not no_persona and (persona or source is None):
             personas = []
             for name in persona or [p.name.split()[0] for p in BUILTIN]:
                 path = Path(name)
@@ -194,7 +222,7 @@ def rollout(
     from webserv.client import RemoteEnvError
 
     try:
-        fleet = fleet_for(config, loaded, site or None, server, token)
+        fleet = fleet_for(config, loaded, site or None, server, token, source)
     except (KeyError, ValueError) as err:
         raise fail(str(err.args[0] if err.args else err)) from err
     try:
@@ -275,9 +303,11 @@ def fleet_for(
     sites: Sequence[str] | None = None,
     server: str | None = None,
     token: str | None = None,
+    replay: ReplaySource | None = None,
 ) -> EnvFleet:
     """The envs to run on: a server's (on its first site, drawing from the suite of that
-    name), or in-process ones over ``sites`` (default: the suite's) with its golden data."""
+    name), in-process replays of ``replay``, or in-process ones over ``sites`` (default:
+    the suite's) with its golden data."""
     from webserv.browser.session import SessionConfig
     from webserv.env.config import SiteConfig, runtime_for
     from webserv.rollout.envs import InProcessFleet
@@ -285,7 +315,7 @@ def fleet_for(
     if server is not None:
         from webserv.rollout.remote import RemoteFleet
 
-        first = SiteConfig.parse(sites[0]).name if sites else None
+        first = SiteConfig.parse(sites[0]).name if sites and replay is None else None
         return RemoteFleet(
             server,
             token=token,
@@ -294,6 +324,10 @@ def fleet_for(
             max_steps=config.max_steps,
             screenshots=config.screenshots(),
         )
+    if replay is not None:
+        from webserv.behaviour.replay_env import ReplayFleet
+
+        return ReplayFleet(replay, max_steps=config.max_steps, screenshot=config.prompt.screenshot)
     envs = config.envs
     runtime = runtime_for(suite, sites, {"max_instances": 2 * envs + 2}, standby=envs)
     return InProcessFleet(

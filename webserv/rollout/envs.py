@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from webserv.browser.session import SessionConfig
 from webserv.env.runtime import EnvRuntime, RuntimeConfig
-from webserv.env.session import EnvSession
+from webserv.env.session import EnvSession, Session
 from webserv.pool.manager import Lease, UnknownLease
 from webserv.tasks.config import TaskConfig
 
@@ -55,9 +55,10 @@ class EnvFleet(Protocol):
 
 
 class SessionEnv:
-    """An :class:`EnvSession` seen through the rollout interface."""
+    """A :class:`Session` (a live :class:`EnvSession`, or a replay) seen through the rollout
+    interface."""
 
-    def __init__(self, session: EnvSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
     async def reset(self, task: TaskConfig) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -83,6 +84,7 @@ class _LeasedEnv(SessionEnv):
 
     def __init__(self, session: EnvSession, leases: dict[str, Lease]) -> None:
         super().__init__(session)
+        self._runtime = session.runtime
         self._leases = leases
 
     async def reset(self, task: TaskConfig) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -95,7 +97,7 @@ class _LeasedEnv(SessionEnv):
         leases, self._leases = self._leases, {}
         for lease in leases.values():  # no reset took them; hand them back
             with contextlib.suppress(UnknownLease):
-                await self.session.runtime.release(lease)
+                await self._runtime.release(lease)
 
 
 class InProcessFleet:

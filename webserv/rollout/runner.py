@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from webserv.browser.screenshot import ScreenshotFormat
 from webserv.policy.base import Decision, Turn
 from webserv.policy.factory import ShopperKind, make_policy
-from webserv.policy.persona import BUILTIN, Persona
+from webserv.policy.persona import BUILTIN, Persona, builtin
 from webserv.policy.prompt import PromptConfig
 from webserv.policy.vlm import ChatModel, ModelConfig
 from webserv.rollout.envs import EnvFleet, EnvStep, RolloutEnv
@@ -47,7 +47,9 @@ class RolloutConfig(BaseModel):
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     model: ModelConfig | None = Field(None, description="Required for the vlm policy.")
     personas: list[Persona] | None = Field(
-        default_factory=lambda: list(BUILTIN), description="Cycled over groups; None: no persona."
+        default_factory=lambda: list(BUILTIN),
+        description="Cycled over groups; None: no persona (a replayed session: the recorded "
+        "shopper's, when a built-in persona has that name).",
     )
     screenshot_format: ScreenshotFormat = Field(
         "jpeg", description="Screenshots (prompt.screenshot) as png, jpeg or webp."
@@ -143,7 +145,7 @@ class _Episode:
             episode=index,
             task_id=task.task_id,
             intent=task.intent,
-            persona=persona.name if persona else None,
+            persona=persona.name if persona else getattr(task, "persona", None),
             policy=run.config.policy,
         )
 
@@ -162,6 +164,9 @@ class _Episode:
         try:
             t0 = time.perf_counter()
             observation, info = await self.env.reset(self.task)
+            # A replay scores the policy's whole reply, and a replayed page follows the
+            # recorded decision, which the history keeps in place of the policy's.
+            replay = "replay" in info
             settled = info.get("settled")
             record.reset_ms = _ms(t0)
             record.env_ms += record.reset_ms
@@ -172,19 +177,23 @@ class _Episode:
                 record.policy_ms += policy_ms
                 self.run.policy_samples.append(policy_ms)
                 result = None
-                if decision.action is not None:
+                record.format_errors += decision.action is None
+                sent = decision.raw_output if replay else decision.action
+                if sent:
                     t0 = time.perf_counter()
-                    result = await self.env.step(decision.action)
+                    result = await self.env.step(sent)
                     env_ms = _ms(t0)
                     record.env_ms += env_ms
                     self.run.env_samples.append(env_ms)
                 else:
                     env_ms = None
-                    record.format_errors += 1
                 self._write(step, observation, settled, decision, result, env_ms)
                 action_error = _action_error(result)
                 record.action_errors += bool(action_error)
-                history.append(Turn.of(observation, decision, action_error))
+                if result is not None and "recorded" in result.info:
+                    history.append(Turn.model_validate(result.info["recorded"]))
+                else:
+                    history.append(Turn.of(observation, decision, action_error))
                 record.steps = step + 1
                 if result is None:
                     continue
@@ -299,9 +308,15 @@ class Rollout:
         self.policy_samples: list[float] = []  # per step: time in act()
         self.env_samples: list[float] = []  # per step: time in env.step()
 
-    def _persona(self, unit: int) -> Persona | None:
+    def _persona(self, unit: int, task: TaskConfig) -> Persona | None:
         personas = self.config.personas
-        return personas[unit % len(personas)] if personas else None
+        if personas:
+            return personas[unit % len(personas)]
+        recorded = getattr(task, "persona", None)  # a replayed session names its shopper
+        try:
+            return builtin(recorded) if isinstance(recorded, str) else None
+        except KeyError:
+            return None  # a shopper of the recording (an OPeRA user), not a built-in persona
 
     async def _unit(self, unit: int) -> None:
         """One group (or one episode when group_size is 1), all members at once."""
@@ -314,7 +329,9 @@ class Rollout:
             envs = await self.fleet.group(task, size) if group_id else [self.fleet.env()]
         except Exception as err:  # the pool cannot serve this group now; record it and go on
             for i in range(size):
-                record = _Episode(self, None, task, self._persona(unit), first + i, group_id).record
+                record = _Episode(
+                    self, None, task, self._persona(unit, task), first + i, group_id
+                ).record
                 record.error = f"{type(err).__name__}: {err}"
                 self.writer.episode(record)
                 self.records.append(record)
@@ -322,7 +339,7 @@ class Rollout:
             return
         try:
             episodes = [
-                _Episode(self, env, task, self._persona(unit), first + i, group_id)
+                _Episode(self, env, task, self._persona(unit, task), first + i, group_id)
                 for i, env in enumerate(envs)
             ]
             for record in await asyncio.gather(*(e.run_once() for e in episodes)):

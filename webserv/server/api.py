@@ -73,7 +73,7 @@ class EnvApi:
             server=svc.owner,
             store=svc.store.name,
             envs=[svc.summary(env) for env in svc.envs_list()],
-            sites=svc.runtime.served,
+            sites=svc.served,
             pools=[status.model_dump() for status in svc.pool_status()],
             servers=[record.model_dump() for record in await svc.store.servers()],
         )

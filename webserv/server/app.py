@@ -26,7 +26,7 @@ from webserv.server import errors
 from webserv.server.api import EnvApi
 from webserv.server.config import ServerConfig
 from webserv.server.metrics import Metrics
-from webserv.server.service import EnvService
+from webserv.server.service import EnvService, RecordedSite
 from webserv.server.store import open_store
 from webserv.wire import (
     Closed,
@@ -249,11 +249,27 @@ def _body(model: type[BaseModel]) -> Callable[[F], F]:
     return declare
 
 
+def recorded_sites(config: ServerConfig) -> dict[str, RecordedSite]:
+    """The replays ``config`` lists, loaded (the behaviour package reads and scores them)."""
+    if not config.replay:
+        return {}
+    from webserv.behaviour.replay_env import ReplaySource
+    from webserv.behaviour.rewards import reward_config
+
+    sites: dict[str, RecordedSite] = {}
+    for replay in config.replay:
+        constants = dict(replay.reward)
+        reward = reward_config(constants.pop("scheme", "shop-r1"), **constants)
+        sites[replay.name] = ReplaySource(replay.steps, replay.name, reward, replay.rules)
+    return sites
+
+
 def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastAPI:
     """The server app; ``runtime``, if given, is used (already started) and left running
     (an app that starts its own runtime is the process's server: it freezes its start-up
     objects out of garbage collection)."""
     metrics = Metrics()
+    recorded = recorded_sites(config)  # a bad replay file fails here, before serving
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -263,7 +279,7 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         try:
             active = runtime or await EnvRuntime(runtime_config).start()
             try:
-                service = EnvService(config, active, store, metrics)
+                service = EnvService(config, active, store, metrics, recorded)
                 await service.start()
                 app.state.service = service
                 app.state.api = EnvApi(service)

@@ -15,14 +15,19 @@ from webserv.options import (
     ExtraSuites,
     MaxEnvs,
     MaxInstances,
+    NameCompareOption,
     RedisUrl,
+    Reward,
+    RewardChoice,
+    Rules,
+    RulesChoice,
     Sites,
     SnapshotDriver,
     SnapshotRoot,
     Standby,
     Token,
 )
-from webserv.server.config import ServerConfig
+from webserv.server.config import ReplayConfig, ServerConfig
 
 
 def serve(
@@ -60,13 +65,27 @@ def serve(
         None, help="A seeded data dir of the (first) site to store as its golden if absent."
     ),
     access_log: bool = typer.Option(False, help="Log every request."),
+    replay: list[str] = typer.Option(
+        [],
+        "--replay",
+        help="[NAME=]PATH: recorded sessions (a steps.jsonl or its run dir) served as site "
+        "NAME (default: replay), each session a task, each step scored (repeatable). "
+        "Without --site, only replays are served.",
+    ),
+    reward: Reward = RewardChoice.shop_r1,
+    rules: Rules = RulesChoice.opera,
+    name_compare: NameCompareOption = None,
 ) -> None:
     """Serve web envs over HTTP (/v1, /healthz, /metrics; OpenAPI at /docs)."""
     import uvicorn
 
+    from webserv.behaviour.replay import ReplayError
+    from webserv.options import reward_of
     from webserv.server.app import create_app
 
+    scoring = {"reward": reward_of(reward, name_compare).model_dump(), "rules": rules.value}
     config = server_config(
+        replay=[replay_config(text, **scoring) for text in replay],
         site=site,
         suite=suite,
         host=host,
@@ -86,14 +105,19 @@ def serve(
         snapshot_driver=snapshot_driver,
         golden_source=golden_source,
     )
-    sites = config.runtime.sites
-    served = ", ".join(f"{s.name} ({s.backend})" for s in sites)
+    try:
+        app = create_app(config)
+    except ReplayError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    served = [f"{s.name} ({s.backend})" for s in config.runtime.sites]
+    served += [f"{r.name} (replay of {r.steps})" for r in config.replay]
     typer.echo(
-        f"webserv server {config.owner} on http://{host}:{port} serving {served} "
+        f"webserv server {config.owner} on http://{host}:{port} serving {', '.join(served)} "
         f"(store: {redis_url or 'memory'})"
     )
     uvicorn.run(
-        create_app(config),
+        app,
         host=host,
         port=port,
         log_level="warning",
@@ -102,9 +126,27 @@ def serve(
     )
 
 
+def replay_config(text: str, **scoring: Any) -> ReplayConfig:
+    """``[NAME=]PATH`` of ``--replay`` with the scoring options; a bad one exits with 2."""
+    from pydantic import ValidationError
+
+    name, sep, path = text.partition("=")
+    if not sep or "/" in name:
+        name, path = "", text
+    try:
+        return ReplayConfig.model_validate(
+            {"steps": path, **scoring} | ({"name": name} if name else {})
+        )
+    except ValidationError as err:
+        messages = "; ".join(e["msg"] for e in err.errors())
+        typer.echo(f"error: --replay {text}: {messages}", err=True)
+        raise typer.Exit(2) from err
+
+
 def server_config(
     *,
     site: list[str],
+    replay: list[ReplayConfig] | None = None,
     suite: list[str],
     standby: int,
     warm_starts: bool = True,
@@ -126,7 +168,8 @@ def server_config(
     from webserv.sites.registry import UnknownSite, default_site, get
 
     try:
-        sites = [SiteConfig.parse(text, standby=standby) for text in site or [default_site()]]
+        live = site or ([] if replay else [default_site()])
+        sites = [SiteConfig.parse(text, standby=standby) for text in live]
         for entry in sites:
             if entry.backend not in (backends := get(entry.name).backends):
                 raise ValueError(
@@ -139,6 +182,7 @@ def server_config(
             token=token or None,
             redis_url=redis_url or None,
             suites=suite,
+            replay=replay or [],
             runtime=RuntimeConfig(
                 sites=sites,
                 max_instances=max_instances,

@@ -6,6 +6,7 @@ import ipaddress
 import re
 import socket
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -28,6 +29,19 @@ def default_server_id(port: int) -> str:
     """Stable across restarts on one host and port, so a restarted server finds its leftovers."""
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()) or "host"
     return f"server-{host}-{port}"
+
+
+class ReplayConfig(BaseModel):
+    """Recorded sessions the server serves as a site (see
+    :mod:`webserv.behaviour.replay_env`): each session a task, each step scored."""
+
+    name: str = Field("replay", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Site name.")
+    steps: Path = Field(description="A steps.jsonl (a rollout's, an OPeRA import's) or its dir.")
+    reward: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The reward config: its scheme (shop-r1 or customer-r1) and constants.",
+    )
+    rules: Literal["opera", "shop-r1"] = Field("opera", description="Exact-match rules.")
 
 
 class ServerConfig(BaseModel):
@@ -67,6 +81,9 @@ class ServerConfig(BaseModel):
     max_typed_chars: int = Field(2_000, ge=1, description="Longest text one type() may enter.")
     max_steps_limit: int = Field(1_000, ge=1, description="Largest max_steps a client may ask.")
     heartbeat_s: float = Field(2.0, gt=0, description="How often the registry entry is renewed.")
+    replay: list[ReplayConfig] = Field(
+        default_factory=list, description="Recorded sessions served as sites, besides the live."
+    )
     runtime: RuntimeConfig = Field(
         default_factory=lambda: RuntimeConfig(
             sites=[SiteConfig(name=registry.default_site(), standby=2)]
@@ -102,14 +119,27 @@ class ServerConfig(BaseModel):
     def owner(self) -> str:
         return self.server_id or default_server_id(self.port)
 
+    @model_validator(mode="after")
+    def _names_once(self) -> ServerConfig:
+        served = self.served
+        if not served:
+            raise ValueError("the server serves no site: give a live site or a replay")
+        if len(set(served)) != len(served):
+            raise ValueError(f"a site name is served twice: {served}")
+        return self
+
     @property
     def served(self) -> list[str]:
-        return [site.name for site in self.runtime.sites]
+        """Live sites, then recorded ones."""
+        return [site.name for site in self.runtime.sites] + [r.name for r in self.replay]
 
     def load_suites(self) -> dict[str, Suite]:
-        """Every suite the server offers: those of the served sites, then ``suites``."""
+        """Every suite the server offers: those of the live sites, then ``suites`` (a replay's
+        suite is its recorded sessions, loaded with them)."""
         names: list[str | Path] = [
-            path for site in self.served for path in registry.get(site).suites().values()
+            path
+            for site in self.runtime.sites
+            for path in registry.get(site.name).suites().values()
         ]
         names += self.suites
         loaded = [load_suite(name) for name in names]

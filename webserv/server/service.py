@@ -25,9 +25,9 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from gymnasium.utils.seeding import np_random
@@ -37,7 +37,7 @@ from webserv.browser.observation import Observation
 from webserv.browser.screenshot import ScreenshotOptions
 from webserv.browser.session import SessionConfig
 from webserv.env.runtime import EnvRuntime, UnservedSite
-from webserv.env.session import EnvSession, EpisodeOver, StepResult
+from webserv.env.session import EnvSession, EpisodeOver, Session, StepResult
 from webserv.pool.health import NotReady
 from webserv.pool.manager import Lease, PoolFull, PoolStatus
 from webserv.server import errors
@@ -70,15 +70,25 @@ def server_key(owner: str) -> str:
     return hashlib.sha256(owner.encode()).hexdigest()[:8]
 
 
+class RecordedSite(Protocol):
+    """Sessions served without a site instance or a browser: a replay of recorded sessions
+    (:class:`webserv.behaviour.replay_env.ReplaySource`), one task per session."""
+
+    suite: Suite
+
+    def session(self, max_steps: int, screenshot: bool) -> Session: ...
+
+
 @dataclass(eq=False)
 class ServedEnv:
     """One env of the server: its session, its options, its RNG, who owns it, until when."""
 
     record: EnvRecord
-    session: EnvSession
+    session: Session
     options: EnvOptions
     suite: Suite
     rng: np.random.Generator
+    site: str
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     deadline: float = 0.0
 
@@ -95,10 +105,16 @@ class EnvService:
     """All envs of one server process."""
 
     def __init__(
-        self, config: ServerConfig, runtime: EnvRuntime, store: LeaseStore, metrics: Metrics
+        self,
+        config: ServerConfig,
+        runtime: EnvRuntime,
+        store: LeaseStore,
+        metrics: Metrics,
+        recorded: Mapping[str, RecordedSite] | None = None,
     ) -> None:
         self.config = config
         self.runtime = runtime
+        self.recorded = dict(recorded or {})
         self.store = store
         self.metrics = metrics
         self.owner = config.owner
@@ -107,6 +123,7 @@ class EnvService:
         self._ids = f"{server}-{self.boot}-"
         self._earlier_ids = re.compile(rf"{server}-(?!{self.boot})[0-9a-f]{{8}}-[0-9a-f]{{32}}")
         self.suites = config.load_suites()
+        self.suites |= {name: site.suite for name, site in self.recorded.items()}
         self.envs: dict[str, ServedEnv] = {}
         self.groups: dict[str, list[str]] = {}
         self.started_at = time.time()
@@ -160,7 +177,7 @@ class EnvService:
     async def create(self, req: CreateRequest, client: str) -> tuple[ServedEnv, Observation, dict]:
         """A new env with its first episode started."""
         suite = self._suite_for(req)
-        env = self._new_env(req.options, suite, client, group=None)
+        env = self._new_env(req, suite, client, group=None)
         task = self._pick(env, req)  # a request naming no task it can run is a 400, full or not
         self._admit(1)
         self._pending += 1
@@ -180,7 +197,7 @@ class EnvService:
         """``n`` envs whose first episodes run the same task from identical instances."""
         suite = self._suite_for(req)
         group = self._ids + secrets.token_hex(6)
-        envs = [self._new_env(req.options, suite, client, group) for _ in range(req.n)]
+        envs = [self._new_env(req, suite, client, group) for _ in range(req.n)]
         task = self._pick_group(envs, req)
         self._admit(req.n)
         self._pending += req.n
@@ -228,7 +245,8 @@ class EnvService:
         env = await self.get(env_id)
         async with self._using(env):
             obs = await self._call(env.session.observe(screenshot=True))
-        assert obs.screenshot is not None
+        if obs.screenshot is None:
+            raise errors.NotFound(f"env {env_id} shows a recorded page without a screenshot")
         return obs.screenshot
 
     async def close(self, env_id: str) -> list[str]:
@@ -274,15 +292,22 @@ class EnvService:
             expires_in_s=round(max(0.0, env.deadline - time.monotonic()), 1),
         )
 
+    @property
+    def served(self) -> list[str]:
+        """The sites this server serves: live ones, then recorded ones."""
+        return [*self.runtime.served, *self.recorded]
+
     def pool_status(self) -> list[PoolStatus]:
         return self.runtime.status()
 
     def room(self, site: str) -> int:
         """How many more envs of ``site`` this server can open now: within ``max_envs`` and
         its pool's instances, none when the pool is short of memory."""
-        if site not in self.runtime.served:
+        if site not in self.served:
             return 0
         free = self.config.max_envs - len(self.envs) - self._pending
+        if site in self.recorded:
+            return max(0, free)
         for status in self.pool_status():
             # A deployment (url backend) is shared by its leases: no instance to run out of.
             if site in status.sites and status.backend != "url":
@@ -302,11 +327,17 @@ class EnvService:
 
     def _suite_for(self, req: CreateRequest) -> Suite:
         """The suite an env draws its tasks from: ``req.suite``, else the site's first."""
-        served = self.runtime.served
+        served = self.served
         if req.site not in served:
             raise errors.BadRequest(
                 f"unknown site {req.site!r}; this server serves {', '.join(served)}"
             )
+        if req.site in self.recorded:
+            if req.suite not in (None, req.site):
+                raise errors.BadRequest(
+                    f"site {req.site} serves recorded sessions, its own suite only"
+                )
+            return self.recorded[req.site].suite
         if req.suite is not None:
             if req.suite not in self.suites:
                 raise errors.BadRequest(
@@ -351,16 +382,21 @@ class EnvService:
             )
 
     def _new_env(
-        self, options: EnvOptions, suite: Suite, client: str, group: str | None
+        self, req: CreateRequest, suite: Suite, client: str, group: str | None
     ) -> ServedEnv:
-        browser_config = SessionConfig(
-            token_budget=options.token_budget,
-            park_after_s=self.config.park_after_s,
-            **options.model_dump(include=set(ScreenshotOptions.model_fields)),
-        )
-        session = EnvSession(
-            self.runtime, max_steps=options.max_steps, browser_config=browser_config
-        )
+        options = req.options
+        session: Session
+        if req.site in self.recorded:
+            session = self.recorded[req.site].session(options.max_steps, options.screenshot)
+        else:
+            browser_config = SessionConfig(
+                token_budget=options.token_budget,
+                park_after_s=self.config.park_after_s,
+                **options.model_dump(include=set(ScreenshotOptions.model_fields)),
+            )
+            session = EnvSession(
+                self.runtime, max_steps=options.max_steps, browser_config=browser_config
+            )
         record = EnvRecord(
             env_id=self._ids + secrets.token_hex(16),
             server=self.owner,
@@ -368,7 +404,7 @@ class EnvService:
             group=group,
             ttl_s=options.ttl_s or self.config.env_ttl_s,
         )
-        return ServedEnv(record, session, options, suite, np_random(None)[0])
+        return ServedEnv(record, session, options, suite, np_random(None)[0], req.site)
 
     def _pick(self, env: ServedEnv, req: ResetRequest) -> TaskConfig:
         """The task ``req`` names, else one drawn with the env's RNG (as WebEnv does); a 400
@@ -383,6 +419,8 @@ class EnvService:
         else:
             tasks = env.suite.tasks
             task = tasks[int(env.rng.integers(len(tasks)))]
+        if env.site in self.recorded:
+            return task
         try:
             self.runtime.sites_of(task.sites)
         except (UnservedSite, UnknownSite) as err:
@@ -416,8 +454,10 @@ class EnvService:
     async def _reset_group(
         self, envs: list[ServedEnv], task: TaskConfig
     ) -> list[tuple[Observation, dict]]:
-        sites = self.runtime.sites_of(task.sites)
-        leases = await self._call(self.runtime.acquire_sets(sites, len(envs)))
+        leases: list[dict[str, Lease] | None] = [None] * len(envs)
+        if envs[0].site not in self.recorded:
+            sites = self.runtime.sites_of(task.sites)
+            leases = list(await self._call(self.runtime.acquire_sets(sites, len(envs))))
         outcomes = await asyncio.gather(
             *(self._reset(env, task, held) for env, held in zip(envs, leases, strict=True)),
             return_exceptions=True,
