@@ -155,3 +155,14 @@ def test_budget_cuts_the_current_page_then_drops_steps():
 def test_image_tokens_rejects_non_png():
     with pytest.raises(ValueError, match="not a PNG"):
         image_tokens(b"GIF89a" + bytes(30))
+
+
+def test_recorded_html_pages_are_described_by_their_name_attributes():
+    """An OPeRA page is simplified HTML whose elements carry semantic ids: the prompt says to
+    name elements by that attribute there, and by the bracketed id on webserv's own pages."""
+    html = '<html><body><input name="nav_bar.search_input"/></body></html>'
+    system = build_prompt(observation(text=html), [], PromptConfig(screenshot=False)).messages[0]
+    assert "name attribute" in system["content"] and "[12]" not in system["content"]
+    assert html in user_text(build_prompt(observation(text=html), [], PromptConfig()).messages)
+    compact = build_prompt(observation(), [], PromptConfig(screenshot=False)).messages[0]
+    assert "id in brackets" in compact["content"] and "name attribute" not in compact["content"]

@@ -71,8 +71,24 @@ OUTPUT_FORMAT = """Reply with a single JSON object and nothing else:
 {"rationale": "<one short first-person sentence: why you take this action>", "action": ...}"""
 
 
-def system_prompt(config: PromptConfig, persona: Persona | None) -> str:
-    """The role, the persona, the action space and the output format."""
+#: How elements are named on each kind of page a policy may be shown.
+PAGE_FORMATS = {
+    "compact": "Pages are compact text; every element you can use has an id in brackets, e.g. "
+    '[12] button "Add to Cart". Refer to elements by that id.',
+    # OPeRA's recorded pages: simplified HTML whose elements carry semantic ids.
+    "html": "Pages are simplified HTML; every element you can use has a name attribute, e.g. "
+    '<button name="buy_box.add_to_cart">. Refer to elements by that name.',
+}
+
+
+def page_format(text: str) -> str:
+    """``html`` for a page given as markup (a recorded OPeRA page), else ``compact``."""
+    return "html" if text.lstrip().startswith("<") else "compact"
+
+
+def system_prompt(config: PromptConfig, persona: Persona | None, page: str = "compact") -> str:
+    """The role, the persona, the action space (elements named as ``page``, a key of
+    :data:`PAGE_FORMATS`) and the output format."""
     parts = [
         "You are a customer shopping on an online store, acting the way a real person would.",
     ]
@@ -82,8 +98,8 @@ def system_prompt(config: PromptConfig, persona: Persona | None) -> str:
         "Each turn you get your task, what you did so far and why, recent pages of the site and "
         "the current page"
         + (" with a screenshot of it" if config.screenshot else "")
-        + ". Pages are compact text; every element you can use has an id in brackets, e.g. "
-        '[12] button "Add to Cart". Refer to elements by that id.'
+        + ". "
+        + PAGE_FORMATS[page]
     )
     if config.mode == "opera":
         parts.append(OPERA_ACTIONS)
@@ -188,7 +204,8 @@ def build_prompt(
     persona: Persona | None = None,
 ) -> Prompt:
     """The messages asking for the next decision on ``observation`` after ``history``."""
-    system = system_prompt(config, persona)
+    page = str(observation.get("text", ""))
+    system = system_prompt(config, persona, page_format(page))
     intent = str(observation.get("goal") or "Shop the way you usually do.")
     head = f"# Task\n{intent}\n"
     current_header = (
@@ -198,7 +215,6 @@ def build_prompt(
     last_error = str(observation.get("last_action_error") or "")
     if last_error:
         current_header += f"Your last action failed: {last_error}\n"
-    page = str(observation.get("text", ""))
     tail = "\nYour next action, as one JSON object:"
     png = observation.get("screenshot") if config.screenshot else None
     img_tokens = image_tokens(png) if isinstance(png, bytes | bytearray) else 0
