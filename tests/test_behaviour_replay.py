@@ -253,3 +253,41 @@ async def test_evaluation_under_customer_r1(tmp_path: Path):
     assert all(x["parsed"] and x["gold_rationale"] for x in lines)
     written = EvalSummary.model_validate_json((tmp_path / "summary.json").read_text())
     assert isinstance(written.config.reward, CustomerR1Config)
+
+
+async def test_recorded_shoppers_surveys_and_given_personas_reach_the_prompt(tmp_path: Path):
+    """A run dir's personas.json (an OPeRA import's surveys) gives each recorded shopper their
+    persona; ``EvalConfig.personas`` replaces it. The model is the chat stand-in of
+    chat_server.py (no model can be loaded here): the test reads what it was sent."""
+    from chat_server import chat_server
+
+    from webserv.policy.persona import Persona
+    from webserv.policy.vlm import ModelConfig
+
+    steps = tmp_path / "steps.jsonl"
+    steps.write_text(STEPS.read_text())
+    (tmp_path / "personas.json").write_text(json.dumps({"Tom Becker": "age: 63\nbrands: Rab"}))
+    with chat_server(
+        lambda body: '{"rationale": "Done.", "action": {"type": "terminate"}}'
+    ) as chat:
+        model = ModelConfig(endpoint=chat.base_url, model="stand-in")
+        rewritten = Persona(name="Priya Raman", profile="You are a careful cook on a budget.")
+        config = EvalConfig(
+            steps=steps,
+            out=tmp_path / "eval",
+            policy="vlm",
+            model=model,
+            personas={"Priya Raman": rewritten},
+            concurrency=1,
+        )
+        summary = await evaluate(config)
+    systems = [body["messages"][0]["content"] for body in chat.requests]
+    assert summary.steps == len(systems) == 24
+    assert (
+        sum("In a survey about your shopping you said:\nage: 63\nbrands: Rab" in s for s in systems)
+        == 14
+    )
+    assert sum("You are a careful cook on a budget." in s for s in systems) == 10
+    assert not any("Tom Becker" in s or "Priya Raman" in s for s in systems)
+    with pytest.raises(ReplayError, match="no session 'nope'"):
+        await evaluate(config.model_copy(update={"sessions": ["nope"]}))

@@ -56,7 +56,7 @@ from webserv.behaviour.rewards import (
 from webserv.policy.base import Decision, Turn, Usage
 from webserv.policy.factory import ShopperKind, make_policy
 from webserv.policy.parse import parse_output, shop_r1_object
-from webserv.policy.persona import Persona, builtin
+from webserv.policy.persona import Persona, builtin, survey_persona
 from webserv.policy.prompt import PromptConfig
 from webserv.policy.vlm import ChatModel, ModelConfig
 from webserv.rollout.records import StepRecord, read_jsonl
@@ -206,6 +206,12 @@ class EvalConfig(BaseModel):
         default_factory=RewardConfig, description="Shop-R1's or Customer-R1's, by its scheme."
     )
     rules: RuleSet = Field("opera", description="The exact-match rule set: opera or shop-r1.")
+    personas: dict[str, Persona] = Field(
+        default_factory=dict,
+        description="Personas by the recorded sessions' persona field, in place of the "
+        "recorded ones (a survey in personas.json, or the built-in persona of that name).",
+    )
+    sessions: list[str] | None = Field(None, description="Replay only these session ids.")
     concurrency: int = Field(4, ge=1, description="Sessions replayed at once.")
     max_sessions: int | None = Field(None, ge=1, description="Replay only the first N.")
     seed: int = Field(0, description="Baselines use seed + the recorded episode number.")
@@ -225,9 +231,28 @@ class EvalSummary(BaseModel):
     wall_s: float
 
 
-def _persona(name: str | None) -> Persona | None:
+def load_surveys(run_dir: Path) -> dict[str, str]:
+    """The recorded shoppers' survey answers of a run directory (an OPeRA import's
+    ``personas.json``: user id -> survey text); empty when it has none."""
+    path = run_dir / "personas.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ReplayError(f"{path}: not JSON: {err}") from err
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ReplayError(f"{path}: must map user ids to survey text")
+    return data
+
+
+def recorded_persona(name: str | None, surveys: Mapping[str, str]) -> Persona | None:
+    """The persona of a recorded session's ``persona`` field: a recorded shopper's survey
+    (an OPeRA user id), else the built-in persona of that name, else none."""
     if name is None:
         return None
+    if name in surveys:
+        return survey_persona(name, surveys[name])
     try:
         return builtin(name)
     except KeyError:
@@ -283,13 +308,14 @@ def _decided(decision: Decision) -> dict[str, Any]:
 
 
 async def _replay_session(
-    config: EvalConfig, rows: list[StepRecord], model: ChatModel | None
+    config: EvalConfig, rows: list[StepRecord], model: ChatModel | None, surveys: dict[str, str]
 ) -> list[Prediction]:
     first = rows[0]
+    persona = config.personas.get(first.persona or "") or recorded_persona(first.persona, surveys)
     policy = make_policy(
         config.policy,
         seed=config.seed + first.episode,
-        persona=_persona(first.persona),
+        persona=persona,
         model=model,
         prompt=config.prompt,
     )
@@ -329,7 +355,14 @@ async def evaluate(
     """Replay every recorded session with the policy; write and return the results."""
     if config.policy == "vlm" and config.model is None:
         raise ValueError("the vlm policy needs a model endpoint")
-    grouped = list(sessions(load_steps(config.steps)).values())[: config.max_sessions]
+    recorded = sessions(load_steps(config.steps))
+    if config.sessions is not None:
+        unknown = set(config.sessions) - set(recorded)
+        if unknown:
+            raise ReplayError(f"{config.steps}: no session {sorted(unknown)[0]!r}")
+        recorded = {sid: recorded[sid] for sid in config.sessions}
+    grouped = list(recorded.values())[: config.max_sessions]
+    surveys = load_surveys(config.steps.parent)
     if not any(gold_action(s) for rows in grouped for s in rows):
         raise ReplayError(f"{config.steps}: no step has an action of the three OPeRA types")
     started = time.perf_counter()
@@ -341,7 +374,7 @@ async def evaluate(
 
         async def one(rows: list[StepRecord]) -> None:
             async with gate:
-                for prediction in await _replay_session(config, rows, model):
+                for prediction in await _replay_session(config, rows, model, surveys):
                     sink.write(prediction.model_dump_json() + "\n")
                     predictions.append(prediction)
                     if on_step is not None:

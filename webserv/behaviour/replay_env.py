@@ -38,7 +38,14 @@ from typing import Any, ClassVar
 import gymnasium
 import numpy as np
 
-from webserv.behaviour.replay import gold_action, load_steps, recorded_turn, sessions
+from webserv.behaviour.replay import (
+    gold_action,
+    load_steps,
+    load_surveys,
+    recorded_persona,
+    recorded_turn,
+    sessions,
+)
 from webserv.behaviour.rewards import (
     AnyRewardBreakdown,
     AnyRewardConfig,
@@ -94,6 +101,7 @@ class ReplaySource:
         self.reward = reward or RewardConfig()
         self.rules = rules
         self.sessions = sessions(load_steps(self.path))
+        self.surveys = load_surveys(self.run_dir)
         self.suite = Suite(
             manifest=SuiteManifest(
                 name=name,
@@ -105,6 +113,7 @@ class ReplaySource:
 
     def _task(self, session_id: str, rows: list[StepRecord]) -> TaskConfig:
         first = rows[0]
+        shopper = recorded_persona(first.persona, self.surveys)
         return TaskConfig(
             task_id=session_id,
             sites=[self.name],
@@ -112,6 +121,8 @@ class ReplaySource:
             intent=first.intent,
             eval=EvalSpec(eval_types=[]),
             persona=first.persona,
+            # The recorded shopper as a persona (a survey, a built-in persona), for the policy.
+            shopper=shopper.model_dump() if shopper else None,
             recorded_steps=len(rows),
         )
 

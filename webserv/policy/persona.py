@@ -3,7 +3,8 @@
 A persona is prompt text for a model policy (:meth:`Persona.describe`) and the knobs of the
 scripted shopper (what it searches for, its budget, how many products it compares, how
 likely it is to buy). The built-in ones cover the shop's departments; a JSON file holding a
-list of persona objects can replace them.
+list of persona objects can replace them. A persona may also be free text alone
+(``profile``): a recorded shopper's survey answers (OPeRA), or a persona a model rewrote.
 """
 
 from __future__ import annotations
@@ -21,12 +22,20 @@ class Persona(BaseModel):
     """A shopper: demographics, personality, shopping preferences, and what they look for."""
 
     name: str
-    age: int = Field(ge=0)
+    age: int | None = Field(None, ge=0)
     occupation: str = ""
     location: str = ""
     personality: str = Field("", description="Free text, e.g. Big Five or MBTI summary.")
     shopping_style: str = Field("", description="How they shop, in their own words.")
-    searches: list[str] = Field(min_length=1, description="Things they type into a search box.")
+    profile: str = Field(
+        "",
+        description="Who they are in free text, shown in full (a survey's answers, a persona "
+        "a model rewrote).",
+    )
+    searches: list[str] = Field(
+        default_factory=list,
+        description="Things they type into a search box (none: the words of the task).",
+    )
     budget: float | None = Field(None, gt=0, description="Most they pay for one item ($).")
     min_rating: int | None = Field(None, ge=1, le=4, description="Stars they filter down to.")
     sort: SortChoice | None = Field(None, description="How they like results sorted.")
@@ -35,12 +44,14 @@ class Persona(BaseModel):
 
     def describe(self) -> str:
         """The persona as a paragraph for a prompt (written in the second person)."""
-        facts = [f"You are {self.name}, {self.age}"]
-        if self.occupation:
-            facts[0] += f", {self.occupation}"
+        lines = []
+        facts = [str(fact) for fact in (self.age, self.occupation) if fact not in (None, "")]
         if self.location:
-            facts[0] += f", living in {self.location}"
-        lines = [facts[0] + "."]
+            facts.append(f"living in {self.location}")
+        if facts or not self.profile:
+            lines.append(", ".join([f"You are {self.name}", *facts]) + ".")
+        if self.profile:
+            lines.append(self.profile)
         if self.personality:
             lines.append(f"Personality: {self.personality}")
         if self.shopping_style:
@@ -54,7 +65,8 @@ class Persona(BaseModel):
             prefs.append(f'you like results sorted by "{self.sort}"')
         if prefs:
             lines.append("Preferences: " + "; ".join(prefs) + ".")
-        lines.append("Lately you have been looking for: " + ", ".join(self.searches) + ".")
+        if self.searches:
+            lines.append("Lately you have been looking for: " + ", ".join(self.searches) + ".")
         return "\n".join(lines)
 
 
@@ -127,3 +139,8 @@ def load_personas(path: Path) -> list[Persona]:
     data = json.loads(path.read_text())
     items = data if isinstance(data, list) else [data]
     return TypeAdapter(list[Persona]).validate_python(items)
+
+
+def survey_persona(user_id: str, survey: str) -> Persona:
+    """A recorded shopper as a persona: their survey answers, as the prompt shows them."""
+    return Persona(name=user_id, profile="In a survey about your shopping you said:\n" + survey)
