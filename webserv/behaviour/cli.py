@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -443,3 +444,122 @@ def evaluate(
         f"{_reward_line(summary.reward)}; written to {config.out}"
     )
     typer.echo(f"distributions plotted to {plot}")
+
+
+class AnalysisChoice(StrEnum):
+    free = "free"
+    bdi = "bdi"
+
+
+class ObjectiveChoice(StrEnum):
+    exact = "exact"
+    type_f1 = "type-f1"
+    distribution = "distribution"
+
+
+@app.command("refine-persona")
+def refine_persona_command(
+    steps: Path = typer.Argument(..., help="Recorded steps (an OPeRA import's steps.jsonl)."),
+    user: str = typer.Option(
+        ..., "--user", help="The shopper: a recorded persona value (an OPeRA user id, a name)."
+    ),
+    endpoint: Endpoint = None,
+    model: ModelName = "",
+    api_key: ApiKey = "EMPTY",
+    analyst_model: str | None = typer.Option(
+        None, "--analyst-model", help="Model for analysis and rewrite (same endpoint)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Where every round's runs and the result go."),
+    persona: Path | None = typer.Option(
+        None, "--persona", help="A persona JSON to start from (default: the recorded one)."
+    ),
+    iterations: int = typer.Option(3, min=1, help="Rounds of analysis and rewrite."),
+    held_out: int = typer.Option(
+        1, "--held-out", min=1, help="The shopper's last N sessions decide whether a rewrite stays."
+    ),
+    analysis: AnalysisChoice = typer.Option(
+        AnalysisChoice.free,
+        help="free-form, or bdi (beliefs, goals, intentions, emotions, knowledge).",
+    ),
+    objective: ObjectiveChoice = typer.Option(
+        ObjectiveChoice.exact, help="The fidelity a rewrite must improve on held-out sessions."
+    ),
+    screenshots: bool = typer.Option(
+        True, "--screenshots/--no-screenshots", help="Send the recorded screenshot, if any."
+    ),
+    temperature: Temperature = 0.6,
+    max_tokens: MaxTokens = 512,
+    concurrency: int = typer.Option(4, min=1, help="Sessions replayed at once."),
+    rules: Rules = RulesChoice.opera,
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Refine a recorded shopper's persona (DPRF): simulate, analyse the divergence, rewrite,
+    keep a rewrite only when it acts more like the shopper on held-out sessions."""
+    import asyncio
+
+    from pydantic import ValidationError
+    from rich.console import Console
+
+    from webserv.behaviour.refine import RefineConfig, refine_persona
+    from webserv.behaviour.replay import EvalConfig, ReplayError
+    from webserv.policy.persona import Persona
+    from webserv.policy.prompt import PromptConfig
+    from webserv.policy.vlm import ModelConfig, ModelError
+
+    if not (endpoint and model):
+        raise fail("refine-persona needs --endpoint and --model")
+    shopper = ModelConfig(
+        endpoint=endpoint,
+        model=model,
+        api_key=api_key,
+        temperature=temperature,
+        max_tokens=max_tokens,
+    )
+    try:
+        start = Persona.model_validate_json(persona.read_text()) if persona else None
+    except (OSError, ValidationError) as err:
+        raise fail(f"--persona {persona}: {err}") from err
+    config = RefineConfig(
+        steps=steps,
+        user=user,
+        out=out,
+        model=shopper,
+        analyst=shopper.model_copy(update={"model": analyst_model}) if analyst_model else None,
+        persona=start,
+        iterations=iterations,
+        held_out=held_out,
+        analysis=analysis.value,
+        objective=objective.value,
+        eval=EvalConfig(
+            steps=steps,
+            out=out,
+            prompt=PromptConfig(screenshot=screenshots),
+            rules=rules.value,
+            concurrency=concurrency,
+        ),
+    )
+    console = Console()
+    try:
+        result = asyncio.run(
+            refine_persona(
+                config,
+                lambda r: console.print(
+                    f"round {r.iteration}: refine {r.fidelity.refine:.3f}, held-out "
+                    f"{r.fidelity.held_out:.3f} -> {'kept' if r.kept else 'dropped'}"
+                ),
+            )
+        )
+    except (ReplayError, ModelError) as err:
+        raise fail(str(err)) from err
+    if json_output:
+        typer.echo(result.model_dump_json(indent=2, exclude={"config"}))
+        return
+    rows = [["start", f"{result.initial.refine:.3f}", f"{result.initial.held_out:.3f}", ""]]
+    rows += [
+        [str(r.iteration), f"{r.fidelity.refine:.3f}", f"{r.fidelity.held_out:.3f}",
+         "kept" if r.kept else "dropped"]
+        for r in result.iterations
+    ]  # fmt: skip
+    title = f"{objective.value} fidelity of {user}'s persona per round"
+    console.print(_table(title, ["round", "refine", "held-out", "rewrite"], rows))
+    typer.echo(f"persona in {out / 'persona.json'}, every round in {out / 'refinement.json'}")
