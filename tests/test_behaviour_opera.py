@@ -1,10 +1,10 @@
 """``webserv behaviour import-opera``: OPeRA's parquet tables as step records.
 
-The fixture is written here with pyarrow in OPeRA's published schema (every column of the
-Hub's ``filtered_*`` and ``full_*`` configs, the image table as the Hub's Image struct), in
-each of the layouts the importer reads: two users, three filtered sessions with clicks of
-several click types, inputs, terminations, a rationale and one PNG screenshot, and two full
-sessions with scrolls, navigations and tab activations. No browser, no network.
+The fixture is written here with pyarrow in OPeRA's published schema (``opera_fixture``: every
+column of the Hub's ``filtered_*`` and ``full_*`` configs, the image table as the Hub's Image
+struct), in each of the layouts the importer reads: two users, three filtered sessions with
+clicks of several click types, inputs, terminations, a rationale and one PNG screenshot, and
+two full sessions with scrolls, navigations and tab activations. No browser, no network.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import typer
+from opera_fixture import FILTERED_ACTION, FULL_ACTION, IMAGE, SESSION, USER, Tables, write_copy
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -25,19 +24,6 @@ from webserv.behaviour.opera import OperaError, import_dataset, import_opera, pe
 from webserv.behaviour.replay import EvalConfig, evaluate, gold_action, load_steps, score, sessions
 from webserv.behaviour.rewards import GoldAction
 from webserv.browser.tokens import count_tokens
-
-FILTERED_ACTION = (
-    "session_id action_id timestamp action_type click_type semantic_id mouse_position "
-    "element_meta url window_size page_meta simplified_html rationale products input_text image"
-).split()
-FULL_ACTION = (
-    "session_id action_id timestamp action_type navigation_type simplified_html "
-    "simplified_html_new_page url window_size page_meta rationale products scroll_detail "
-    "click_type semantic_id target mouse_position element_meta input_text image image_new_page"
-).split()
-SESSION = ["session_id", "user_id", "action_count"]
-USER = ["user_id", "survey", "raw_survey", "interview_transcript", "interview_transcript_processed"]
-IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
 ANN = "11111111-aaaa-4bbb-8ccc-000000000001"
 BEN = "22222222-aaaa-4bbb-8ccc-000000000002"
@@ -104,7 +90,7 @@ def session_row(session_id: str, user_id: str, action_count: int) -> dict[str, A
     return {"session_id": session_id, "user_id": user_id, "action_count": action_count}
 
 
-def filtered_tables() -> dict[str, dict[str, tuple[list[str], list[dict[str, Any]]]]]:
+def filtered_tables() -> Tables:
     """Rows of each table and split, with the table's columns."""
     users = [
         {"user_id": ANN, "survey": json.dumps(SURVEY)},
@@ -124,11 +110,11 @@ def filtered_tables() -> dict[str, dict[str, tuple[list[str], list[dict[str, Any
             "test": (SESSION, [session_row(S2, ANN, 2)]),
         },
         "user": {"train": (USER, users), "test": (USER, users[:1])},
-        "image": {"train": (["image", "image_name"], images)},
+        "image": {"train": (IMAGE, images)},
     }
 
 
-def full_tables() -> dict[str, dict[str, tuple[list[str], list[dict[str, Any]]]]]:
+def full_tables() -> Tables:
     f1, f2 = f"{ANN}_f1", f"{BEN}_f2"
 
     def scroll(y: str) -> str:
@@ -161,37 +147,6 @@ def full_tables() -> dict[str, dict[str, tuple[list[str], list[dict[str, Any]]]]
         },
         "user": {"train": (USER, [{"user_id": ANN, "survey": "Likes camping."}])},
     }
-
-
-def table_path(root: Path, layout: str, variant: str, kind: str, split: str) -> Path:
-    """Where each layout the importer reads keeps one table's split."""
-    config = f"{variant}_{kind}"
-    if layout == "hub":
-        folder = root / f"OPeRA_{variant}" / ("images" if kind == "image" else kind)
-        if kind in ("action", "image"):
-            return folder / f"{split}-00000-of-00001.parquet"
-        return folder / split / f"{split}.parquet"
-    if layout == "config":
-        return root / config / f"{split}-00000-of-00001.parquet"
-    return root / f"{config}_{split}.parquet"
-
-
-def write_copy(root: Path, tables: dict, variant: str, layout: str = "config") -> Path:
-    """Write every table with its published columns (absent values null)."""
-    for kind, splits in tables.items():
-        for split, (columns, rows) in splits.items():
-            arrays = {
-                c: pa.array(
-                    [r.get(c) for r in rows],
-                    IMAGE_TYPE if (kind, c) == ("image", "image") else
-                    pa.int64() if c == "action_count" else pa.string(),
-                )
-                for c in columns
-            }  # fmt: skip
-            path = table_path(root, layout, variant, kind, split)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.table(arrays), path)
-    return root
 
 
 def lines(path: Path) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from webserv.behaviour.rewards import CustomerR1Config, reply_reward
 from webserv.cli import app
 from webserv.client import RemoteEnvError, RemoteWebEnv
 from webserv.env.session import EpisodeOver
+from webserv.rollout.records import read_jsonl
 from webserv.rollout.runner import RolloutConfig, run_rollouts
 
 STEPS = Path(__file__).parent / "data" / "behaviour_steps.jsonl"
@@ -220,3 +221,27 @@ def test_cli_refuses_a_missing_replay(tmp_path: Path):
     assert result.exit_code == 2 and "no such file" in result.output
     result = runner.invoke(app, ["serve", "--replay", str(tmp_path / "nope.jsonl"), "--port", "0"])
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+async def test_rollout_over_an_opera_import_scores_what_eval_scores(tmp_path: Path):
+    """On OPeRA's recorded shoppers (the committed fixture, imported), each with their survey
+    persona, a replayed rollout's episode scores are eval's per-session exact accuracies."""
+    from webserv.behaviour.opera import import_dataset
+
+    run = tmp_path / "opera"
+    import_dataset(Path(__file__).parent / "data" / "opera", run)
+    source = ReplaySource(run)
+    assert all(task.shopper["profile"].startswith("In a survey") for task in source.suite.tasks)
+    n = len(source.suite.tasks)
+    config = RolloutConfig(policy="scripted", envs=4, episodes=n, out=tmp_path / "r", personas=None)
+    await run_rollouts(
+        config, ReplayFleet(source, max_steps=50, screenshot=False), source.suite.tasks
+    )
+    scores = {e["task_id"]: e["score"] for e in read_jsonl(tmp_path / "r" / "episodes.jsonl")}
+    await evaluate(EvalConfig(steps=run / "steps.jsonl", out=tmp_path / "e", policy="scripted"))
+    exact: dict[str, list[bool]] = {}
+    for line in read_jsonl(tmp_path / "e" / "predictions.jsonl"):
+        if line["exact"] is not None:
+            exact.setdefault(line["session_id"], []).append(line["exact"])
+    assert len(exact) == n == 10
+    assert scores == {sid: pytest.approx(sum(v) / len(v)) for sid, v in exact.items()}

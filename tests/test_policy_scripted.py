@@ -174,3 +174,13 @@ async def test_random_shopper_is_reproducible_and_acts_on_visible_ids():
         parsed = parse(action)
         if "id" in parsed.args:
             assert parsed.args["id"] in {"1", "2", "3"}
+
+
+async def test_a_persona_without_searches_looks_for_the_task():
+    """A recorded shopper's survey persona names no searches: the task's words are searched."""
+    surveyed = Persona(name="u1", profile="In a survey about your shopping you said: ...")
+    task = {**obs(HEADER), "goal": "a rain jacket"}
+    decision = await ScriptedShopper(surveyed, seed=0).act(task, [])
+    assert decision.action == 'type("7", "a rain jacket", submit=True)'
+    untasked = await ScriptedShopper(surveyed, seed=0).act({**task, "goal": ""}, [])
+    assert untasked.action == "stop()"

@@ -9,6 +9,15 @@ rated), chooses its options, adds it to the cart, buys it with probability
 ``buy_probability`` (cart, checkout, place order) and stops. Each step comes with a
 first-person rationale, so its trajectories read like the SFT data of Shop-R1.
 
+On an OPeRA page (simplified HTML whose elements carry semantic ids, see
+:mod:`.opera_page`) it follows the same plan in OPeRA's terms, reading what has been done
+from the history (in an offline replay, the recorded shopper's steps): it clicks the search
+box and types the task's intent, or else one of the persona's searches; on search results it
+opens the first product not yet opened; on a product page it buys it now or adds it to the
+cart; with the product in the cart it checks out if it buys, and otherwise it stops. With
+neither an intent nor searches (a persona made of a recorded shopper's survey) it stops where
+it would type.
+
 It is deterministic for a given persona and seed. A page it does not expect ends the
 session (``stop()``) instead of wandering.
 """
@@ -24,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webserv.policy.base import Decision, Turn, scripted_decision
+from webserv.policy.opera_page import NamedElement, OperaPage, control_of, item_of, read_page
 from webserv.policy.persona import Persona
 
 _LINE = re.compile(r'^(?:#+ )?\[(\d+(?:\.\d+)*)\] (\w+)(?: "((?:[^"\\]|\\.)*)")?(.*)$')
@@ -32,6 +42,8 @@ _RATING = re.compile(r'^img "Rated (\d(?:\.\d)?) out of 5"$')
 _UNCHOSEN = "Choose an option..."
 MODAL = "(a modal dialog is open"
 MAX_STEPS = 40
+#: The controls that put a product in the cart on an OPeRA page.
+_CART_CONTROLS = frozenset({"add_to_cart", "buy_now"})
 
 
 @dataclass(frozen=True)
@@ -162,7 +174,16 @@ class ScriptedShopper:
     async def act(self, observation: Mapping[str, Any], history: Sequence[Turn]) -> Decision:
         started = time.perf_counter()
         self.state.steps += 1
-        rationale, action = self._next(str(observation.get("text", "")), observation)
+        if self.state.steps == 1 and not self.persona.searches:
+            # A persona without searches (a recorded shopper's survey) looks for the task.
+            goal = str(observation.get("goal", "")).strip()
+            self.state.queries = [goal] if goal else []
+        text = str(observation.get("text", ""))
+        page = read_page(text)
+        if page is None:
+            rationale, action = self._next(text, observation)
+        else:
+            rationale, action = self._opera_next(page, str(observation.get("goal", "")), history)
         return scripted_decision(rationale, action, started)
 
     # -- the script ----------------------------------------------------------------------
@@ -360,6 +381,66 @@ class ScriptedShopper:
             button
         )
 
+    # -- on OPeRA pages ------------------------------------------------------------------
+
+    def _opera_next(self, page: OperaPage, goal: str, history: Sequence[Turn]) -> tuple[str, str]:
+        """The next step on an OPeRA page; what has been done is read from ``history``."""
+        done = [t.decision.opera_action for t in history if t.decision.opera_action]
+        clicked = [a["name"] for a in done if a.get("type") == "click" and a.get("name")]
+        carted = any(control_of(name) in _CART_CONTROLS for name in clicked)
+        buy_now, add = page.find("buy_now", "buybox"), page.find("add_to_cart", "buybox")
+        if not carted and (buy_now or add):
+            if self.buys and buy_now is not None:
+                return "This is the one I want, and I am ready to buy it now.", _name(buy_now)
+            if add is not None:
+                return "This looks right for me; I add it to my cart.", _name(add)
+            return "I am not ready to buy it outright, so I leave.", "stop()"
+        checkout = page.find("check_out")
+        if checkout is not None:
+            if self.buys:
+                return "Everything I want is in my cart; I check out.", _name(checkout)
+            return "It is in my cart; I will think about it and come back later.", "stop()"
+        if carted:
+            cart = page.find("go_to_cart") or page.find("cart_button", "nav_bar")
+            if self.buys and cart is not None:
+                return "It is in my cart; I go there to pay for it.", _name(cart)
+            return "It is in my cart; I will think about it and come back later.", "stop()"
+        opened = {item_of(name) for name in clicked}
+        fresh = [link for link in page.product_links() if link.item not in opened]
+        if fresh:
+            what = fresh[0].label or "first result"
+            return f"The {what} looks like what I want; I take a closer look.", _name(fresh[0])
+        if not any(a.get("type") == "type_and_submit" for a in done):
+            return self._opera_search(page, goal, done)
+        return "Nothing here gets me closer to what I want, so I leave.", "stop()"
+
+    def _opera_search(
+        self, page: OperaPage, goal: str, done: Sequence[dict[str, Any]]
+    ) -> tuple[str, str]:
+        """Click the search box, then type the intent (or a search of the persona's) into it.
+
+        The box is clicked even with nothing to type, as shoppers start there; a persona with
+        no searches (a recorded shopper's survey) and no intent then leaves.
+        """
+        box = page.search_box()
+        query = goal.strip() or next(iter(self.state.queries), "")
+        if box is None:
+            return "I cannot find a way to search this site, so I leave.", "stop()"
+        last = done[-1] if done else {}
+        if (last.get("type"), last.get("name")) != ("click", box.name):
+            return "I start with the search box.", _name(box)
+        if not query:
+            return "I have nothing particular in mind to search for, so I leave.", "stop()"
+        return (
+            f"I search for {query}.",
+            f"type({json.dumps(box.name)}, {json.dumps(query)}, submit=True)",
+        )
+
 
 def _click(element: Element) -> str:
     return f"click({json.dumps(element.id)})"
+
+
+def _name(element: NamedElement) -> str:
+    """A click on an OPeRA page's element, named by its semantic id."""
+    return f"click({json.dumps(element.name)})"

@@ -8,6 +8,11 @@ its error and the run goes on.
 
 Each step's time is split into policy time (``act``) and env time (``reset``/``step``:
 acting, settling, observing, evaluating), which is what the rollout benchmark reports.
+
+With a :class:`~webserv.behaviour.safety.SafetyConfig`, every step is screened
+(:mod:`webserv.behaviour.safety`): the page while the policy decides on it, then the
+decision before the env gets it. A verdict that stops is not sent: the episode ends there,
+the step recorded with the decision and its flags, the episode with ``stopped_by_screen``.
 """
 
 from __future__ import annotations
@@ -16,16 +21,19 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from webserv.behaviour.safety import SafetyConfig, TaskScope, Verdict, screen_for
 from webserv.browser.screenshot import ScreenshotFormat
-from webserv.policy.base import Decision, Turn
+from webserv.policy.base import Decision, Policy, Turn
 from webserv.policy.factory import ShopperKind, make_policy
-from webserv.policy.persona import BUILTIN, Persona, builtin
+from webserv.policy.persona import BUILTIN, Persona
 from webserv.policy.prompt import PromptConfig
 from webserv.policy.vlm import ChatModel, ModelConfig
 from webserv.rollout.envs import EnvFleet, EnvStep, RolloutEnv
@@ -56,6 +64,7 @@ class RolloutConfig(BaseModel):
     )
     screenshot_quality: int = Field(80, ge=1, le=100, description="JPEG and WebP quality.")
     screenshot_scale: float = Field(1.0, gt=0, le=1, description="Size relative to the viewport.")
+    safety: SafetyConfig | None = Field(None, description="Screen every step; None: no screen.")
 
     def screenshots(self) -> dict[str, Any]:
         """The env options that say which screenshots each step takes."""
@@ -83,6 +92,10 @@ class Totals(BaseModel):
     env_ms_p50: float
     policy_s_total: float
     env_s_total: float
+    flags: dict[str, int] = Field(
+        default_factory=dict, description="The safety screen's flags by dimension."
+    )
+    screen_stops: int = Field(0, description="Episodes the safety screen ended.")
 
 
 class RunSummary(BaseModel):
@@ -102,6 +115,19 @@ def _ms(since: float) -> float:
 def _utc() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+T = TypeVar("T")
+
+
+async def _timed(step: Awaitable[T]) -> tuple[T, float]:
+    """What ``step`` returns, and how many milliseconds it took."""
+    t0 = time.perf_counter()
+    return await step, _ms(t0)
+
+
+async def _no_flags() -> Verdict:
+    return Verdict()
 
 
 def _action_error(result: EnvStep | None) -> str:
@@ -126,6 +152,19 @@ def _prompt_for_record(decision: Decision, image: str | None) -> list[dict[str, 
     return messages
 
 
+@dataclass
+class _Taken:
+    """One step as it went: the page, the decision, the screen's verdict, the env's reply."""
+
+    observation: dict[str, Any]
+    settled: bool | None
+    decision: Decision
+    verdict: Verdict
+    screen_ms: float | None
+    result: EnvStep | None = None
+    env_ms: float | None = None
+
+
 class _Episode:
     """One episode's bookkeeping while it runs."""
 
@@ -148,62 +187,20 @@ class _Episode:
             persona=persona.name if persona else getattr(task, "persona", None),
             policy=run.config.policy,
         )
+        self.history: list[Turn] = []
+        self.observation: dict[str, Any] = {}
+        self.settled: bool | None = None
+        self.replay = False
+        self.scope: TaskScope | None = None
+        self._screened: dict[str, Any] | None = None  # the page the screen last judged
 
     async def run_once(self) -> EpisodeRecord:
-        config, record = self.run.config, self.record
+        record = self.record
         started = time.perf_counter()
-        policy = make_policy(
-            config.policy,
-            seed=config.seed + record.episode,
-            persona=self.persona,
-            model=self.run.model,
-            prompt=config.prompt,
-        )
-        history: list[Turn] = []
-        assert self.env is not None
         try:
-            t0 = time.perf_counter()
-            observation, info = await self.env.reset(self.task)
-            # A replay scores the policy's whole reply, and a replayed page follows the
-            # recorded decision, which the history keeps in place of the policy's.
-            replay = "replay" in info
-            settled = info.get("settled")
-            record.reset_ms = _ms(t0)
-            record.env_ms += record.reset_ms
-            for step in range(config.max_steps):
-                t0 = time.perf_counter()
-                decision = await policy.act(observation, history)
-                policy_ms = _ms(t0)
-                record.policy_ms += policy_ms
-                self.run.policy_samples.append(policy_ms)
-                result = None
-                record.format_errors += decision.action is None
-                sent = decision.raw_output if replay else decision.action
-                if sent:
-                    t0 = time.perf_counter()
-                    result = await self.env.step(sent)
-                    env_ms = _ms(t0)
-                    record.env_ms += env_ms
-                    self.run.env_samples.append(env_ms)
-                else:
-                    env_ms = None
-                self._write(step, observation, settled, decision, result, env_ms)
-                action_error = _action_error(result)
-                record.action_errors += bool(action_error)
-                if result is not None and "recorded" in result.info:
-                    history.append(Turn.model_validate(result.info["recorded"]))
-                else:
-                    history.append(Turn.of(observation, decision, action_error))
-                record.steps = step + 1
-                if result is None:
-                    continue
-                observation, settled = result.observation, result.info.get("settled")
-                record.reward += result.reward
-                if result.terminated or result.truncated:
-                    record.terminated, record.truncated = result.terminated, result.truncated
-                    record.answer = result.observation.get("answer")
-                    evaluation = result.info.get("evaluation") or {}
-                    record.score = evaluation.get("score")
+            policy = await self._start()
+            for step in range(self.run.config.max_steps):
+                if await self._step(policy, step):
                     break
             else:
                 record.truncated = True
@@ -215,16 +212,94 @@ class _Episode:
         self.run.writer.episode(record)
         return record
 
-    def _write(
-        self,
-        step: int,
-        observation: dict[str, Any],
-        settled: bool | None,
-        decision: Decision,
-        result: EnvStep | None,
-        env_ms: float | None,
-    ) -> None:
+    async def _start(self) -> Policy:
+        """The episode's policy, with its env reset to the task's first page."""
+        config, record = self.run.config, self.record
+        policy = make_policy(
+            config.policy,
+            seed=config.seed + record.episode,
+            persona=self.persona,
+            model=self.run.model,
+            prompt=config.prompt,
+        )
+        assert self.env is not None
+        t0 = time.perf_counter()
+        self.observation, info = await self.env.reset(self.task)
+        record.reset_ms = _ms(t0)
+        record.env_ms += record.reset_ms
+        # A replay scores the policy's whole reply, and a replayed page follows the
+        # recorded decision, which the history keeps in place of the policy's.
+        self.replay = "replay" in info
+        self.settled = info.get("settled")
+        self.scope = TaskScope.of(self.task, info, self.observation)
+        return policy
+
+    async def _step(self, policy: Policy, step: int) -> bool:
+        """Decide on the current page, send the decision unless the screen stops it, record
+        the step. True when the episode is over."""
+        taken = await self._decide(policy)
+        decision, record = taken.decision, self.record
+        record.format_errors += decision.action is None
+        sent = decision.raw_output if self.replay else decision.action
+        if sent and not taken.verdict.stop:
+            taken.result, taken.env_ms = await self._send(sent)
+        self._write(step, taken)
+        self._remember(taken)
+        record.steps = step + 1
+        record.screened(taken.verdict)
+        if taken.verdict.stop:
+            return True
+        return taken.result is not None and self._advance(taken.result)
+
+    async def _decide(self, policy: Policy) -> _Taken:
+        """The policy's decision on the current page and the screen's verdict: on the page
+        (while the policy decides, once per page) and then on the decision."""
+        screen, scope, page = self.run.screen, self.scope, self.observation
+        assert scope is not None
+        fresh, self._screened = page is not self._screened, page
+        judging = screen.observation(scope, self.history, page) if fresh else _no_flags()
+        (decision, policy_ms), (verdict, screen_ms) = await asyncio.gather(
+            _timed(policy.act(page, self.history)), _timed(judging)
+        )
+        self.record.policy_ms += policy_ms
+        self.run.policy_samples.append(policy_ms)
+        if not verdict.stop:  # a stopped page's decision is not sent, so not judged
+            judged, judged_ms = await _timed(screen.decision(scope, self.history, page, decision))
+            verdict, screen_ms = verdict + judged, screen_ms + judged_ms
+        timed = round(screen_ms, 3) if self.run.config.safety is not None else None
+        return _Taken(page, self.settled, decision, verdict, timed)
+
+    async def _send(self, action: str) -> tuple[EnvStep, float]:
+        assert self.env is not None
+        result, env_ms = await _timed(self.env.step(action))
+        self.record.env_ms += env_ms
+        self.run.env_samples.append(env_ms)
+        return result, env_ms
+
+    def _remember(self, taken: _Taken) -> None:
+        """Add the step to the history (on a replay, the recorded decision)."""
+        action_error = _action_error(taken.result)
+        self.record.action_errors += bool(action_error)
+        if taken.result is not None and "recorded" in taken.result.info:
+            self.history.append(Turn.model_validate(taken.result.info["recorded"]))
+        else:
+            self.history.append(Turn.of(taken.observation, taken.decision, action_error))
+
+    def _advance(self, result: EnvStep) -> bool:
+        """Move on to the page the step led to; True when the episode ended there."""
         record = self.record
+        self.observation, self.settled = result.observation, result.info.get("settled")
+        record.reward += result.reward
+        if not (result.terminated or result.truncated):
+            return False
+        record.terminated, record.truncated = result.terminated, result.truncated
+        record.answer = result.observation.get("answer")
+        record.score = (result.info.get("evaluation") or {}).get("score")
+        return True
+
+    def _write(self, step: int, taken: _Taken) -> None:
+        record, observation, decision = self.record, taken.observation, taken.decision
+        result = taken.result
         png = observation.get("screenshot")
         image = (
             self.run.writer.screenshot(record.session_id, step, png)
@@ -248,7 +323,7 @@ class _Episode:
                 title=str(observation.get("title", "")),
                 observation_text=str(observation.get("text", "")),
                 obs_tokens=int(observation.get("token_count") or 0),
-                settled=settled,
+                settled=taken.settled,
                 image=image,
                 prompt=_prompt_for_record(decision, image),
                 model_output=decision.raw_output,
@@ -269,10 +344,12 @@ class _Episode:
                 timings=StepTimings(
                     policy_ms=decision.policy_ms,
                     model_ms=decision.model_ms,
-                    env_ms=env_ms,
+                    env_ms=taken.env_ms,
                     settle_ms=result.observation.get("settle_ms") if result else None,
                     screenshot_ms=result.info["timings"].get("screenshot_ms") if result else None,
+                    screen_ms=taken.screen_ms,
                 ),
+                flags=taken.verdict.flags,
             )
         )
         self.run.on_step()
@@ -302,6 +379,7 @@ class Rollout:
         self.run_id = uuid.uuid4().hex[:8]
         self.writer = RunWriter(config.out)
         self.model = ChatModel(config.model) if config.model is not None else None
+        self.screen = screen_for(config.safety)
         self.on_step = on_step or (lambda: None)
         self.on_episode = on_episode or (lambda record: None)
         self.records: list[EpisodeRecord] = []
@@ -312,11 +390,9 @@ class Rollout:
         personas = self.config.personas
         if personas:
             return personas[unit % len(personas)]
-        recorded = getattr(task, "persona", None)  # a replayed session names its shopper
-        try:
-            return builtin(recorded) if isinstance(recorded, str) else None
-        except KeyError:
-            return None  # a shopper of the recording (an OPeRA user), not a built-in persona
+        # A replayed session carries its shopper: a survey, or a built-in persona.
+        shopper = getattr(task, "shopper", None)
+        return Persona.model_validate(shopper) if shopper else None
 
     async def _unit(self, unit: int) -> None:
         """One group (or one episode when group_size is 1), all members at once."""
@@ -366,6 +442,7 @@ class Rollout:
         finally:
             if self.model is not None:
                 await self.model.close()
+            await self.screen.close()
             self.writer.close()
         summary = RunSummary(
             run_id=self.run_id,
@@ -395,6 +472,8 @@ class Rollout:
             env_ms_p50=round(percentile(env, 50), 3) if env else 0.0,
             policy_s_total=round(sum(r.policy_ms for r in records) / 1000, 3),
             env_s_total=round(sum(r.env_ms for r in records) / 1000, 3),
+            flags=dict(sum((Counter(r.flags) for r in records), Counter())),
+            screen_stops=sum(r.stopped_by_screen for r in records),
         )
 
 
