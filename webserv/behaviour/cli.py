@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from webserv.behaviour.aligned import fit_aligned_command, score_text_command
 from webserv.behaviour.opera import import_opera
 from webserv.options import (
     NameCompareOption,
@@ -55,6 +56,8 @@ app = typer.Typer(
 )
 
 app.command("import-opera")(import_opera)
+app.command("fit-aligned")(fit_aligned_command)
+app.command("score-text")(score_text_command)
 
 #: Per-session rows printed; the JSON output has them all.
 SESSION_ROWS = 30

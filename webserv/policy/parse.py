@@ -211,6 +211,12 @@ def _objects(text: str) -> list[_Read]:
     return found
 
 
+def json_objects(text: str) -> list[dict[str, Any]]:
+    """Every object a model's reply holds, read leniently, left to right (a ``<think>`` block
+    left out): for replies other than a shopper's decision (an analysis, a rating)."""
+    return [read.value for read in _objects(_THINK.sub("", text))]
+
+
 @dataclass
 class ParseResult:
     """What one model output says: an action to take, or why there is none."""

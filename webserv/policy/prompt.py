@@ -175,7 +175,7 @@ def _tabs(observation: Mapping[str, Any]) -> str:
     return f"Open tabs: {listed}\n"
 
 
-def _cut(page: str, budget: int) -> str:
+def cut_page(page: str, budget: int) -> str:
     """The first lines of ``page`` that fit ``budget`` tokens, with a marker if any were cut."""
     lines = page.splitlines()
     kept: list[str] = []
@@ -251,7 +251,7 @@ def build_prompt(
         # gives way for the rest.
         room = config.token_budget - (total() - page_tokens)
         floor = (config.token_budget - fixed) // 2
-        page = _cut(page, max(room, floor, count_tokens(PAGE_CUT) + 1))
+        page = cut_page(page, max(room, floor, count_tokens(PAGE_CUT) + 1))
         page_tokens = count_tokens(page)
         stats.page_cut = True
     while steps and total() > config.token_budget:
