@@ -702,7 +702,7 @@ def _agreement_cells(m: Agreement) -> list[str]:
 
 def _fit_tables(fit: AlignedFit) -> list[Any]:
     """The agreement of the fitted rule and the baselines, and the fitted rule's weights."""
-    from webserv.behaviour.cli import _table, num
+    from webserv.behaviour.cli import num, table
 
     rows = [
         [
@@ -722,8 +722,8 @@ def _fit_tables(fit: AlignedFit) -> list[Any]:
     weights = [[c.name, num(c.weight, 4)] for c in rule.components if c.weight > 0]
     weights += [["outcome (b·y)", num(rule.outcome_weight, 4)], ["offset", num(rule.offset, 4)]]
     return [
-        _table(title, columns, rows),
-        _table("fitted rule (weights > 0)", ["term", "weight"], weights),
+        table(title, columns, rows),
+        table("fitted rule (weights > 0)", ["term", "weight"], weights),
     ]
 
 
@@ -842,7 +842,7 @@ def _print_text_scores(summary: TextScoreSummary, rule: Path) -> None:
     """The per-session table of scores and a closing line with the means."""
     from rich.console import Console
 
-    from webserv.behaviour.cli import _table, num
+    from webserv.behaviour.cli import num, table
 
     by_session: dict[str, list[StepTextScore]] = {}
     for step in summary.steps:
@@ -856,7 +856,7 @@ def _print_text_scores(summary: TextScoreSummary, rule: Path) -> None:
             [session, str(len(steps)), str(len(steps) - len(scores)), num(mean), num(rouge)]
         )
     columns = ["session", "rationales", "unreadable", "aligned score", "ROUGE-L"]
-    Console().print(_table("predicted rationales against the recorded ones", columns, rows))
+    Console().print(table("predicted rationales against the recorded ones", columns, rows))
     typer.echo(
         f"{summary.scored} rationales scored, {summary.unreadable} unreadable replies; "
         f"mean aligned score {num(summary.mean_score)}, mean ROUGE-L "

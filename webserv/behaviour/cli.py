@@ -10,6 +10,7 @@ import typer
 
 from webserv.behaviour.aligned import fit_aligned_command, score_text_command
 from webserv.behaviour.opera import import_opera
+from webserv.behaviour.twins import compare_command
 from webserv.options import (
     NameCompareOption,
     Reward,
@@ -58,6 +59,7 @@ app = typer.Typer(
 app.command("import-opera")(import_opera)
 app.command("fit-aligned")(fit_aligned_command)
 app.command("score-text")(score_text_command)
+app.command("compare")(compare_command)
 
 #: Per-session rows printed; the JSON output has them all.
 SESSION_ROWS = 30
@@ -72,17 +74,17 @@ def num(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]], first_width: int = 0) -> Table:
+def table(title: str, columns: list[str], rows: list[list[str]], first_width: int = 0) -> Table:
     """A table whose first column is a left-aligned label and the rest right-aligned values."""
     from rich.table import Table
 
-    table = Table(title=title)
-    table.add_column(columns[0], no_wrap=True, min_width=first_width)
+    made = Table(title=title)
+    made.add_column(columns[0], no_wrap=True, min_width=first_width)
     for column in columns[1:]:
-        table.add_column(column, justify="right")
+        made.add_column(column, justify="right")
     for row in rows:
-        table.add_row(*row)
-    return table
+        made.add_row(*row)
+    return made
 
 
 def print_metrics(metrics: FidelityMetrics, title: str, console: Console | None = None) -> None:
@@ -103,7 +105,7 @@ def print_metrics(metrics: FidelityMetrics, title: str, console: Console | None 
         ["click-type acc %", pct(clicks.accuracy if clicks else None)],
         ["click-type weighted F1 %", pct(clicks.weighted_f1 if clicks else None)],
     ]
-    console.print(_table(title, ["metric", "value"], rows))
+    console.print(table(title, ["metric", "value"], rows))
     console.print(f"exact match by {RULES[metrics.rules]}", highlight=False)
     per_class = [
         [
@@ -119,7 +121,7 @@ def print_metrics(metrics: FidelityMetrics, title: str, console: Console | None 
     ]
     per_class.append(["none", "-", str(metrics.unusable), "-", "-", "-", "-"])
     columns = ["type", "gold", "predicted", "exact %", "type acc %", "precision %", "F1 %"]
-    console.print(_table("per gold action type", columns, per_class, first_width=15))
+    console.print(table("per gold action type", columns, per_class, first_width=15))
     if clicks is not None:
         _print_click_types(console, clicks)
 
@@ -133,7 +135,7 @@ def _print_click_types(console: Console, clicks: ClickTypeMetrics) -> None:
     rows += [[k, "-", str(v), "-", "-", "-"] for k, v in clicks.unmatched_predictions.items()]
     columns = ["click type", "gold", "predicted", "precision %", "recall %", "F1 %"]
     title = f"per click type ({clicks.n} gold clicks; {clicks.unknown_gold} of unknown type)"
-    console.print(_table(title, columns, rows, first_width=16))
+    console.print(table(title, columns, rows, first_width=16))
 
 
 def _group_rows(groups: dict[str, GroupMetrics], sessions: bool) -> list[list[str]]:
@@ -170,11 +172,11 @@ def print_report(report: BehaviourReport, title: str) -> None:
     _print_outcomes(console, report)
     if report.per_user:
         rows = _group_rows(report.per_user, sessions=True)
-        console.print(_table("per user", ["user", "sessions", *_GROUP_COLUMNS], rows))
+        console.print(table("per user", ["user", "sessions", *_GROUP_COLUMNS], rows))
     rows = _group_rows(report.per_session, sessions=False)
     shown = f" (first {SESSION_ROWS} of {len(rows)}; --json has all)"
     title = "per session" + (shown if len(rows) > SESSION_ROWS else "")
-    console.print(_table(title, ["session", *_GROUP_COLUMNS], rows[:SESSION_ROWS]))
+    console.print(table(title, ["session", *_GROUP_COLUMNS], rows[:SESSION_ROWS]))
     _print_distribution(console, report.distribution.population)
     for label, groups in (
         ("user", report.distribution.per_user),
@@ -184,7 +186,7 @@ def print_report(report: BehaviourReport, title: str) -> None:
             rows = [_group_fidelity_row(key, g) for key, g in groups.items()]
             columns = [label, "sessions", "action JS", "click JS", "length real/pred"]
             columns += ["purchase % real/pred", "quit early"]
-            console.print(_table(f"predicted vs real behaviour per {label}", columns, rows))
+            console.print(table(f"predicted vs real behaviour per {label}", columns, rows))
     if report.calibration is not None:
         _print_calibration(console, report.calibration)
 
@@ -207,7 +209,7 @@ def _print_outcomes(console: Console, report: BehaviourReport) -> None:
     ]
     columns = ["rule", "sessions (unjudged)", "purchases real/pred", "acc %", "purchase F1 %"]
     columns += ["weighted F1 %"]
-    console.print(_table("session outcome (purchase or not)", columns, rows))
+    console.print(table("session outcome (purchase or not)", columns, rows))
     for rule, m in judged.items():
         console.print(f"{rule}: {m.description}", highlight=False)
 
@@ -216,10 +218,10 @@ def _print_distribution(console: Console, population: DistributionFidelity) -> N
     """Shares of each outcome, how far apart the distributions are, where terminate falls."""
     columns = ["share of", "real %", "predicted %"]
     title = "behaviour, real vs predicted (population)"
-    console.print(_table(title, columns, _share_rows(population)))
+    console.print(table(title, columns, _share_rows(population)))
     columns = ["distribution", "JS divergence", "total variation", "real", "predicted"]
     title = "how far apart (JS base 2 and TV, both in [0, 1])"
-    console.print(_table(title, columns, _divergence_rows(population)))
+    console.print(table(title, columns, _divergence_rows(population)))
     end = population.terminate
     console.print(
         f"sessions the policy quits early {end.early}, on time {end.on_time}, late {end.late}, "
@@ -304,7 +306,7 @@ def _print_calibration(console: Console, c: CalibrationReport) -> None:
         [f"top-label ECE, {c.ece_bins} bins (not truthful)", num(c.top_label_ece, 5)],
     ]
     title = f"calibration of the action-type probabilities ({c.n} steps; 0 = calibrated)"
-    console.print(_table(title, ["measure", "value"], rows))
+    console.print(table(title, ["measure", "value"], rows))
 
 
 @app.command("score")
@@ -564,5 +566,5 @@ def refine_persona_command(
         for r in result.iterations
     ]  # fmt: skip
     title = f"{objective.value} fidelity of {user}'s persona per round"
-    console.print(_table(title, ["round", "refine", "held-out", "rewrite"], rows))
+    console.print(table(title, ["round", "refine", "held-out", "rewrite"], rows))
     typer.echo(f"persona in {out / 'persona.json'}, every round in {out / 'refinement.json'}")
