@@ -499,3 +499,30 @@ def test_score_text_command_errors(tmp_path: Path):
         )
     assert failing.exit_code == 2 and "error:" in failing.output and "failed" in failing.output
     assert no_rule.exit_code == 2 and "no such file" in no_rule.output
+
+
+def test_eval_adds_the_aligned_rationale_term_to_each_formatted_reply(tmp_path: Path):
+    """``behaviour eval --aligned-rule``: the scripted shopper's rationales are the recorded
+    ones, which the stand-in reader reports as it answers for them (0.9 / 0.1 against
+    outcomes 1 / 0): Brier 0.99 on every scored step, times the weight."""
+    from webserv.cli import app
+
+    rule = tmp_path / "brier.json"
+    BRIER.save(rule)
+    out = tmp_path / "eval"
+    with chat_server(shopping_reader) as chat:
+        args = ["behaviour", "eval", str(STEPS), "--policy", "scripted", "--out", str(out)]
+        args += ["--aligned-rule", str(rule), "--aligned-weight", "0.5", "--json"]
+        args += ["--aligned-endpoint", chat.base_url, "--aligned-model", "stand-in"]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{") :])
+    predictions = [
+        json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()
+    ]
+    terms = [p["reward"]["aligned_rationale"] for p in predictions if p["reward"]]
+    assert len(terms) == 20 and terms == pytest.approx([0.495] * 20)
+    assert summary["reward"]["aligned_rationale"] == pytest.approx(0.495)
+    assert "api_key" not in summary["config"]["aligned"]["model"]
+    missing = CliRunner().invoke(app, [*args[:9], "--aligned-rule", str(rule)])
+    assert missing.exit_code == 2 and "--aligned-rule needs an endpoint" in missing.output

@@ -364,6 +364,8 @@ def _reward_line(reward: RewardMeans) -> str:
         terms.append(f"type {reward.type:.3f}")
     if reward.similarity is not None:
         terms.append(f"similarity {reward.similarity:.3f}")
+    if reward.aligned_rationale:
+        terms.append(f"aligned rationale {reward.aligned_rationale:.3f}")
     if reward.name_compare is not None:
         terms.append(f"names by {reward.name_compare}")
     wrong = "" if reward.wrong_share is None else f"; wrong actions earn {pct(reward.wrong_share)}%"
@@ -400,20 +402,44 @@ def evaluate(
         "--plot",
         help="The PNG of predicted vs real distributions (default: OUT/distributions.png).",
     ),
+    aligned_rule: Path | None = typer.Option(
+        None,
+        "--aligned-rule",
+        help="Add the aligned-rationale term to the rewards, with this fitted rule "
+        "(webserv behaviour fit-aligned).",
+    ),
+    aligned_weight: float = typer.Option(1.0, "--aligned-weight", min=0, help="Its weight."),
+    aligned_endpoint: str | None = typer.Option(
+        None, "--aligned-endpoint", help="The endpoint scoring rationales (default: --endpoint)."
+    ),
+    aligned_model: str | None = typer.Option(
+        None, "--aligned-model", help="Its model (default: --model)."
+    ),
 ) -> None:
     """Predict each recorded step's next action offline and score it against the recorded one."""
     import asyncio
 
     from rich.progress import Progress
 
-    from webserv.behaviour.replay import EvalConfig, ReplayError
+    from webserv.behaviour.aligned import AlignedError
+    from webserv.behaviour.replay import SECRETS, AlignedTermConfig, EvalConfig, ReplayError
     from webserv.behaviour.replay import evaluate as run_evaluation
     from webserv.policy.prompt import PromptConfig
-    from webserv.policy.vlm import ModelError
+    from webserv.policy.vlm import ModelConfig, ModelError
 
     model_settings = model_config(
         policy, endpoint, model, api_key, temperature, max_tokens, json_mode
     )
+    aligned = None
+    if aligned_rule is not None:
+        scoring = (aligned_endpoint or endpoint, aligned_model or model)
+        if not all(scoring):
+            raise fail("--aligned-rule needs an endpoint and a model (--aligned-endpoint/-model)")
+        aligned = AlignedTermConfig(
+            rule=aligned_rule,
+            weight=aligned_weight,
+            model=ModelConfig(endpoint=scoring[0], model=scoring[1], api_key=api_key),
+        )
     config = EvalConfig(
         steps=steps,
         out=out or steps.parent / "eval",
@@ -430,17 +456,18 @@ def evaluate(
         concurrency=concurrency,
         max_sessions=sessions,
         seed=seed,
+        aligned=aligned,
     )
     with Progress(transient=True, disable=json_output) as progress:
         bar = progress.add_task(f"eval ({policy.value})", total=None)
         try:
             summary = asyncio.run(run_evaluation(config, lambda p: progress.advance(bar)))
-        except (ReplayError, ModelError) as err:
+        except (ReplayError, ModelError, AlignedError) as err:
             raise fail(str(err)) from err
     plot = plot or config.out / "distributions.png"
     _plot(summary.report, plot)
     if json_output:
-        typer.echo(summary.model_dump_json(indent=2, exclude={"config": {"model": {"api_key"}}}))
+        typer.echo(summary.model_dump_json(indent=2, exclude=SECRETS))
         return
     print_report(summary.report, f"{policy.value} on {steps}")
     typer.echo(

@@ -32,6 +32,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from webserv.behaviour.aligned import (
+    AlignedRule,
+    ElicitationConfig,
+    TextScorer,
+    aligned_rationale_term,
+)
 from webserv.behaviour.metrics import (
     BehaviourReport,
     FidelityMetrics,
@@ -60,6 +66,9 @@ from webserv.policy.persona import Persona, builtin, survey_persona
 from webserv.policy.prompt import PromptConfig
 from webserv.policy.vlm import ChatModel, ModelConfig
 from webserv.rollout.records import StepRecord, read_jsonl
+
+#: What summary.json leaves out of the settings: the endpoints' keys.
+SECRETS: dict[str, Any] = {"config": {"model": {"api_key"}, "aligned": {"model": {"api_key"}}}}
 
 
 class ReplayError(ValueError):
@@ -187,11 +196,22 @@ class RewardMeans(BaseModel):
     similarity: float | None = Field(
         None, description="Mean of name_similarity + text_similarity (Shop-R1 only)."
     )
+    aligned_rationale: float = Field(0.0, description="The aligned-rationale term (0: off).")
     wrong_share: float | None = Field(
         description="Share of the summed total reward earned by replies that are not the "
         "recorded action (OPeRA's exact match); None when the sum is 0. Under Customer-R1 "
         "wrong clicks cost, so it can be negative."
     )
+
+
+class AlignedTermConfig(BaseModel):
+    """The aligned-rationale term of the rewards (:mod:`.aligned`): the predicted rationale
+    scored against the recorded one by a fitted proper rule, through a chat model."""
+
+    rule: Path = Field(description="A rule fitted by `webserv behaviour fit-aligned`.")
+    weight: float = Field(1.0, ge=0, description="What a score of 1 adds to the reward.")
+    model: ModelConfig = Field(description="The endpoint that elicits the reports.")
+    elicitation: ElicitationConfig = Field(default_factory=ElicitationConfig)
 
 
 class EvalConfig(BaseModel):
@@ -206,6 +226,9 @@ class EvalConfig(BaseModel):
         default_factory=RewardConfig, description="Shop-R1's or Customer-R1's, by its scheme."
     )
     rules: RuleSet = Field("opera", description="The exact-match rule set: opera or shop-r1.")
+    aligned: AlignedTermConfig | None = Field(
+        None, description="Add the aligned-rationale term to each formatted reply's reward."
+    )
     personas: dict[str, Persona] = Field(
         default_factory=dict,
         description="Personas by the recorded sessions' persona field, in place of the "
@@ -307,8 +330,33 @@ def _decided(decision: Decision) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Endpoints:
+    """What an evaluation calls: the policy's model, and the scorer of the aligned term."""
+
+    model: ChatModel | None
+    scorer: TextScorer | None
+
+    @classmethod
+    def of(cls, config: EvalConfig) -> _Endpoints:
+        aligned = config.aligned
+        return cls(
+            model=ChatModel(config.model) if config.policy == "vlm" and config.model else None,
+            scorer=TextScorer(
+                ChatModel(aligned.model), AlignedRule.load(aligned.rule), aligned.elicitation
+            )
+            if aligned
+            else None,
+        )
+
+    async def close(self) -> None:
+        for model in (self.model, self.scorer.model if self.scorer else None):
+            if model is not None:
+                await model.close()
+
+
 async def _replay_session(
-    config: EvalConfig, rows: list[StepRecord], model: ChatModel | None, surveys: dict[str, str]
+    config: EvalConfig, rows: list[StepRecord], endpoints: _Endpoints, surveys: dict[str, str]
 ) -> list[Prediction]:
     first = rows[0]
     persona = config.personas.get(first.persona or "") or recorded_persona(first.persona, surveys)
@@ -316,7 +364,7 @@ async def _replay_session(
         config.policy,
         seed=config.seed + first.episode,
         persona=persona,
-        model=model,
+        model=endpoints.model,
         prompt=config.prompt,
     )
     run_dir = config.steps.parent
@@ -327,7 +375,14 @@ async def _replay_session(
         history = [recorded_turn(s) for s in rows[:i]]
         decision = await policy.act(observation, history)
         decided = _decided(decision)
-        out.append(_prediction(step, config.reward, config.rules, decision.raw_output, **decided))
+        prediction = _prediction(step, config.reward, config.rules, decision.raw_output, **decided)
+        reward = prediction.reward
+        if endpoints.scorer and config.aligned and reward is not None and reward.format_ok:
+            term = await aligned_rationale_term(
+                endpoints.scorer, decision.rationale, step.rationale, config.aligned.weight
+            )
+            reward.aligned_rationale = term.value
+        out.append(prediction)
     return out
 
 
@@ -346,6 +401,7 @@ def _means(rewards: list[AnyRewardBreakdown], config: AnyRewardConfig) -> Reward
         if shop_r1
         else None,
         wrong_share=sum(r.total for r in rewards if not r.exact) / total if total else None,
+        aligned_rationale=sum(r.aligned_rationale for r in rewards) / n,
     )
 
 
@@ -367,14 +423,14 @@ async def evaluate(
         raise ReplayError(f"{config.steps}: no step has an action of the three OPeRA types")
     started = time.perf_counter()
     config.out.mkdir(parents=True, exist_ok=True)
-    model = ChatModel(config.model) if config.policy == "vlm" and config.model else None
+    endpoints = _Endpoints.of(config)
     gate = asyncio.Semaphore(config.concurrency)
     predictions: list[Prediction] = []
     with (config.out / "predictions.jsonl").open("w", encoding="utf-8") as sink:
 
         async def one(rows: list[StepRecord]) -> None:
             async with gate:
-                for prediction in await _replay_session(config, rows, model, surveys):
+                for prediction in await _replay_session(config, rows, endpoints, surveys):
                     sink.write(prediction.model_dump_json() + "\n")
                     predictions.append(prediction)
                     if on_step is not None:
@@ -383,8 +439,7 @@ async def evaluate(
         try:
             await asyncio.gather(*(one(rows) for rows in grouped))
         finally:
-            if model is not None:
-                await model.close()
+            await endpoints.close()
     scored = [p for p in predictions if p.reward is not None]
     report = behaviour_report(outcomes(scored), config.rules)
     summary = EvalSummary(
@@ -399,7 +454,7 @@ async def evaluate(
         wall_s=round(time.perf_counter() - started, 3),
     )
     (config.out / "summary.json").write_text(
-        summary.model_dump_json(indent=2, exclude={"config": {"model": {"api_key"}}}) + "\n"
+        summary.model_dump_json(indent=2, exclude=SECRETS) + "\n"
     )
     return summary
 

@@ -358,6 +358,9 @@ class RewardBreakdown(BaseModel):
     text_rouge_l: float | None = None
     self_certainty: float | None = Field(None, description="None without log-probabilities.")
     rationale: float = Field(0.0, description="alpha x self_certainty.")
+    aligned_rationale: float = Field(
+        0.0, description="weight x the rationale's aligned score (.aligned), if asked for."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -374,7 +377,7 @@ class RewardBreakdown(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def total(self) -> float:
-        return self.format + self.action + self.rationale
+        return self.format + self.action + self.rationale + self.aligned_rationale
 
 
 def shop_r1_reward(
@@ -440,11 +443,14 @@ class CustomerR1Breakdown(BaseModel):
     )
     format: float = 0.0
     action: float = Field(0.0, description="R_action: the difficulty weight, or the penalty.")
+    aligned_rationale: float = Field(
+        0.0, description="weight x the rationale's aligned score (.aligned), if asked for."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def total(self) -> float:
-        return self.format + self.action
+        return self.format + self.action + self.aligned_rationale
 
 
 def _customer_r1_weight(
