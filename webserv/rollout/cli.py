@@ -8,6 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from webserv.behaviour.safety import (
+    LLAVASHIELD,
+    AllowedHosts,
+    PurchaseLimit,
+    ScreenApiKey,
+    ScreenChoice,
+    ScreenEndpointOption,
+    ScreenModelOption,
+    ScreenOption,
+    ScreenStop,
+    ScreenUnavailable,
+    UnavailableChoice,
+)
 from webserv.options import (
     NameCompareOption,
     Reward,
@@ -163,6 +176,14 @@ def rollout(
     reward: Reward = RewardChoice.shop_r1,
     rules: Rules = RulesChoice.opera,
     name_compare: NameCompareOption = None,
+    screen: ScreenOption = ScreenChoice.none,
+    screen_endpoint: ScreenEndpointOption = None,
+    screen_model: ScreenModelOption = LLAVASHIELD,
+    screen_api_key: ScreenApiKey = "EMPTY",
+    purchase_limit: PurchaseLimit = None,
+    allowed_host: AllowedHosts = [],  # noqa: B006
+    screen_stop: ScreenStop = [],  # noqa: B006
+    screen_unavailable: ScreenUnavailable = UnavailableChoice.continue_,
 ) -> None:
     """Roll out a shopper policy on N envs for M episodes; add them to the run directory."""
     from webserv.policy.persona import BUILTIN, builtin, load_personas
@@ -198,7 +219,21 @@ def rollout(
                 personas += load_personas(path) if path.suffix == ".json" else [builtin(name)]
     except (KeyError, FileNotFoundError, ValueError) as err:
         raise fail(str(err.args[0] if err.args else err)) from err
+    from webserv.behaviour.safety import safety_config
 
+    try:
+        safety = safety_config(
+            screen,
+            screen_endpoint,
+            screen_model,
+            screen_api_key,
+            purchase_limit,
+            allowed_host,
+            screen_stop,
+            screen_unavailable,
+        )
+    except ValueError as err:
+        raise fail(str(err)) from err
     config = RolloutConfig(
         policy=policy.value,
         envs=envs,
@@ -218,6 +253,7 @@ def rollout(
         screenshot_format=screenshot_format.value,
         screenshot_quality=screenshot_quality,
         screenshot_scale=screenshot_scale,
+        safety=safety,
     )
     from webserv.client import RemoteEnvError
 
@@ -275,6 +311,8 @@ def run_with_progress(
         def on_episode(record: EpisodeRecord) -> None:
             progress.advance(bar)
             outcome = f"[red]{record.error}[/]" if record.error else f"reward {record.reward:g}"
+            if record.stopped_by_screen:
+                outcome += f"; [red]stopped: {record.stop_flags[0].rationale}[/]"
             progress.console.print(
                 f"{record.session_id} task {record.task_id} {record.persona or '-'}: "
                 f"{record.steps} steps, {outcome}"
@@ -289,6 +327,7 @@ def run_with_progress(
         f"({t.steps_per_s:.2f} steps/s); "
         f"mean reward {t.mean_reward:g}, {t.successes} successes; format errors "
         f"{t.format_errors}, action errors {t.action_errors}, failed episodes {t.episode_errors}"
+        + (f"; screen flags {t.flags}, {t.screen_stops} stopped" if t.flags else "")
     )
     console.print(
         f"per step p50: policy {t.policy_ms_p50:.1f} ms, env {t.env_ms_p50:.1f} ms; "

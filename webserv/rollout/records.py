@@ -46,8 +46,15 @@ terminated, truncated  the episode ended with stop() / on the step limit
 usage                  tokens the endpoint reported {prompt, completion, total}, or null
 context                how the prompt was fitted into its budget, or null
 timings                policy_ms, model_ms, env_ms (the step incl. settle), settle_ms,
-                       screenshot_ms (the step's screenshot, or null without one)
+                       screenshot_ms (the step's screenshot, or null without one),
+                       screen_ms (the safety screen, or null when the run has none)
+flags                  what the safety screen flagged on the page or the decision
+                       (:class:`~webserv.behaviour.safety.Flag`); empty when it flagged nothing
 =====================  =================================================================
+
+An episode record counts its steps' flags by dimension (``flags``); when a flag stopped
+the episode (``stopped_by_screen``), that step's decision was not sent and ``stop_flags``
+holds the flags that stopped it.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from webserv.behaviour.safety import Flag, Verdict
 from webserv.browser.screenshot import image_format
 from webserv.policy.base import ContextStats, Usage
 
@@ -68,6 +76,9 @@ class StepTimings(BaseModel):
     env_ms: float | None = Field(None, description="None when no env step was taken.")
     settle_ms: float | None = None
     screenshot_ms: float | None = None
+    screen_ms: float | None = Field(
+        None, description="The safety screen's time (partly while the policy thought)."
+    )
 
 
 class StepRecord(BaseModel):
@@ -105,6 +116,7 @@ class StepRecord(BaseModel):
     usage: Usage | None = None
     context: ContextStats | None = None
     timings: StepTimings
+    flags: list[Flag] = Field(default_factory=list)
 
 
 class EpisodeRecord(BaseModel):
@@ -130,6 +142,19 @@ class EpisodeRecord(BaseModel):
     policy_ms: float = Field(0.0, description="Time in act() calls.")
     wall_ms: float = 0.0
     error: str = Field("", description="What ended the episode abnormally, if anything.")
+    flags: dict[str, int] = Field(
+        default_factory=dict, description="The safety screen's flags by dimension."
+    )
+    stopped_by_screen: bool = Field(False, description="A flag ended the episode.")
+    stop_flags: list[Flag] = Field(default_factory=list, description="The flags that did.")
+
+    def screened(self, verdict: Verdict) -> None:
+        """Count a step's flags; note a stop."""
+        for flag in verdict.flags:
+            self.flags[flag.dimension] = self.flags.get(flag.dimension, 0) + 1
+        if verdict.stop:
+            self.stopped_by_screen = True
+            self.stop_flags = [flag for flag in verdict.flags if flag.stops]
 
 
 class RunWriter:
@@ -161,8 +186,9 @@ class RunWriter:
         self._episodes.flush()
 
     def summary(self, data: BaseModel) -> None:
-        """Add a run's summary to runs.jsonl, without the model endpoint's API key."""
-        line = data.model_dump_json(exclude={"config": {"model": {"api_key"}}})
+        """Add a run's summary to runs.jsonl, without the model endpoints' API keys."""
+        secrets = {"model": {"api_key"}, "safety": {"model": {"endpoint": {"api_key"}}}}
+        line = data.model_dump_json(exclude={"config": secrets})
         with (self.out / "runs.jsonl").open("a", encoding="utf-8") as runs:
             runs.write(line + "\n")
 
