@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from webserv.behaviour.aligned import fit_aligned_command, score_text_command
+from webserv.behaviour.judging import judge_command, personas_command
 from webserv.behaviour.opera import import_opera
 from webserv.behaviour.twins import compare_command
 from webserv.options import (
@@ -60,6 +61,8 @@ app.command("import-opera")(import_opera)
 app.command("fit-aligned")(fit_aligned_command)
 app.command("score-text")(score_text_command)
 app.command("compare")(compare_command)
+app.command("judge")(judge_command)
+app.command("personas")(personas_command)
 
 #: Per-session rows printed; the JSON output has them all.
 SESSION_ROWS = 30
