@@ -617,3 +617,24 @@ def test_judge_command_reports_a_failing_endpoint(tmp_path: Path) -> None:
         result = CliRunner().invoke(app(), [*args, "--model", "m"])
     assert result.exit_code == 2
     assert "error: chat endpoint" in result.output and "Traceback" not in result.output
+
+
+def test_a_rollout_judges_each_episode_as_it_ends(tmp_path: Path) -> None:
+    """``webserv rollout --judge-personas``: the panel (the stand-in, rating the necklace
+    session 4 of 5 and the other 2) scores each replayed episode into its record."""
+    from webserv.cli import app as webserv
+
+    out = tmp_path / "run"
+    args = ["rollout", "--replay", str(STEPS), "--policy", "scripted", "--episodes", "2"]
+    args += ["--out", str(out), "--judge-personas", str(PERSONAS), "--judge-rounds", "1"]
+    with chat_server(by_session) as chat:
+        result = CliRunner().invoke(webserv, [*args, "--judge-endpoint", chat.base_url,
+                                              "--judge-model", "stand-in"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    episodes = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    scores = {e["intent"].split("does ")[1][:9]: e["judge_score"] for e in episodes}
+    assert scores == {"Stride Co": 0.75, "Pure Ritu": 0.25}  # (4 - 1) / 4 and (2 - 1) / 4
+    assert all(e["judge_checks"] for e in episodes)
+    assert "judged 0.500 on average" in result.output
+    missing = CliRunner().invoke(webserv, args)
+    assert missing.exit_code == 2 and "--judge-personas needs an endpoint" in missing.output

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from webserv.behaviour.replay_env import ReplaySource
     from webserv.policy.vlm import ModelConfig
     from webserv.rollout.envs import EnvFleet
-    from webserv.rollout.runner import RolloutConfig, RunSummary
+    from webserv.rollout.runner import JudgePanel, RolloutConfig, RunSummary
     from webserv.tasks.config import TaskConfig
     from webserv.tasks.suite import Suite
 
@@ -184,6 +184,19 @@ def rollout(
     allowed_host: AllowedHosts = [],  # noqa: B006
     screen_stop: ScreenStop = [],  # noqa: B006
     screen_unavailable: ScreenUnavailable = UnavailableChoice.continue_,
+    judge_personas: Path | None = typer.Option(
+        None,
+        "--judge-personas",
+        help="Judge every episode with this MAJ-EVAL panel (webserv behaviour personas): "
+        "each record gets judge_score in [0, 1].",
+    ),
+    judge_endpoint: str | None = typer.Option(
+        None, "--judge-endpoint", help="The panel's endpoint (default: --endpoint)."
+    ),
+    judge_model: str | None = typer.Option(
+        None, "--judge-model", help="The panel's model (default: --model)."
+    ),
+    judge_rounds: int = typer.Option(2, "--judge-rounds", min=0, help="Debate rounds at most."),
 ) -> None:
     """Roll out a shopper policy on N envs for M episodes; add them to the run directory."""
     from webserv.policy.persona import BUILTIN, builtin, load_personas
@@ -234,6 +247,9 @@ def rollout(
         )
     except ValueError as err:
         raise fail(str(err)) from err
+    panel = judge_panel(
+        judge_personas, judge_endpoint or endpoint, judge_model or model, api_key, judge_rounds
+    )
     config = RolloutConfig(
         policy=policy.value,
         envs=envs,
@@ -254,6 +270,7 @@ def rollout(
         screenshot_quality=screenshot_quality,
         screenshot_scale=screenshot_scale,
         safety=safety,
+        judge=panel,
     )
     from webserv.client import RemoteEnvError
 
@@ -265,6 +282,29 @@ def rollout(
         run_with_progress(config, fleet, tasks)
     except RemoteEnvError as err:
         raise fail(f"the server failed: {err}") from err
+
+
+def judge_panel(
+    personas: Path | None, endpoint: str | None, model: str | None, api_key: str, rounds: int
+) -> JudgePanel | None:
+    """The judging panel of ``--judge-personas``; its file is read here, not mid-run."""
+    from webserv.behaviour.judging import JudgeConfig, JudgingError, load_personas
+    from webserv.policy.vlm import ModelConfig
+    from webserv.rollout.runner import JudgePanel
+
+    if personas is None:
+        return None
+    if not (endpoint and model):
+        raise fail("--judge-personas needs an endpoint and a model (--judge-endpoint/-model)")
+    try:
+        load_personas(personas)
+    except JudgingError as err:
+        raise fail(str(err)) from err
+    return JudgePanel(
+        personas=personas,
+        model=ModelConfig(endpoint=endpoint, model=model, api_key=api_key, temperature=0),
+        judge=JudgeConfig(rounds=rounds),
+    )
 
 
 def select_tasks(
@@ -328,6 +368,7 @@ def run_with_progress(
         f"mean reward {t.mean_reward:g}, {t.successes} successes; format errors "
         f"{t.format_errors}, action errors {t.action_errors}, failed episodes {t.episode_errors}"
         + (f"; screen flags {t.flags}, {t.screen_stops} stopped" if t.flags else "")
+        + (f"; judged {t.judge_mean:.3f} on average" if t.judge_mean is not None else "")
     )
     console.print(
         f"per step p50: policy {t.policy_ms_p50:.1f} ms, env {t.env_ms_p50:.1f} ms; "

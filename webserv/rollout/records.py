@@ -132,6 +132,10 @@ class EpisodeRecord(BaseModel):
     steps: int = 0
     reward: float = 0.0
     score: float | None = Field(None, description="The task evaluation; None if not evaluable.")
+    judge_score: float | None = Field(
+        None, description="The judging panel's score in [0, 1]; None: no panel, or not judged."
+    )
+    judge_checks: list[str] = Field(default_factory=list, description="Each judge's rating.")
     terminated: bool = False
     truncated: bool = False
     answer: str | None = None

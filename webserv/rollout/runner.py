@@ -25,10 +25,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import fmean
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from webserv.behaviour.judging import JudgeConfig, MajEvaluator, load_personas
 from webserv.behaviour.safety import SafetyConfig, TaskScope, Verdict, screen_for
 from webserv.browser.screenshot import ScreenshotFormat
 from webserv.policy.base import Decision, Policy, Turn
@@ -40,6 +42,18 @@ from webserv.rollout.envs import EnvFleet, EnvStep, RolloutEnv
 from webserv.rollout.records import EpisodeRecord, RunWriter, StepRecord, StepTimings
 from webserv.stats import percentile
 from webserv.tasks.config import TaskConfig
+
+
+class JudgePanel(BaseModel):
+    """A MAJ-EVAL panel judging each episode as it ends (:mod:`webserv.behaviour.judging`)."""
+
+    personas: Path = Field(description="The evaluator personas (webserv behaviour personas).")
+    model: ModelConfig = Field(description="The endpoint the personas speak through.")
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+
+    def evaluator(self) -> MajEvaluator:
+        """The panel, its personas read and its model client opened."""
+        return MajEvaluator(ChatModel(self.model), load_personas(self.personas), self.judge)
 
 
 class RolloutConfig(BaseModel):
@@ -65,6 +79,7 @@ class RolloutConfig(BaseModel):
     screenshot_quality: int = Field(80, ge=1, le=100, description="JPEG and WebP quality.")
     screenshot_scale: float = Field(1.0, gt=0, le=1, description="Size relative to the viewport.")
     safety: SafetyConfig | None = Field(None, description="Screen every step; None: no screen.")
+    judge: JudgePanel | None = Field(None, description="Judge every episode; None: no panel.")
 
     def screenshots(self) -> dict[str, Any]:
         """The env options that say which screenshots each step takes."""
@@ -96,6 +111,7 @@ class Totals(BaseModel):
         default_factory=dict, description="The safety screen's flags by dimension."
     )
     screen_stops: int = Field(0, description="Episodes the safety screen ended.")
+    judge_mean: float | None = Field(None, description="Mean judging-panel score, if judged.")
 
 
 class RunSummary(BaseModel):
@@ -193,6 +209,7 @@ class _Episode:
         self.replay = False
         self.scope: TaskScope | None = None
         self._screened: dict[str, Any] | None = None  # the page the screen last judged
+        self.steps: list[StepRecord] = []  # what a judging panel reads
 
     async def run_once(self) -> EpisodeRecord:
         record = self.record
@@ -206,6 +223,9 @@ class _Episode:
                 record.truncated = True
         except Exception as err:  # one broken episode must not end the run
             record.error = f"{type(err).__name__}: {err}"
+        if self.run.judge is not None and self.steps and not record.error:
+            judged = await self.run.judge.evaluate_episode(self.steps, record)
+            record.judge_score, record.judge_checks = judged.score, judged.checks
         record.wall_ms = _ms(started)
         record.env_ms = round(record.env_ms, 3)
         record.policy_ms = round(record.policy_ms, 3)
@@ -308,7 +328,7 @@ class _Episode:
         )
         opera = decision.opera_action
         parsed_name = decision.action.split("(", 1)[0] if decision.action else None
-        self.run.writer.step(
+        self.steps.append(
             StepRecord(
                 session_id=record.session_id,
                 group_id=record.group_id,
@@ -352,6 +372,7 @@ class _Episode:
                 flags=taken.verdict.flags,
             )
         )
+        self.run.writer.step(self.steps[-1])
         self.run.on_step()
 
 
@@ -380,6 +401,7 @@ class Rollout:
         self.writer = RunWriter(config.out)
         self.model = ChatModel(config.model) if config.model is not None else None
         self.screen = screen_for(config.safety)
+        self.judge = config.judge.evaluator() if config.judge else None
         self.on_step = on_step or (lambda: None)
         self.on_episode = on_episode or (lambda record: None)
         self.records: list[EpisodeRecord] = []
@@ -440,8 +462,9 @@ class Rollout:
         try:
             await asyncio.gather(*(worker() for _ in range(min(workers, units))))
         finally:
-            if self.model is not None:
-                await self.model.close()
+            for model in (self.model, self.judge.model if self.judge else None):
+                if model is not None:
+                    await model.close()
             await self.screen.close()
             self.writer.close()
         summary = RunSummary(
@@ -458,6 +481,7 @@ class Rollout:
         records = self.records
         steps = sum(r.steps for r in records)
         policy, env = self.policy_samples, self.env_samples
+        judged = [r.judge_score for r in records if r.judge_score is not None]
         return Totals(
             episodes=len(records),
             steps=steps,
@@ -474,6 +498,7 @@ class Rollout:
             env_s_total=round(sum(r.env_ms for r in records) / 1000, 3),
             flags=dict(sum((Counter(r.flags) for r in records), Counter())),
             screen_stops=sum(r.stopped_by_screen for r in records),
+            judge_mean=round(fmean(judged), 4) if judged else None,
         )
 
 
