@@ -63,7 +63,7 @@ from webserv.env.spaces import action_space, image, observation_space, to_gym
 from webserv.policy.base import opera_form
 from webserv.policy.parse import parse_output, shop_r1_object
 from webserv.pool.manager import Lease
-from webserv.rollout.envs import SessionEnv
+from webserv.rollout.envs import RolloutEnv, SessionEnv
 from webserv.rollout.records import StepRecord
 from webserv.tasks.config import EvalSpec, TaskConfig
 from webserv.tasks.suite import Suite, SuiteManifest
@@ -346,10 +346,10 @@ class ReplayFleet:
     async def close(self) -> None:
         return None
 
-    def env(self) -> SessionEnv:
+    def env(self) -> RolloutEnv:
         return SessionEnv(self.source.session(self.max_steps, self.screenshot))
 
-    async def group(self, task: TaskConfig, n: int) -> list[SessionEnv]:
+    async def group(self, task: TaskConfig, n: int) -> list[RolloutEnv]:
         """``n`` envs: a recorded session starts the same for every member."""
         return [self.env() for _ in range(n)]
 

@@ -53,9 +53,14 @@ class Session(Protocol):
     replay of recorded sessions (:mod:`webserv.behaviour.replay_env`). The rollout runner's
     in-process envs and the HTTP server hold either."""
 
-    task: TaskConfig | None
-    steps: int
-    done: bool
+    @property
+    def task(self) -> TaskConfig | None: ...
+
+    @property
+    def steps(self) -> int: ...
+
+    @property
+    def done(self) -> bool: ...
 
     @property
     def leases(self) -> Mapping[str, Lease]: ...
