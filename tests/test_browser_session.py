@@ -49,6 +49,14 @@ async def test_ids_are_stable_across_steps(session: BrowserSession, pages_url):
     button = element_id(first, "button", "Click me")
     second = await session.step(f'click("{button}")')
     assert 'button "Clicked 1 times"' in second.text
+    # What it clicked, where the page before the click showed it (screenshot pixels).
+    target = session.last_target
+    assert target is not None and target["id"] == button
+    x, y, w, h = target["box"]
+    assert w > 0 and h > 0 and 0 <= x and x + w <= session.config.viewport_width
+    assert target["point"] == [x + w // 2, y + h // 2]
+    await session.step('click("999999")')
+    assert session.last_target is None  # no element of that id on the page
     assert element_id(second, "button", "Clicked 1 times") == button
     assert re.findall(r"\[([\d.]+)\]", second.text) == ids
     third = await session.step(f'click("{button}")')

@@ -43,6 +43,7 @@ def test_make_check_env_and_one_episode(runtime_config: RuntimeConfig):
         assert env.render() == obs["text"]
         obs, reward, terminated, truncated, info = env.step('click("999999")')
         assert obs["last_action_error"] and reward == 0.0 and not (terminated or truncated)
+        assert info["target"] is None  # the page shows no element of that id
         obs, reward, terminated, truncated, info = env.step(stop)
         assert terminated and not truncated and reward == 1.0
         assert info["evaluation"]["score"] == 1.0 and info["timings"]["step_ms"] > 0

@@ -70,6 +70,11 @@ async def test_scripted_shopper_rollout_writes_every_step(runtime: EnvRuntime, t
         assert (tmp_path / step["image"]).read_bytes().startswith(b"\x89PNG")
         assert step["timings"]["env_ms"] > 0 and step["obs_tokens"] > 0
         assert step["settled"] is True
+        # Every element acted on is boxed where its screenshot shows it.
+        if step["semantic_id"]:
+            assert step["target"]["id"] == step["semantic_id"], step
+            x, y, w, h = step["target"]["box"]
+            assert w > 0 and h > 0 and step["target"]["point"] == [x + w // 2, y + h // 2]
     [run] = read_jsonl(tmp_path / "runs.jsonl")
     assert run["run_id"] == summary.run_id and run["target"] == "in-process"
     assert run["totals"]["steps_per_s"] > 0

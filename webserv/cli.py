@@ -24,6 +24,7 @@ from webserv.rollout.cli import rollout
 from webserv.server.cli import build_image, serve
 from webserv.sites.cli import app as site_app
 from webserv.tasks.cli import app as suite_app
+from webserv.view.cli import view
 
 app = typer.Typer(
     name="webserv",
@@ -57,6 +58,7 @@ app.command("observe")(observe)
 app.command("demo")(demo)
 app.command("serve")(serve)
 app.command("rollout")(rollout)
+app.command("view")(view)
 
 
 def _mount_extra_commands() -> None:

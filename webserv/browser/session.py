@@ -292,6 +292,11 @@ class BrowserSession:
         self._park_timer: asyncio.TimerHandle | None = None
         #: Where the last observation's time went.
         self.timings = StepTimings()
+        #: The element the last action named, as the observation before it showed it: its
+        #: id, box [x, y, w, h] and the point a click lands on (the box's centre), in the
+        #: screenshot's pixels; None when the action named none the page showed.
+        self.last_target: dict[str, Any] | None = None
+        self._boxes: dict[str, tuple[int, int, int, int]] = {}  # the last observation's
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -557,9 +562,11 @@ class BrowserSession:
         started = asyncio.get_running_loop().time()
         self._acted_at = now_ms()
         self._tab_adopted.clear()
+        self.last_target = None
         try:
             parsed = parse(action)
             shown = str(parsed)
+            self.last_target = self._target(parsed)
             if not self.alive:
                 await self._recover()
             await parsed.run(self)
@@ -570,6 +577,15 @@ class BrowserSession:
         finally:
             self._action_ms = (asyncio.get_running_loop().time() - started) * 1000
         return shown, ""
+
+    def _target(self, action: Action) -> dict[str, Any] | None:
+        element = action.args.get("id")
+        box = self._boxes.get(str(element)) if element is not None else None
+        if box is None:
+            return None
+        scale = self.config.screenshot_scale
+        x, y, w, h = (round(v * scale) for v in box)
+        return {"id": str(element), "box": [x, y, w, h], "point": [x + w // 2, y + h // 2]}
 
     async def observe(
         self,
@@ -646,6 +662,7 @@ class BrowserSession:
             rendered = render(parsed, self.config.token_budget, notices, frozenset(self._expanded))
             render_ms = (loop.time() - rendering) * 1000
             self._landmark_ids = rendered.landmarks
+            self._boxes = rendered.boxes
             title = parsed["title"]
             tabs = [
                 Tab(

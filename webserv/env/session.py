@@ -301,6 +301,7 @@ class EnvSession:
             "settled": obs.settled,
             "pending": obs.pending,
             "timings": {"step_ms": step_ms, **self._step_timings(obs)},
+            "target": self._browser.last_target,
         }
         if terminated or truncated:
             self.done = True

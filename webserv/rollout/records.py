@@ -50,6 +50,8 @@ timings                policy_ms, model_ms, env_ms (the step incl. settle), sett
                        screen_ms (the safety screen, or null when the run has none)
 flags                  what the safety screen flagged on the page or the decision
                        (:class:`~webserv.behaviour.safety.Flag`); empty when it flagged nothing
+target                 the element acted on as the screenshot shows it: {id, box [x, y, w, h],
+                       point (where a click lands)} in its pixels, or null
 =====================  =================================================================
 
 An episode record counts its steps' flags by dimension (``flags``); when a flag stopped
@@ -117,6 +119,11 @@ class StepRecord(BaseModel):
     context: ContextStats | None = None
     timings: StepTimings
     flags: list[Flag] = Field(default_factory=list)
+    target: dict[str, Any] | None = Field(
+        None,
+        description="The element acted on as the screenshot shows it: id, box [x, y, w, h] "
+        "and click point, in the screenshot's pixels (None: no element, or none shown).",
+    )
 
 
 class EpisodeRecord(BaseModel):

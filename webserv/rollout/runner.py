@@ -370,6 +370,7 @@ class _Episode:
                     screen_ms=taken.screen_ms,
                 ),
                 flags=taken.verdict.flags,
+                target=result.info.get("target") if result else None,
             )
         )
         self.run.writer.step(self.steps[-1])

@@ -1,9 +1,10 @@
-"""The FastAPI app: envs under ``/v1``, ``/healthz`` and ``/metrics``.
+"""The FastAPI app: envs under ``/v1``, ``/healthz``, ``/metrics``, and ``/ui`` (the live
+dashboard, and the trajectory viewer over a directory: :mod:`webserv.view`).
 
 ``create_app(config)`` starts, in its lifespan, the lease store, the runtime (pool and
-browser; or uses the one passed in) and the :class:`EnvService`. Every error is JSON
-(``{"error": code, "message": ...}``); requests carry ``Authorization: Bearer <token>``
-when the server has a token.
+browser; or uses the one passed in) and the :class:`EnvService`. Every error of the API is
+JSON (``{"error": code, "message": ...}``); requests carry ``Authorization: Bearer <token>``
+when the server has a token (a browser on ``/ui`` signs in once for a cookie instead).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +30,9 @@ from webserv.server.config import ServerConfig
 from webserv.server.metrics import Metrics
 from webserv.server.service import EnvService, RecordedSite
 from webserv.server.store import open_store
+from webserv.view.app import mount_ui
+from webserv.view.auth import has_session, login_url, ui_needs_token, wants_page
+from webserv.view.dashboard import dashboard
 from webserv.wire import (
     Closed,
     CreateRequest,
@@ -66,10 +71,11 @@ GroupId = Path(min_length=1, max_length=64, description="A group id from POST /v
 
 
 def needs_token(path: str) -> bool:
-    """Whether a call on ``path`` must carry the server's token: the API and the metrics. The
-    health check is open, and so are the OpenAPI spec and its pages (``/docs`` fetches the
-    spec without a token; it holds no secret, only the served sites and the limits)."""
-    return path.startswith("/v1/") or path in ("/v1", "/metrics")
+    """Whether a call on ``path`` must carry the server's token: the API, the metrics and the
+    UI's pages. The health check is open, and so are the OpenAPI spec and its pages
+    (``/docs`` fetches the spec without a token; it holds no secret, only the served sites
+    and the limits), and the UI's login page and static files."""
+    return path.startswith("/v1/") or path in ("/v1", "/metrics") or ui_needs_token(path)
 
 
 class Guard:
@@ -114,7 +120,10 @@ class Guard:
         headers = dict(scope["headers"])
         if self.token is not None and needs_token(scope["path"]):
             refused = self._unauthorized(scope)
-            if refused is not None:
+            if refused is not None and not has_session(scope, self.token):
+                if wants_page(scope):  # a person's browser on /ui: to the login page
+                    await RedirectResponse(login_url(scope), status_code=303)(scope, receive, send)
+                    return
                 await self._reject(send, 401, "unauthorized", refused, _CHALLENGE)
                 return
         length = headers.get(b"content-length")
@@ -175,7 +184,7 @@ class Guard:
         message: str,
         headers: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
-        self.metrics.errors.labels(code).inc()
+        self.metrics.count_error(code)
         payload = json.dumps({"error": code, "message": message}).encode()
         start_headers = [
             (b"content-type", b"application/json"),
@@ -427,8 +436,15 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         body = metrics.render(len(svc.envs), svc.pool_status())
         return Response(body, media_type="text/plain; version=0.0.4")
 
+    library = None
+    if config.view_dir is not None:
+        from webserv.view.library import Library  # reads every kind of record: only if asked
+
+        library = Library(config.view_dir)
+    mount_ui(app, library, lambda: dashboard(running(), metrics), config.token)
+
     # The endpoints themselves: those of an included router are not in app.routes alike in
     # every FastAPI version.
     routes = [*app.routes, *v1.routes]
-    errors.install(app, lambda code: metrics.errors.labels(code).inc(), routes)
+    errors.install(app, metrics.count_error, routes)
     return app

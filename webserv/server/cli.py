@@ -75,8 +75,12 @@ def serve(
     reward: Reward = RewardChoice.shop_r1,
     rules: Rules = RulesChoice.opera,
     name_compare: NameCompareOption = None,
+    view: Path | None = typer.Option(
+        None, "--view", help="Records to show at /ui beside the dashboard (webserv view's pages)."
+    ),
 ) -> None:
-    """Serve web envs over HTTP (/v1, /healthz, /metrics; OpenAPI at /docs)."""
+    """Serve web envs over HTTP (/v1, /healthz, /metrics, the dashboard at /ui; OpenAPI at
+    /docs)."""
     import uvicorn
 
     from webserv.behaviour.replay import ReplayError
@@ -84,7 +88,11 @@ def serve(
     from webserv.server.app import create_app
 
     scoring = {"reward": reward_of(reward, name_compare).model_dump(), "rules": rules.value}
+    if view is not None and not view.is_dir():
+        typer.echo(f"error: --view {view}: not a directory", err=True)
+        raise typer.Exit(2)
     config = server_config(
+        view_dir=view.resolve() if view else None,
         replay=[replay_config(text, **scoring) for text in replay],
         site=site,
         suite=suite,

@@ -81,6 +81,9 @@ class ServerConfig(BaseModel):
     max_typed_chars: int = Field(2_000, ge=1, description="Longest text one type() may enter.")
     max_steps_limit: int = Field(1_000, ge=1, description="Largest max_steps a client may ask.")
     heartbeat_s: float = Field(2.0, gt=0, description="How often the registry entry is renewed.")
+    view_dir: Path | None = Field(
+        None, description="Records the viewer shows at /ui (webserv view's pages)."
+    )
     replay: list[ReplayConfig] = Field(
         default_factory=list, description="Recorded sessions served as sites, besides the live."
     )
