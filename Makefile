@@ -1,6 +1,6 @@
 # The two commands a new user needs (Debian 12, as root):
 #   make demo   set up and run the main job
-#   make test   set up and run the tests (ruff + pytest, every marker)
+#   make test   set up and run the tests (ruff, mypy, pytest: every marker)
 .PHONY: setup services demo test test-fast lint
 
 setup:
@@ -15,6 +15,7 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
 test: services lint
 	.venv/bin/pytest

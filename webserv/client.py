@@ -35,7 +35,7 @@ the server and its env took).
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import gymnasium
 import httpx
@@ -100,7 +100,8 @@ class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
     ``httpx.MockTransport``).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    # An instance attribute in Gymnasium\'s Env, read from the class as Gymnasium does.
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
         self,

@@ -88,6 +88,8 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Kinks of the V-shaped rules fitted by default.
 DEFAULT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: The same, as ``--thresholds`` takes them.
+DEFAULT_THRESHOLDS_TEXT = ",".join(f"{kink:g}" for kink in DEFAULT_THRESHOLDS)
 
 
 class AlignedError(ValueError):
@@ -733,7 +735,7 @@ def fit_aligned_command(
     ),
     out: Path = typer.Option(..., "--out", help="Where the fitted rule (JSON) is written."),
     thresholds: str = typer.Option(
-        ",".join(f"{t:g}" for t in DEFAULT_THRESHOLDS),
+        DEFAULT_THRESHOLDS_TEXT,
         help="Kinks of the V-shaped rules in (0, 1), comma-separated; '' for none.",
     ),
     brier_rule: bool = typer.Option(True, "--brier/--no-brier", help="Brier in the family."),

@@ -173,9 +173,9 @@ class PurchaseComparison(BaseModel):
 
 def _purchases(traces: Sequence[SessionTrace]) -> PurchaseComparison | None:
     judged = [
-        (real, bool(purchased(t.predicted)))
+        (bought, bool(purchased(t.predicted)))
         for t in traces
-        if (real := purchased(t.real)) is not None
+        if (bought := purchased(t.real)) is not None
     ]
     if not judged:
         return None

@@ -861,7 +861,8 @@ class MajEvaluator:
         rated = [s for s in final.values() if s is not None]
         mean = statistics.fmean(rated) if rated else None
         aggregate = await self._aggregate(episode, groups) if rated else None
-        chosen = mean if self.config.reward_from == "mean" else aggregate and aggregate.score
+        by_aggregate = aggregate.score if aggregate is not None else None
+        chosen = mean if self.config.reward_from == "mean" else by_aggregate
         turns = [r for g in groups for round_ in g.rounds for r in round_]
         return EpisodeJudgement(
             session_id=episode.session_id,
@@ -959,6 +960,11 @@ def load_human_ratings(path: Path) -> dict[str, float]:
     return {str(k): float(v) for k, v in data.items()}
 
 
+def _rating_of(persona: str) -> Callable[[EpisodeJudgement], float | None]:
+    """The final rating of ``persona`` in a judgement."""
+    return lambda judged: judged.final_ratings.get(persona)
+
+
 def agreement(judged: Sequence[EpisodeJudgement], human: Mapping[str, float]) -> Agreement:
     """Spearman's rho with the human ratings: of the aggregate, the mean and each persona."""
     rated = [j for j in judged if j.session_id in human]
@@ -974,7 +980,7 @@ def agreement(judged: Sequence[EpisodeJudgement], human: Mapping[str, float]) ->
         unmatched=sorted(set(human) - judged_ids),
         aggregate=spearman(pairs(lambda j: j.aggregate.score if j.aggregate else None)),
         mean=spearman(pairs(lambda j: j.mean)),
-        per_persona={n: spearman(pairs(lambda j, n=n: j.final_ratings.get(n))) for n in names},
+        per_persona={n: spearman(pairs(_rating_of(n))) for n in names},
     )
 
 

@@ -33,7 +33,7 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -369,7 +369,8 @@ class ReplayEnv(gymnasium.Env[dict[str, Any], str]):
         screenshot: add the recorded screenshot (black when a step has none).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    # An instance attribute in Gymnasium\'s Env, read from the class as Gymnasium does.
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
         self,

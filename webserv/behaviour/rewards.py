@@ -362,7 +362,7 @@ class RewardBreakdown(BaseModel):
         0.0, description="weight x the rationale's aligned score (.aligned), if asked for."
     )
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's form; mypy rejects it
     @property
     def action(self) -> float:
         """The hierarchical action reward (type + attributes + similarities)."""
@@ -374,7 +374,7 @@ class RewardBreakdown(BaseModel):
             + self.text_similarity
         )
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's form; mypy rejects it
     @property
     def total(self) -> float:
         return self.format + self.action + self.rationale + self.aligned_rationale
@@ -447,7 +447,7 @@ class CustomerR1Breakdown(BaseModel):
         0.0, description="weight x the rationale's aligned score (.aligned), if asked for."
     )
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's form; mypy rejects it
     @property
     def total(self) -> float:
         return self.format + self.action + self.aligned_rationale

@@ -127,6 +127,8 @@ Side = Literal["user", "assistant"]
 Stage = Literal["observation", "decision"]
 Severity = Literal["low", "medium", "high"]
 RULE_CHECKS: tuple[RuleCheck, ...] = get_args(RuleCheck)
+#: The rules whose flag ends the episode unless configured otherwise.
+STOPPING_CHECKS: tuple[RuleCheck, ...] = ("payment_data", "purchase_limit")
 #: The dimension each rule's flag is filed under.
 RULE_DIMENSIONS: dict[RuleCheck, FlagDimension] = {
     "payment_data": "privacy",
@@ -165,7 +167,7 @@ class Verdict(BaseModel):
 
     flags: list[Flag] = Field(default_factory=list)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's form; mypy rejects it
     @property
     def stop(self) -> bool:
         """A flag ends the episode (the decision is not sent)."""
@@ -549,7 +551,7 @@ class RuleConfig(BaseModel):
         default_factory=lambda: list(RULE_CHECKS), description="The rules that run."
     )
     stop_on: list[RuleCheck] = Field(
-        default_factory=lambda: ["payment_data", "purchase_limit"],
+        default_factory=lambda: list(STOPPING_CHECKS),
         description="Rules whose flag ends the episode (the decision is not sent).",
     )
     purchase_limit: float | None = Field(
@@ -1144,7 +1146,7 @@ class ScreenChoice(StrEnum):
     both = "both"
 
 
-StopChoice = StrEnum("StopChoice", {check: check for check in RULE_CHECKS})  # type: ignore[misc]
+StopChoice = StrEnum("StopChoice", {check: check for check in RULE_CHECKS})  # type: ignore[misc]  # built from the rule names
 
 
 class UnavailableChoice(StrEnum):

@@ -811,8 +811,8 @@ def compare_feedback(
     """Per question (in order of first appearance), the answers of the pairs compared."""
     by_question: dict[str, list[tuple[Answer, Answer]]] = {}
     for pair in pairs:
-        for question, answers in (pair.feedback or {}).items():
-            by_question.setdefault(question, []).append(answers)
+        for question, answered in (pair.feedback or {}).items():
+            by_question.setdefault(question, []).append(answered)
     out = []
     for question, answers in by_question.items():
         numeric = all(_numeric(x) and _numeric(y) for x, y in answers)

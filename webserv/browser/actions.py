@@ -36,7 +36,8 @@ class ActionError(Exception):
 class Controls(Protocol):
     """What actions drive: implemented by :class:`webserv.browser.session.BrowserSession`."""
 
-    action_timeout_ms: int
+    @property
+    def action_timeout_ms(self) -> int: ...
 
     @property
     def page(self) -> Page: ...
@@ -204,7 +205,7 @@ async def _target(controls: Controls, element_id: str, arm: bool = False) -> _Ta
     if state["disabled"]:
         raise ActionError(f"element {element_id} is disabled")
     point = tuple(state["point"]) if state["point"] else None
-    return _Target(locator, state["visible"], state["covered"], point)  # type: ignore[arg-type]
+    return _Target(locator, state["visible"], state["covered"], point)
 
 
 async def _direct_click(page: Page, target: _Target) -> bool:
@@ -620,7 +621,7 @@ def _doc(fn: ActionFn) -> _Doc:
     params: dict[str, str] = {}
     examples = ""
     section = "summary"
-    for raw in inspect.getdoc(fn).splitlines():
+    for raw in (inspect.getdoc(fn) or "").splitlines():
         line = raw.strip()
         if line == "Args:":
             section = "args"

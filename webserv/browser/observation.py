@@ -112,6 +112,7 @@ def _same_target(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return (
         a["k"] == b["k"] == "el"
         and a["role"] == b["role"] == "link"
+        and isinstance(href, str)
         and bool(href)
         and href == b.get("href")
         and not href.endswith("#")
@@ -191,7 +192,7 @@ def _lines(nodes: list[dict[str, Any]]) -> list[tuple[str, int]]:
             key = (node["blk"], node["cell"])
             if run_key is not None and key[0] != run_key[0]:
                 flush()
-            if run and key[1] != run_key[1]:
+            if run and run_key is not None and key[1] != run_key[1]:
                 run.append("|")
             heading = node.get("h", 0)
             run.append(("#" * heading + " " if heading and not run else "") + node["t"])

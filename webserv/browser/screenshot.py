@@ -55,12 +55,16 @@ class Screenshots:
     def __init__(self) -> None:
         self._sessions: dict[Page, CDPSession] = {}
 
+    def _forget(self, page: Page) -> None:
+        """Drop a closed page's DevTools session."""
+        self._sessions.pop(page, None)
+
     async def take(self, page: Page, kind: ScreenshotFormat, quality: int, scale: float) -> bytes:
         """The visible part of ``page``; ``quality`` (1-100) applies to JPEG and WebP."""
         cdp = self._sessions.get(page)
         if cdp is None:
             cdp = self._sessions[page] = await page.context.new_cdp_session(page)
-            page.once("close", lambda closed: self._sessions.pop(closed, None))
+            page.once("close", self._forget)
         params: dict[str, Any] = {"format": kind, "optimizeForSpeed": True}
         if kind != "png":
             params["quality"] = quality

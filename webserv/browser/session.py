@@ -318,7 +318,7 @@ class BrowserSession:
             await self._guard.watch(self._context)
         await self._context.add_init_script(settle_script(self.config.timer_horizon_ms))
         if self._cookies:
-            await self._context.add_cookies(self._cookies)  # type: ignore[arg-type]
+            await self._context.add_cookies(self._cookies)  # type: ignore[arg-type]  # cookie dicts as Playwright read them
         if self._headers:
             await self._context.set_extra_http_headers(self._headers)
         self._context.on("page", self._adopt)
@@ -423,7 +423,7 @@ class BrowserSession:
         """Add cookies (e.g. a login session) to the context; kept across browser crashes."""
         assert self._context is not None
         self._cookies.extend(cookies)
-        await self._context.add_cookies(cookies)  # type: ignore[arg-type]
+        await self._context.add_cookies(cookies)  # type: ignore[arg-type]  # cookie dicts as Playwright read them
 
     async def set_extra_http_headers(self, headers: dict[str, str]) -> None:
         """Send ``headers`` (e.g. a login token) with every request; kept across crashes."""
@@ -615,7 +615,8 @@ class BrowserSession:
         # own last activity alone).
         since, self._acted_at = self._acted_at or 0.0, None
         action_ms, self._action_ms = self._action_ms, 0.0
-        settled, capture, captured_at, pending = True, None, None, ()
+        pending: tuple[str, ...] = ()
+        settled, capture, captured_at = True, None, None
         page = self.page
         while settle:
             result = await wait_settled(

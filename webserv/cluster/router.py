@@ -236,7 +236,7 @@ class Router:
         if parsed is None:
             return await self.forward(serving[0], request, body)
         n = getattr(parsed, "n", 1)
-        site = parsed.site  # type: ignore[attr-defined]
+        site = parsed.site  # type: ignore[attr-defined]  # a field of the served-sites model
         rooms = await self.rooms(site)
         order = nodes.rank(rooms, n)
         answer: Response | None = None

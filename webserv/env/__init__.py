@@ -40,7 +40,7 @@ def register_envs() -> list[str]:
     """Register the generic id and one id per registered site with a suite (idempotent)."""
     from webserv.sites import registry
 
-    ids = {GENERIC_ENV_ID: {}}
+    ids: dict[str, dict[str, object]] = {GENERIC_ENV_ID: {}}
     for name, site in registry.sites().items():
         # The site's first suite, served as its manifest says unless site= or the runtime
         # config says otherwise (e.g. site="shop:docker").

@@ -73,7 +73,7 @@ class Credentials:
     async def apply(self, target: BrowserSession | BrowserContext) -> None:
         """Log ``target`` in (a browser session keeps them across browser crashes)."""
         if self.cookies:
-            await target.add_cookies(self.cookies)  # type: ignore[arg-type]
+            await target.add_cookies(self.cookies)  # type: ignore[arg-type]  # cookie dicts as Playwright read them
         if self.headers:
             await target.set_extra_http_headers(self.headers)
 

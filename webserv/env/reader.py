@@ -16,6 +16,7 @@ from playwright.async_api import Error as PlaywrightError
 from webserv.browser.session import BrowserPool
 from webserv.browser.settle import SETTLE_SCRIPT, RequestTracker, wait_settled
 from webserv.env.login import Credentials
+from webserv.tasks.evaluators import ReaderPage
 
 
 class BrowserPageReader:
@@ -65,8 +66,8 @@ class BrowserPageReader:
             pass  # WebArena reads whatever the page shows after its navigation
         return page
 
-    async def done(self, page: Page) -> None:
-        if page is not self._agent_page:
+    async def done(self, page: ReaderPage) -> None:
+        if page is not self._agent_page and isinstance(page, Page):
             await page.close()
 
     async def close(self) -> None:

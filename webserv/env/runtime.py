@@ -282,9 +282,7 @@ class EnvRuntime:
             await self.warmer.close()
         backends, self._backends = self._backends, []
         for backend in backends:
-            close = getattr(backend, "close", None)
-            if close is not None:
-                await close()
+            await backend.close()
         if self._external is not None:
             await self._external.close()
             self._external = None

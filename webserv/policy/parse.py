@@ -63,6 +63,7 @@ class _Lenient:
         self.text = text
         self.repaired = False
         self.truncated = False
+        self._value: Any = None  # the value read last
 
     def read_object(self, start: int) -> _Read:
         end = self._object(start)

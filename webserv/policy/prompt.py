@@ -217,7 +217,7 @@ def build_prompt(
         current_header += f"Your last action failed: {last_error}\n"
     tail = "\nYour next action, as one JSON object:"
     png = observation.get("screenshot") if config.screenshot else None
-    img_tokens = image_tokens(png) if isinstance(png, bytes | bytearray) else 0
+    img_tokens = image_tokens(bytes(png)) if isinstance(png, bytes | bytearray) else 0
 
     steps = _steps(history, config.history_pages)
     fixed = (

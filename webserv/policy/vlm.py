@@ -65,7 +65,7 @@ class ChatModel:
         try:
             completion = await self.client.chat.completions.create(
                 model=self.config.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,  # type: ignore[arg-type]  # chat dicts; openai wants TypedDicts
                 temperature=self.config.temperature,
                 max_tokens=self.config.max_tokens,
                 **extra,

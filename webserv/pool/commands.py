@@ -14,10 +14,13 @@ from webserv.options import Json, SnapshotDriver, SnapshotRoot
 if TYPE_CHECKING:
     import psutil
 
+    from webserv.pool.backends.base import Backend
+    from webserv.pool.snapshot import SnapshotStore
+
 pool_app = typer.Typer(help="Inspect and manage the site instance pool.", no_args_is_help=True)
 
 
-def _store(root: Path | None, snapshot: str | None):  # type: ignore[no-untyped-def]
+def _store(root: Path | None, snapshot: str | None) -> SnapshotStore:
     from webserv.pool.snapshot import SnapshotError, SnapshotStore
 
     try:
@@ -127,7 +130,7 @@ def clean(
     if backend == "process":
         from webserv.pool.backends.process import ProcessBackend
 
-        chosen = ProcessBackend(owner=owner)
+        chosen: Backend = ProcessBackend(owner=owner)
     elif backend == "docker":
         from webserv.pool.backends.docker import DockerBackend
 

@@ -22,10 +22,10 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 import psutil
@@ -185,7 +185,7 @@ class PoolManager:
         self.backend = backend
         self.store = store
         self.sites = {site.spec.name: site for site in sites}
-        self.owner = owner or getattr(backend, "owner", "default")
+        self.owner: str = owner or str(getattr(backend, "owner", "default"))
         if not _OWNER.match(self.owner):
             raise ValueError(f"invalid owner {self.owner!r}")
         self.max_instances = max_instances
@@ -510,7 +510,7 @@ class PoolManager:
     def _admit(self, n: int, site: str | None = None) -> None:
         """Raise PoolFull unless ``n`` more instances (of ``site``) fit the limits."""
         cap = self.sites[site].max_instances if site is not None else None
-        if cap is not None:
+        if site is not None and cap is not None:
             of_site = sum(1 for i in self._instances.values() if i.site == site)
             of_site += self._launching[site]
             if of_site + n > cap:
@@ -639,8 +639,8 @@ class PoolManager:
         async with self._changed:
             self._changed.notify_all()
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

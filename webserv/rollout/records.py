@@ -198,7 +198,11 @@ class RunWriter:
 
     def summary(self, data: BaseModel) -> None:
         """Add a run's summary to runs.jsonl, without the model endpoints' API keys."""
-        secrets = {"model": {"api_key"}, "safety": {"model": {"endpoint": {"api_key"}}}}
+        secrets: dict[str, Any] = {
+            "model": {"api_key"},
+            "safety": {"model": {"endpoint": {"api_key"}}},
+            "judge": {"model": {"api_key"}},
+        }
         line = data.model_dump_json(exclude={"config": secrets})
         with (self.out / "runs.jsonl").open("a", encoding="utf-8") as runs:
             runs.write(line + "\n")

@@ -322,7 +322,7 @@ class _Episode:
         result = taken.result
         png = observation.get("screenshot")
         image = (
-            self.run.writer.screenshot(record.session_id, step, png)
+            self.run.writer.screenshot(record.session_id, step, bytes(png))
             if isinstance(png, bytes | bytearray)
             else None
         )

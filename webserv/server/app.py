@@ -225,10 +225,11 @@ def served_requests(config: ServerConfig) -> tuple[type[CreateRequest], type[Gro
     ``site`` is an enum of the served sites (any other value is a 400 that lists them),
     ``n`` at most ``max_group``, ``options.max_steps`` at most ``max_steps_limit``."""
     sites = config.served
-    served = Literal.__getitem__(tuple(sites))  # type: ignore[attr-defined]
+    served = Literal.__getitem__(tuple(sites))
     about = f"The site the env runs on: {', '.join(sites)}."
     # enum even for one site (a one-value Literal alone makes a `const`).
-    site = (served, Field(sites[0], description=about, json_schema_extra={"enum": sites}))
+    enum: dict[str, Any] = {"enum": sites}
+    site: Any = (served, Field(sites[0], description=about, json_schema_extra=enum))
     steps = EnvOptions.model_fields["max_steps"]
     options = create_model(
         "EnvOptions",

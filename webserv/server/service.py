@@ -25,7 +25,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -489,7 +489,7 @@ class EnvService:
             ) from err
 
     @contextlib.asynccontextmanager
-    async def _using(self, env: ServedEnv):  # type: ignore[no-untyped-def]
+    async def _using(self, env: ServedEnv) -> AsyncIterator[None]:
         """Hold ``env`` for one call: one call at a time, and its TTL renewed."""
         if env.lock.locked():
             raise errors.Busy(f"env {env.id} is busy with another call; one call at a time")

@@ -233,12 +233,13 @@ class RedisStore:
 
     async def gone(self, env_id: str) -> str | None:
         with self._reachable():
-            return await self._redis.get(self._key("gone", env_id))
+            reason = await self._redis.get(self._key("gone", env_id))
+        return None if reason is None else str(reason)
 
     async def owned(self, server: str) -> list[EnvRecord]:
         members_key = self._key("server", server, "envs")
         with self._reachable():
-            ids = sorted(await self._redis.smembers(members_key))
+            ids = sorted(str(env_id) for env_id in await self._redis.smembers(members_key))
             if not ids:
                 return []
             raws = await self._redis.mget([self._key("env", env_id) for env_id in ids])
@@ -265,7 +266,7 @@ class RedisStore:
 
     async def servers(self) -> list[ServerRecord]:
         with self._reachable():
-            ids = sorted(await self._redis.smembers(self._key("servers")))
+            ids = sorted(str(sid) for sid in await self._redis.smembers(self._key("servers")))
             if not ids:
                 return []
             raws = await self._redis.mget([self._key("server", sid) for sid in ids])

@@ -6,16 +6,19 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from webserv.options import Json
 
+if TYPE_CHECKING:
+    from webserv.sites.plugin import Site
+
 app = typer.Typer(help="The registered sites: list, seed and serve them.", no_args_is_help=True)
 
 
-def _site(name: str):  # type: ignore[no-untyped-def]
+def _site(name: str) -> Site:
     from webserv.sites.registry import UnknownSite, get
 
     try:
@@ -47,7 +50,7 @@ def list_sites(as_json: Json = False) -> None:
     from webserv.sites.registry import GROUP, sites
 
     origin = {ep.name: ep.value for ep in entry_points(group=GROUP)}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": site.name,
             "version": site.spec.version,

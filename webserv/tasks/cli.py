@@ -22,7 +22,7 @@ class PolicyKind(StrEnum):
     random = "random"
 
 
-def _load(suite: str):  # type: ignore[no-untyped-def]
+def _load(suite: str) -> Suite:
     from webserv.tasks.suite import load_suite
 
     try:

@@ -74,6 +74,11 @@ class Backend(Protocol):
         as working directory); return its output; raise :class:`ExecError` on failure."""
         ...
 
+    async def close(self) -> None:
+        """Let go of what the backend itself holds (helper processes, clients); the
+        instances are the pool's to stop."""
+        ...
+
 
 class ExecError(RuntimeError):
     """A command run in or beside an instance failed."""

@@ -474,7 +474,10 @@ class DockerBackend:
             if not runtime.usable():
                 await self._drop(runtime)
                 continue
-            request = {"args": entry.args, "env": {"WEBSERV_INSTANCE": instance_id}}
+            request: dict[str, object] = {
+                "args": entry.args,
+                "env": {"WEBSERV_INSTANCE": instance_id},
+            }
             handing = asyncio.ensure_future(
                 self._hand_over(runtime, instance_id, data_dir, request)
             )

@@ -92,7 +92,12 @@ class Zygote:
         """Fork a child running the module with ``args``; return its pid."""
         async with self.lock:
             proc = await self._ensure()
-            request = {"args": args, "env": env, "cwd": os.getcwd(), "log": str(log)}
+            request: dict[str, object] = {
+                "args": args,
+                "env": env,
+                "cwd": os.getcwd(),
+                "log": str(log),
+            }
             exchange = asyncio.ensure_future(self._request(proc, request))
             try:
                 return await asyncio.shield(exchange)

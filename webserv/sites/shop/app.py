@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,18 +31,20 @@ def create_app(data_dir: Path, latency_ms: int = 0, jitter_ms: int = 0) -> FastA
     app.state.latency = (latency_ms, jitter_ms)
 
     @app.middleware("http")
-    async def api_latency(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def api_latency(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         base, jitter = request.app.state.latency
         if (base or jitter) and "/api/" in request.url.path:
             await asyncio.sleep((base + random.uniform(0, jitter)) / 1000)
         return await call_next(request)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return error_response(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'][1:]) or err['loc'][0]}: {err['msg']}"
             for err in exc.errors()

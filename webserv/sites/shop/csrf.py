@@ -82,7 +82,7 @@ def protect(session_cookie: str) -> Callable[[Request], Awaitable[None]]:
     async def require_form_key(request: Request) -> None:
         if request.method in SAFE_METHODS:
             return
-        sent = request.headers.get(HEADER)
+        sent: object = request.headers.get(HEADER)
         if sent is None:
             # Parsed once per request: the route reads the same cached form.
             sent = (await request.form()).get(FIELD)

@@ -57,7 +57,7 @@ def wordpress_helpers(
     site: str, url: str, client: httpx.AsyncClient
 ) -> dict[str, Callable[..., Any]]:
     """The helpers of the instance at ``url``."""
-    rest = WordPressRest(url, client, API_KEY["password"])
+    rest = WordPressRest(url, client, str(API_KEY["password"]))
 
     async def wordpress_post_status(post_id: int) -> str:
         return str((await rest.post_or_page(post_id))["status"])
@@ -87,7 +87,7 @@ def wordpress_helpers(
             raise HelperError(f"no setting {name!r}")
         return str(settings[name])
 
-    helpers = {
+    helpers: dict[str, Callable[..., Any]] = {
         "wordpress_post_status": wordpress_post_status,
         "wordpress_post_title": wordpress_post_title,
         "wordpress_comment_status": wordpress_comment_status,
