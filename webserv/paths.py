@@ -9,8 +9,3 @@ from pathlib import Path
 def home() -> Path:
     """The state directory: ``$WEBSERV_HOME``, else ``~/.cache/webserv``."""
     return Path(os.environ.get("WEBSERV_HOME", Path.home() / ".cache" / "webserv"))
-
-
-def golden_dir(site: str, version: str) -> Path:
-    """The golden (seeded, never mutated) data dir of one site version."""
-    return home() / "golden" / f"{site}-{version}"

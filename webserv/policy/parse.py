@@ -74,9 +74,6 @@ class _Lenient:
             i += 1
         return i
 
-    def _eof(self, i: int) -> bool:
-        return self._ws(i) >= len(self.text)
-
     def _value_at(self, i: int) -> int:
         i = self._ws(i)
         if i >= len(self.text):

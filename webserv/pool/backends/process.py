@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -383,8 +382,3 @@ class ProcessBackend:
         for zygote in self.zygotes.values():
             await zygote.close()
         self.zygotes.clear()
-
-
-def python_module_command(module: str, *args: str) -> list[str]:
-    """``[this python, "-m", module, *args]``: a command the zygote can launch."""
-    return [sys.executable, "-m", module, *args]
