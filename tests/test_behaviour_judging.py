@@ -582,7 +582,7 @@ def test_personas_command_writes_the_file(tmp_path: Path) -> None:
     [
         (["RUN", "--endpoint", "URL", "--model", "m"], "give either --docs"),
         (["RUN", "--personas", "P", "--docs", "D", "--endpoint", "URL", "--model", "m"], "either"),
-        (["RUN", "--personas", "P"], "give --endpoint and --model"),
+        (["RUN", "--personas", "P"], "the panel needs --endpoint and --model"),
         (["nowhere", "--personas", "P", "--endpoint", "URL", "--model", "m"], "no such run"),
         (
             ["RUN", "--personas", "P", "--endpoint", "URL", "--model", "m", "--human", "H"],

@@ -30,6 +30,7 @@ from webserv.rollout.cli import (
     PolicyChoice,
     Temperature,
     TokenBudget,
+    endpoint_config,
     fail,
     model_config,
 )
@@ -539,17 +540,9 @@ def refine_persona_command(
     from webserv.behaviour.replay import EvalConfig, ReplayError
     from webserv.policy.persona import Persona
     from webserv.policy.prompt import PromptConfig
-    from webserv.policy.vlm import ModelConfig, ModelError
+    from webserv.policy.vlm import ModelError
 
-    if not (endpoint and model):
-        raise fail("refine-persona needs --endpoint and --model")
-    shopper = ModelConfig(
-        endpoint=endpoint,
-        model=model,
-        api_key=api_key,
-        temperature=temperature,
-        max_tokens=max_tokens,
-    )
+    shopper = endpoint_config("refine-persona", endpoint, model, api_key, temperature, max_tokens)
     try:
         start = Persona.model_validate_json(persona.read_text()) if persona else None
     except (OSError, ValidationError) as err:

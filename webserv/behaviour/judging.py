@@ -65,7 +65,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from webserv.rollout.cli import ApiKey, JsonMode, MaxTokens, Temperature, fail
+from webserv.rollout.cli import (
+    ApiKey,
+    JsonMode,
+    MaxTokens,
+    Temperature,
+    endpoint_config,
+    fail,
+)
 
 # The model client, the step records, the lenient reader and the page cutter all live under
 # webserv.policy, whose package import loads openai (and scipy is heavy too); they are
@@ -1043,28 +1050,6 @@ Endpoint = Annotated[
 ModelName = Annotated[str, typer.Option(help="Model name the endpoint serves.")]
 
 
-def _model_config(
-    endpoint: str | None,
-    model: str,
-    api_key: str,
-    temperature: float,
-    max_tokens: int,
-    json_mode: bool,
-) -> ModelConfig:
-    from webserv.policy.vlm import ModelConfig
-
-    if not (endpoint and model):
-        raise fail("the panel is a model: give --endpoint and --model")
-    return ModelConfig(
-        endpoint=endpoint,
-        model=model,
-        api_key=api_key,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        json_mode=json_mode,
-    )
-
-
 @dataclass(frozen=True)
 class _Panel:
     """Where a command's panel comes from: a personas file, or documents to build it from."""
@@ -1133,7 +1118,9 @@ def personas_command(
     json_output: JsonOutput = False,
 ) -> None:
     """Build MAJ-EVAL evaluator personas from stakeholder documents and save them as JSON."""
-    config = _model_config(endpoint, model, api_key, temperature, max_tokens, json_mode)
+    config = endpoint_config(
+        "the panel", endpoint, model, api_key, temperature, max_tokens, json_mode
+    )
     try:
         load_documents(docs)  # a missing or empty document fails before any call
     except JudgingError as err:
@@ -1194,7 +1181,9 @@ def judge_command(
     """Judge recorded episodes with a MAJ-EVAL panel: rate, debate per group, aggregate."""
     if bool(docs) == (personas is not None):
         raise fail("give either --docs (to build personas) or --personas (a personas file)")
-    config = _model_config(endpoint, model, api_key, temperature, max_tokens, json_mode)
+    config = endpoint_config(
+        "the panel", endpoint, model, api_key, temperature, max_tokens, json_mode
+    )
     try:
         judging = JudgeConfig(
             scale_min=scale_min,

@@ -95,12 +95,27 @@ def model_config(
     json_mode: bool,
 ) -> ModelConfig | None:
     """The endpoint --policy vlm calls (None for the baselines)."""
-    from webserv.policy.vlm import ModelConfig
-
     if policy is not PolicyChoice.vlm:
         return None
+    settings = (api_key, temperature, max_tokens, json_mode)
+    return endpoint_config("--policy vlm", endpoint, model, *settings)
+
+
+def endpoint_config(
+    needed_by: str,
+    endpoint: str | None,
+    model: str | None,
+    api_key: str,
+    temperature: float,
+    max_tokens: int,
+    json_mode: bool = False,
+) -> ModelConfig:
+    """The model endpoint of the command-line options; both missing ends the command (exit 2)
+    saying that ``needed_by`` needs them."""
+    from webserv.policy.vlm import ModelConfig
+
     if not (endpoint and model):
-        raise fail("--policy vlm needs --endpoint and --model")
+        raise fail(f"{needed_by} needs --endpoint and --model")
     return ModelConfig(
         endpoint=endpoint,
         model=model,
