@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from webserv.pool.backends.base import Backend, Instance
+from webserv.pool.backends.base import Backend, Instance, free_port
 from webserv.pool.golden import ensure_golden, recorded_params, seeded_source
 from webserv.pool.health import wait_healthy
 from webserv.pool.snapshot import DRIVERS, SnapshotStore
@@ -122,24 +120,6 @@ async def close_backend(backend: Backend) -> None:
     close = getattr(backend, "close", None)
     if close is not None:
         await close()
-
-
-# Each run starts at its own offset, so concurrent runs rarely probe the same ports.
-_PORTS = range(24000, 30000)
-_ports = itertools.islice(itertools.cycle(_PORTS), os.getpid() * 97 % len(_PORTS), None)
-
-
-def free_port() -> int:
-    """A free port below the ephemeral range (no outgoing connection can hold it)."""
-    for port in _ports:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
 
 
 @dataclass

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from benchmarks import browsergym_venv
 from benchmarks.report import Report
 from webserv.browser.session import SessionConfig
 from webserv.browser.tokens import TOKENIZER, count_tokens
+from webserv.pool.backends.base import free_port
 from webserv.sites.shop.accounts import CUSTOMER
 
 #: The shop's data at this scale (its recipe's seed): small, so seeding it takes seconds.
@@ -132,18 +132,12 @@ REVIEWS_LINK = 'a[href="#reviews"], a[href="#review-form"]'
 # ---- the shop ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def shop(golden: Path, latency_ms: int = 0) -> Iterator[str]:
     """A shop process over a fresh copy of ``golden``; yields its base URL."""
     with tempfile.TemporaryDirectory(prefix="bench-step-") as tmp:
         data = Path(shutil.copytree(golden, Path(tmp) / "data"))
-        port = _free_port()
+        port = free_port()
         command = [sys.executable, "-m", "webserv.sites.shop", "--data-dir", str(data)]
         proc = subprocess.Popen(
             [*command, "--port", str(port), "--latency-ms", str(latency_ms)],

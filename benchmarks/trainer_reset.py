@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from benchmarks.report import Report
 from webserv.browser.screenshot import Screenshots
 from webserv.browser.session import SessionConfig
 from webserv.env.config import runtime_for
+from webserv.pool.backends.base import free_port
 from webserv.rollout.envs import InProcessFleet
 from webserv.rollout.records import read_jsonl
 from webserv.rollout.runner import RolloutConfig, run_rollouts
@@ -111,16 +111,10 @@ def _in_process(warm: bool, task_id: int | str, n: int, gap_s: float) -> tuple[l
         env.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def _server(warm: bool) -> Iterator[str]:
     """``webserv serve`` with one standby instance, warm starts on or off; its base URL."""
-    port = _free_port()
+    port = free_port()
     flag = "--warm-starts" if warm else "--no-warm-starts"
     webserv = str(Path(sys.executable).with_name("webserv"))
     argv = [webserv, "serve", "--port", str(port), "--standby", "1", flag]

@@ -6,7 +6,6 @@ import contextlib
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,11 @@ import psutil
 import pytest
 from fastapi.testclient import TestClient
 
+# The one port picker, re-exported for the test modules that import it from here.
+from webserv.pool.backends.base import free_port
+
 SHOP_TEST_SCALE = 0.02
 SHOP_TEST_SEED = 42
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:

@@ -4,7 +4,6 @@ golden shop in a snapshot store, and a backend whose leftovers are removed after
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import docker
@@ -18,12 +17,6 @@ from webserv.sites.spec import SiteSpec
 
 #: Per test process, so two test runs on one engine never touch each other's containers.
 OWNER = f"dockertest-{os.getpid()}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
