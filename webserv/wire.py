@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from webserv.browser.observation import Observation, Tab
+from webserv.browser.observation import Observation
 from webserv.browser.screenshot import ScreenshotOptions
 
 TaskId = int | str
@@ -67,26 +67,13 @@ class StepRequest(BaseModel):
     action: str | dict[str, Any]
 
 
-class ObservationOut(BaseModel):
-    """An observation on the wire: the screenshot, if any, as base64."""
+class ObservationOut(Observation):
+    """An observation on the wire: :class:`Observation`'s fields, the screenshot as base64."""
 
-    url: str
-    title: str
-    tabs: list[Tab]
-    text: str
-    screenshot: str | None = Field(
+    # JSON carries the image as base64 text, not bytes.
+    screenshot: str | None = Field(  # type: ignore[assignment]
         None, description="Base64 PNG, JPEG or WebP of the viewport (as the env's options ask)."
     )
-    last_action: str = ""
-    last_action_error: str = ""
-    goal: str = ""
-    token_count: int
-    settle_ms: float
-    settled: bool
-    truncated: bool
-    blocked_urls: list[str] = Field(default_factory=list)
-    pending: list[str] = Field(default_factory=list)
-    answer: str | None = None
 
     @classmethod
     def of(cls, obs: Observation) -> ObservationOut:
