@@ -34,12 +34,12 @@ the server and its env took).
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol
 
 import gymnasium
 import httpx
 import numpy as np
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay
 
 from webserv.env.spaces import action_space, image, observation_space, to_gym
 from webserv.wire import GroupOut, ObservationOut, ResetOut, StepOut
@@ -63,6 +63,67 @@ class RemoteEnvError(RuntimeError):
         self.code = code
         self.message = message
         self.retry_after_s = retry_after_s
+
+
+class Unreachable(RemoteEnvError):
+    """The request did not get an answer: the connection could not be made, or (an idempotent
+    request) its answer was lost."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "unreachable", message)
+
+
+#: Read errors after which only an idempotent request may be sent again.
+LOST_ANSWER = (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout)
+
+
+def _retriable(error: BaseException) -> bool:
+    """Whether sending again cannot act twice: nothing was done (no connection, or the server
+    refused with Retry-After), or the request is idempotent (see ``attempt_failure``)."""
+    return isinstance(error, Unreachable) or (
+        isinstance(error, RemoteEnvError) and error.retry_after_s is not None
+    )
+
+
+def _wait(state: RetryCallState) -> float:
+    """What the server asked for (Retry-After), else 0.2 s doubling up to 5 s."""
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, RemoteEnvError) and error.retry_after_s is not None:
+        return error.retry_after_s
+    return min(0.2 * 2 ** (state.attempt_number - 1), 5.0)
+
+
+def retry_rules(retry_for_s: float) -> dict[str, Any]:
+    """The retries of both clients (tenacity's settings): the retriable failures of
+    :func:`_retriable` until the next wait would pass ``retry_for_s``; then the last failure
+    is raised as it is."""
+    return {
+        "retry": retry_if_exception(_retriable),
+        "wait": _wait,
+        "stop": stop_before_delay(retry_for_s),
+        "reraise": True,
+    }
+
+
+def attempt_failure(error: httpx.HTTPError, idempotent: bool, where: str) -> Exception:
+    """What a transport error of one attempt is: :class:`Unreachable` when sending again is
+    safe (no connection was made; an idempotent request's answer was lost), else itself."""
+    if isinstance(error, httpx.ConnectError):
+        return Unreachable(f"cannot connect to {where}: {error}")
+    if idempotent and isinstance(error, LOST_ANSWER):
+        return Unreachable(f"{where}: {error}")
+    return error
+
+
+def answer_error(response: httpx.Response) -> RemoteEnvError:
+    """A 4xx/5xx answer as the error it says (its Retry-After kept for a 429 or 503)."""
+    retry_after = response.headers.get("retry-after")
+    wait = float(retry_after) if retry_after and response.status_code in (429, 503) else None
+    try:
+        body = response.json()
+        return RemoteEnvError(response.status_code, body["error"], body["message"], wait)
+    except (ValueError, KeyError, TypeError):
+        return RemoteEnvError(response.status_code, "http_error", response.text[:500], wait)
 
 
 class EnvCalls(Protocol):
@@ -303,30 +364,17 @@ class HttpCalls:
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> httpx.Response:
         """Send one request, retrying only where that cannot act twice (see the module doc)."""
-        idempotent = method in ("GET", "DELETE")
-        deadline = time.monotonic() + self.retry_for_s
-        pause = 0.2
-        while True:
-            try:
-                response = self._send(method, path, body)
-            except httpx.ConnectError:
-                wait, failure = pause, RemoteEnvError(503, "unreachable", f"{self.base_url}{path}")
-            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as err:
-                if not idempotent:
-                    raise
-                wait, failure = pause, RemoteEnvError(503, "unreachable", f"{path}: {err}")
-            else:
-                if response.status_code < 400:
-                    return response
-                failure = _error(response)
-                retry_after = response.headers.get("retry-after")
-                if response.status_code not in (429, 503) or retry_after is None:
-                    raise failure
-                wait = float(retry_after)
-            if time.monotonic() + wait > deadline:
-                raise failure
-            time.sleep(wait)  # back off before asking again
-            pause = min(pause * 2, 5.0)
+        retrying = Retrying(**retry_rules(self.retry_for_s))
+        return retrying(self._attempt, method, path, body)
+
+    def _attempt(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        try:
+            response = self._send(method, path, body)
+        except httpx.HTTPError as err:
+            raise attempt_failure(err, method in ("GET", "DELETE"), self.base_url + path) from err
+        if response.status_code >= 400:
+            raise answer_error(response)
+        return response
 
 
 if REMOTE_ENV_ID not in gymnasium.registry:
@@ -337,11 +385,3 @@ if REMOTE_ENV_ID not in gymnasium.registry:
         nondeterministic=True,
         disable_env_checker=False,
     )
-
-
-def _error(response: httpx.Response) -> RemoteEnvError:
-    try:
-        body = response.json()
-        return RemoteEnvError(response.status_code, body["error"], body["message"])
-    except (ValueError, KeyError, TypeError):
-        return RemoteEnvError(response.status_code, "http_error", response.text[:500])

@@ -4,21 +4,20 @@ The same calls as :class:`webserv.client.RemoteWebEnv`, made asynchronously (one
 ``httpx.AsyncClient`` for every env of a run, so hundreds of envs step from one event loop)
 and keeping the observation as the server sent it (the screenshot stays a PNG, which is
 what the run records). A group is created with ``POST /v1/groups``: the server starts every
-member's first episode from identical instances. Requests the server refused with 429/503
-and Retry-After, and connections that could not be made, are retried until ``retry_for_s``;
-nothing else is, so a step is never sent twice.
+member's first episode from identical instances. Retries follow the synchronous client's
+rules (:func:`webserv.client.retry_rules`): a request is sent again only when that cannot
+act twice, so a step is never sent twice.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
+from tenacity import AsyncRetrying
 
-from webserv.client import ENDED_CODES, RemoteEnvError
+from webserv.client import ENDED_CODES, RemoteEnvError, answer_error, attempt_failure, retry_rules
 from webserv.rollout.envs import EnvStep, RolloutEnv
 from webserv.tasks.config import TaskConfig
 from webserv.wire import ObservationOut
@@ -51,34 +50,19 @@ class _Api:
         body: dict[str, Any] | None = None,
         retry_for_s: float | None = None,
     ) -> Any:
-        deadline = time.monotonic() + (self.retry_for_s if retry_for_s is None else retry_for_s)
-        pause = 0.2
-        while True:
-            try:
-                response = await self.http.request(method, path, json=body)
-            except httpx.ConnectError as err:  # nothing was sent: safe to try again
-                if time.monotonic() + pause > deadline:
-                    raise RemoteEnvError(
-                        503, "unreachable", f"cannot connect to {self.http.base_url}: {err}"
-                    ) from err
-                await asyncio.sleep(pause)  # back off before connecting again
-                pause = min(pause * 2, 5.0)
-                continue
-            if response.status_code < 400:
-                return response.json()
-            retry_after = response.headers.get("retry-after")
-            if response.status_code in (429, 503) and retry_after is not None:
-                wait = float(retry_after)
-                if time.monotonic() + wait <= deadline:
-                    await asyncio.sleep(wait)  # the server asked us to come back then
-                    continue
-            try:
-                error = response.json()
-                raise RemoteEnvError(response.status_code, error["error"], error["message"])
-            except (ValueError, KeyError, TypeError):
-                raise RemoteEnvError(
-                    response.status_code, "http_error", response.text[:500]
-                ) from None
+        """The JSON answer of one request, retried as :func:`webserv.client.retry_rules` say."""
+        wait = self.retry_for_s if retry_for_s is None else retry_for_s
+        return await AsyncRetrying(**retry_rules(wait))(self._attempt, method, path, body)
+
+    async def _attempt(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        try:
+            response = await self.http.request(method, path, json=body)
+        except httpx.HTTPError as err:
+            where = f"{self.http.base_url}{path}"
+            raise attempt_failure(err, method in ("GET", "DELETE"), where) from err
+        if response.status_code >= 400:
+            raise answer_error(response)
+        return response.json()
 
     async def close(self) -> None:
         await self.http.aclose()
