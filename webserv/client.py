@@ -151,17 +151,32 @@ ENDED_CODES = ("env_gone", "env_lost", "not_found")
 
 
 class RemoteWebEnv(gymnasium.Env[dict[str, Any], str]):
-    """One env on a webserv server; actions are strings in the action grammar.
+    """One env on a webserv server; actions are strings in the action grammar. Its spaces,
+    observations, rewards and info keys are :class:`webserv.env.WebEnv`'s.
 
-    ``site`` is one the server serves (default: its first), ``suite`` one it offers (default:
-    the site's). ``task`` fixes the task of every episode (else
-    ``reset(options={"task_id": ...})`` or the seeded choice of the server picks it).
-    ``timeout_s`` bounds each HTTP call; ``retry_for_s`` bounds how long refused or
-    unreachable calls are retried. ``transport`` replaces the HTTP connection (e.g.
-    ``httpx.MockTransport``).
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:8100``.
+        token: its bearer token, if it has one.
+        site: a site it serves (default: its first; a replay site serves recorded sessions).
+        suite: a suite it offers (default: the site's).
+        task: the task of every episode (else ``reset(options={"task_id": ...})`` or the
+            server's seeded choice picks it).
+        max_steps: steps after which an episode is truncated.
+        screenshot: add an RGB ``screenshot`` to each observation.
+        token_budget: cl100k tokens the page text is fitted into.
+        render_mode: ``ansi`` or ``rgb_array``.
+        timeout_s: bounds each HTTP call.
+        retry_for_s: bounds how long refused or unreachable calls are retried (a call is
+            sent again only when that cannot act twice).
+        client_id: who you are, in the server's env list (``X-Webserv-Client``).
+        transport: replaces the HTTP connection (e.g. ``httpx.MockTransport``).
+
+    Raises:
+        RemoteEnvError: what the server answered (its status, ``code`` and message), e.g.
+            ``env_gone`` for an env whose TTL ran out.
     """
 
-    # An instance attribute in Gymnasium\'s Env, read from the class as Gymnasium does.
+    # An instance attribute in Gymnasium's Env, read from the class as Gymnasium does.
     metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(

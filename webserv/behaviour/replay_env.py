@@ -369,7 +369,7 @@ class ReplayEnv(gymnasium.Env[dict[str, Any], str]):
         screenshot: add the recorded screenshot (black when a step has none).
     """
 
-    # An instance attribute in Gymnasium\'s Env, read from the class as Gymnasium does.
+    # An instance attribute in Gymnasium's Env, read from the class as Gymnasium does.
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(

@@ -38,13 +38,24 @@ from webserv.tasks.suite import load_suite
 class WebEnv(gymnasium.Env[dict[str, Any], str]):
     """One environment over a task suite; actions are strings in the action grammar.
 
-    ``suite`` is a suite name, a suite directory or a WebArena task file; without it, the
-    suite of ``site``. ``site`` (``NAME``, ``NAME:BACKEND`` or ``NAME:url=BASE_URL``, or a
-    list of them) says which sites serve the tasks; without it, the suite's own sites on
-    the process backend.
+    Args:
+        suite: a suite name, a suite directory or a WebArena task file; without it, the
+            suite of ``site``.
+        site: ``NAME``, ``NAME:BACKEND`` or ``NAME:url=BASE_URL`` (or a list of them): the
+            sites that serve the tasks; without it, the suite's own sites on the process
+            backend.
+        task_ids: the tasks a seeded reset draws from (default: all of the suite's).
+        max_steps: steps after which an episode is truncated.
+        screenshot: add an RGB ``screenshot`` of the viewport to each observation.
+        token_budget: cl100k tokens the page text is fitted into.
+        render_mode: ``ansi`` (the page text) or ``rgb_array`` (a screenshot).
+        runtime_config: the sites' backends, golden data and pools
+            (:class:`~webserv.env.config.RuntimeConfig` or its dict).
+        judge: the ``fuzzy_match`` judge of WebArena's evaluators (none: those checks are
+            reported not evaluable).
     """
 
-    # An instance attribute in Gymnasium\'s Env, read from the class as Gymnasium does.
+    # An instance attribute in Gymnasium's Env, read from the class as Gymnasium does.
     metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
@@ -96,7 +107,17 @@ class WebEnv(gymnasium.Env[dict[str, Any], str]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Start an episode: ``options={"task_id": ...}`` picks the task, else the seeded RNG."""
+        """Start an episode on fresh site instances.
+
+        Args:
+            seed: seeds the task drawn when ``options`` names none.
+            options: ``{"task_id": ID}`` picks the task.
+
+        Returns:
+            The first observation (url, title, tabs, text, goal, last_action,
+            last_action_error, token_count, settle_ms; screenshot if asked) and the info
+            (task_id, intent, instance_url, lease, settled, pending, warm_start, timings).
+        """
         super().reset(seed=seed)
         options = options or {}
         if options.get("task_id") is not None:
@@ -109,6 +130,18 @@ class WebEnv(gymnasium.Env[dict[str, Any], str]):
         return self._convert(obs), info
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """Carry out one action and wait for the page to settle.
+
+        Args:
+            action: one call of the action grammar (``click("12")``, ``type("7", "shoes",
+                submit=True)``, ``stop("answer")``, ...) or an OPeRA action object.
+
+        Returns:
+            The observation; the reward (the task's score when the episode ends, else 0);
+            terminated (``stop`` was called); truncated (``max_steps`` reached); the info
+            (step, last_action_error, settle_ms, settled, pending, target, timings, and at
+            the end the evaluation). A bad action is reported in ``last_action_error``.
+        """
         loop, session = self._ensure()
         result = loop.run(session.step(action))
         self._last = result.observation

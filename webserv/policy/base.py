@@ -100,7 +100,19 @@ class Policy(Protocol):
 
     name: str
 
-    async def act(self, observation: Mapping[str, Any], history: Sequence[Turn]) -> Decision: ...
+    async def act(self, observation: Mapping[str, Any], history: Sequence[Turn]) -> Decision:
+        """Decide the next action.
+
+        Args:
+            observation: the page as an env gives it (its keys: url, title, tabs, text, goal,
+                last_action_error, screenshot bytes when taken).
+            history: the episode's earlier turns (on a replay, the recorded shopper's).
+
+        Returns:
+            The decision: the action in the env's grammar (None after a format error), its
+            OPeRA form, the rationale, the raw model output, usage and timings.
+        """
+        ...
 
 
 def opera_form(action: Action) -> dict[str, Any] | None:
