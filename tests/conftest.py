@@ -20,6 +20,18 @@ from fastapi.testclient import TestClient
 # The one port picker, re-exported for the test modules that import it from here.
 from webserv.pool.backends.base import free_port
 
+# The shared fixtures, each defined once for the whole run: a session-scoped one is built
+# once, whichever modules use it.
+pytest_plugins = [
+    "browser_fixtures",
+    "docker_fixtures",
+    "env_fixtures",
+    "parity_fixtures",
+    "plugin_fixtures",
+    "pool_fixtures",
+    "server_fixtures",
+]
+
 SHOP_TEST_SCALE = 0.02
 SHOP_TEST_SEED = 42
 

@@ -7,14 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import env_fixtures
 import psutil
 import pytest
 
 from benchmarks.cluster import LOST_TIMEOUT_S, MODEL_HOSTS, MODEL_ROLLOUTS, model, node_counts, run
 from benchmarks.report import Report
-
-suite_golden = env_fixtures.suite_golden
 
 
 def test_node_counts_parse_and_refuse_nonsense():

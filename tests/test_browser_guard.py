@@ -21,8 +21,6 @@ from webserv.browser.chromium import BUILDS
 from webserv.browser.guard import ClosedPort, UrlGuard
 from webserv.browser.session import BrowserPool, BrowserSession
 
-pytest_plugins = ["browser_fixtures"]
-
 GUARD = UrlGuard(["127.0.0.1:8000", "localhost"])
 
 

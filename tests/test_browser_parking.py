@@ -11,7 +11,6 @@ from pool_fixtures import until
 
 from webserv.browser.session import BrowserPool, BrowserSession, SessionConfig
 
-pytest_plugins = ["browser_fixtures"]
 pytestmark = pytest.mark.browser
 
 #: What a page can leave behind in its context, as the page sees it.

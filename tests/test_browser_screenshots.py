@@ -15,8 +15,6 @@ from webserv.policy.prompt import image_tokens
 from webserv.rollout.records import RunWriter
 from webserv.wire import EnvOptions
 
-pytest_plugins = ["browser_fixtures"]
-
 
 def size(image: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(image)) as opened:

@@ -12,7 +12,6 @@ from browser_helpers import element_id
 from webserv.browser import actions
 from webserv.browser.session import CRASHED, BrowserPool, BrowserSession, SessionConfig
 
-pytest_plugins = ["browser_fixtures"]
 pytestmark = pytest.mark.browser
 
 

@@ -12,7 +12,6 @@ from benchmarks.step import shop
 from webserv.browser.session import BrowserPool, BrowserSession
 from webserv.sites.shop.accounts import CUSTOMER
 
-pytest_plugins = ["browser_fixtures"]
 pytestmark = pytest.mark.browser
 
 API_LATENCY_MS = 1_200

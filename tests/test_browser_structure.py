@@ -14,7 +14,6 @@ from browser_helpers import element_id
 from webserv.browser.observation import Observation
 from webserv.browser.session import BrowserPool, BrowserSession, SessionConfig
 
-pytest_plugins = ["browser_fixtures"]
 pytestmark = pytest.mark.browser
 
 

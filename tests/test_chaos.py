@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import env_fixtures
 import pytest
 
 from benchmarks.chaos import COUNTERS, FAULTS, run
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
-
-suite_golden = env_fixtures.suite_golden
 
 
 def test_one_fault_of_each_kind_leaves_every_counter_at_zero(suite_golden: Path):

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import env_fixtures
 import gymnasium
 import httpx
 import numpy as np
@@ -18,8 +17,6 @@ from gymnasium.utils.env_checker import check_env
 
 from webserv.client import REMOTE_ENV_ID, RemoteEnvError, RemoteWebEnv
 from webserv.tasks.suite import load_suite
-
-suite_golden = env_fixtures.suite_golden
 
 WIRE_OBS = {
     "url": "http://127.0.0.1:1/",

@@ -33,7 +33,6 @@ from webserv.server.config import ServerConfig
 
 pytestmark = [pytest.mark.cluster, pytest.mark.browser, pytest.mark.redis, pytest.mark.slow]
 
-suite_golden = env_fixtures.suite_golden
 NODES = ["wsn-a", "wsn-b", "wsn-c"]
 #: Envs one node opens at most: the cluster is full at 3 x MAX_ENVS.
 MAX_ENVS = 4

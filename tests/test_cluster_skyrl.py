@@ -9,7 +9,6 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import env_fixtures
 import httpx
 import pytest
 import server_fixtures
@@ -23,9 +22,6 @@ from webserv.cluster.skyrl import WebservTextEnv  # noqa: E402 (needs skyrl_gym)
 
 pytestmark = pytest.mark.browser
 
-suite_golden = env_fixtures.suite_golden
-runtime_config = env_fixtures.runtime_config
-server_runtime = server_fixtures.server_runtime
 
 PROMPT = [{"role": "user", "content": "Work in the shop's admin."}]
 

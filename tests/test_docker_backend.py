@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
-import docker_fixtures
 import httpx
 import pytest
+from conftest import free_port
 from pool_fixtures import admin_sign_in
 
 from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL, Instance
@@ -22,12 +22,6 @@ from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.spec import SiteSpec
 
 pytestmark = pytest.mark.docker
-
-engine = docker_fixtures.engine
-images = docker_fixtures.images
-docker_shop = docker_fixtures.docker_shop
-shop_store = docker_fixtures.shop_store
-docker_backend = docker_fixtures.docker_backend
 
 
 def _sessions(data_dir: Path) -> int:
@@ -50,7 +44,7 @@ async def _launch(backend: DockerBackend, spec: SiteSpec, store: SnapshotStore) 
     """Start an instance on a fresh clone and wait until its health URL answers."""
     name = f"d-{uuid.uuid4().hex[:8]}"
     data_dir = store.clone("shop", name)
-    instance = await backend.start(spec, name, data_dir, docker_fixtures.free_port())
+    instance = await backend.start(spec, name, data_dir, free_port())
 
     async def alive() -> bool:
         return await backend.alive(instance)
@@ -144,10 +138,10 @@ async def test_missing_image_is_a_clear_error(
 ) -> None:
     spec = docker_shop.model_copy(update={"image": "webserv/absent:none"})
     with pytest.raises(DockerError, match="webserv images build"):
-        await docker_backend.start(spec, "absent", tmp_path, docker_fixtures.free_port())
+        await docker_backend.start(spec, "absent", tmp_path, free_port())
     no_image = docker_shop.model_copy(update={"image": None})
     with pytest.raises(DockerError, match="needs image"):
-        await docker_backend.start(no_image, "none", tmp_path, docker_fixtures.free_port())
+        await docker_backend.start(no_image, "none", tmp_path, free_port())
 
 
 async def test_a_stopped_engine_is_a_clear_error(

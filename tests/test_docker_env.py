@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import docker
-import docker_fixtures
 import env_fixtures
 import gymnasium
 import httpx
@@ -17,10 +16,6 @@ from webserv.client import RemoteWebEnv
 from webserv.pool.backends.base import OWNER_LABEL
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
-
-engine = docker_fixtures.engine
-images = docker_fixtures.images
-suite_golden = env_fixtures.suite_golden
 
 
 def containers_of(engine: docker.DockerClient, owner: str) -> list[str]:

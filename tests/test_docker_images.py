@@ -29,10 +29,6 @@ from webserv.pool.images.build import (
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.registry import get as get_site
 
-engine = docker_fixtures.engine
-images = docker_fixtures.images
-shop_store = docker_fixtures.shop_store
-
 
 def test_site_requirements_pin_installed_versions_transitively() -> None:
     pins = dict(pin.split("==") for pin in site_requirements())

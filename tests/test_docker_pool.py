@@ -24,12 +24,6 @@ from webserv.sites.spec import SiteSpec
 
 pytestmark = pytest.mark.docker
 
-engine = docker_fixtures.engine
-images = docker_fixtures.images
-docker_shop = docker_fixtures.docker_shop
-shop_store = docker_fixtures.shop_store
-runtime_backend = docker_fixtures.runtime_backend
-
 
 def _manager(
     backend: DockerBackend, store: SnapshotStore, spec: SiteSpec, state_dir: Path | None = None

@@ -21,12 +21,6 @@ from webserv.sites.spec import SiteSpec
 
 pytestmark = pytest.mark.docker
 
-engine = docker_fixtures.engine
-images = docker_fixtures.images
-docker_shop = docker_fixtures.docker_shop
-shop_store = docker_fixtures.shop_store
-runtime_backend = docker_fixtures.runtime_backend
-
 
 def _run(engine: docker.DockerClient, handle: str, *argv: str) -> str:
     result = engine.api.exec_create(handle, list(argv))

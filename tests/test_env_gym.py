@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import env_fixtures
 import gymnasium
 import numpy as np
 import pytest
@@ -13,9 +12,6 @@ from webserv.env.runtime import RuntimeConfig
 from webserv.tasks.suite import load_suite
 
 pytestmark = pytest.mark.browser
-
-suite_golden = env_fixtures.suite_golden
-runtime_config = env_fixtures.runtime_config
 
 
 def order_total_task() -> tuple[int | str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import env_fixtures
 import pytest
 
 from webserv.env.runner import run_suite
@@ -17,10 +16,6 @@ from webserv.tasks.suite import Suite
 
 pytestmark = pytest.mark.browser
 
-suite_golden = env_fixtures.suite_golden
-runtime_config = env_fixtures.runtime_config
-suite = env_fixtures.suite
-runtime = env_fixtures.runtime
 WEBARENA_TASKS = Path(__file__).parent / "data" / "webarena_shopping_admin_tasks.json"
 
 

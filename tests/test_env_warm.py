@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-import env_fixtures
 import pytest
 
 from webserv.env.config import RuntimeConfig
@@ -17,11 +16,6 @@ from webserv.tasks.config import TaskConfig
 from webserv.tasks.suite import Suite
 
 pytestmark = pytest.mark.browser
-
-suite_golden = env_fixtures.suite_golden
-runtime_config = env_fixtures.runtime_config
-suite = env_fixtures.suite
-runtime = env_fixtures.runtime
 
 
 def storefront_task(suite: Suite) -> TaskConfig:

@@ -11,8 +11,6 @@ from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.plugin import GoldenUnavailable
 from webserv.sites.registry import get as get_site
 
-suite_golden = env_fixtures.suite_golden
-
 
 def test_ensure_golden_seeds_once(tmp_path, monkeypatch):
     monkeypatch.setenv("WEBSERV_HOME", str(tmp_path / "home"))

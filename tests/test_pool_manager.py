@@ -20,11 +20,6 @@ from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.registry import get as get_site
 from webserv.sites.spec import SiteSpec
 
-pool_shop_seed = pool_fixtures.pool_shop_seed
-process_backend = pool_fixtures.process_backend
-copy_store = pool_fixtures.copy_store
-shop = pool_fixtures.shop
-
 
 def _manager(backend: ProcessBackend, store: SnapshotStore, spec: SiteSpec, **kw) -> PoolManager:
     standby = kw.pop("standby", 1)

@@ -17,12 +17,6 @@ from webserv.pool.health import NotReady, wait_healthy
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.spec import SiteSpec
 
-pool_shop_seed = pool_fixtures.pool_shop_seed
-process_backend = pool_fixtures.process_backend
-copy_store = pool_fixtures.copy_store
-shop = pool_fixtures.shop
-
-
 _ports = iter(range(31000, 32000))
 
 

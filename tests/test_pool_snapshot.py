@@ -9,13 +9,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pool_fixtures
 import pytest
 from pool_fixtures import BTRFS_ROOT, needs_btrfs
 
 from webserv.pool.snapshot import SnapshotError, SnapshotStore, detect_driver
-
-pool_shop_seed = pool_fixtures.pool_shop_seed
 
 DRIVERS = [
     pytest.param("btrfs", marks=[pytest.mark.btrfs, needs_btrfs]),

@@ -12,10 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pool_fixtures
 import psutil
 import pytest
 from conftest import free_port
+from pool_fixtures import until
 from typer.testing import CliRunner
 
 from webserv.cli import app
@@ -23,10 +23,6 @@ from webserv.pool.backends.process import ProcessBackend
 from webserv.pool.backends.zygote import MODULE
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.registry import get as get_site
-
-pool_shop_seed = pool_fixtures.pool_shop_seed
-copy_store = pool_fixtures.copy_store
-until = pool_fixtures.until
 
 OWNER = "zygotetest"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import env_fixtures
 import httpx
 import pytest
 import server_fixtures
@@ -19,10 +18,6 @@ from webserv.server.config import ServerConfig
 from webserv.tasks.suite import load_suite
 
 pytestmark = pytest.mark.browser
-
-suite_golden = env_fixtures.suite_golden
-runtime_config = env_fixtures.runtime_config
-server_runtime = server_fixtures.server_runtime
 
 
 async def test_scripted_rollout_on_a_server_with_a_group(

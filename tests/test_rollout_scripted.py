@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import env_fixtures
 import pytest
 import server_fixtures
 from chat_server import chat_server
@@ -22,8 +21,6 @@ from webserv.tasks.suite import load_suite
 
 pytestmark = pytest.mark.browser
 
-suite_golden = env_fixtures.suite_golden
-runtime_config = env_fixtures.runtime_config
 server_runtime = server_fixtures.server_runtime  # one runtime for every test that needs one
 
 

@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-import env_fixtures
 import httpx
 import pytest
 import server_fixtures
@@ -16,10 +15,6 @@ from webserv.server.config import ServerConfig
 from webserv.tasks.suite import load_suite
 
 pytestmark = pytest.mark.browser
-
-suite_golden = env_fixtures.suite_golden
-runtime_config = env_fixtures.runtime_config
-server_runtime = server_fixtures.server_runtime
 
 
 def config(**values: object) -> ServerConfig:

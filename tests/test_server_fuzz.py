@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import env_fixtures
 import httpx
 import pytest
 import schemathesis
@@ -17,7 +16,6 @@ from schemathesis.checks import not_a_server_error
 
 pytestmark = pytest.mark.browser
 
-suite_golden = env_fixtures.suite_golden
 TOKEN = "fuzz-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: Examples per endpoint: enough to reach every error path, few enough for a fast suite.

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import env_fixtures
 import httpx
 import pytest
 import server_fixtures
@@ -16,11 +15,6 @@ from webserv.env.runtime import EnvRuntime
 from webserv.server.config import ServerConfig
 
 pytestmark = pytest.mark.browser
-
-suite_golden = env_fixtures.suite_golden
-runtime_config = env_fixtures.runtime_config
-server_runtime = server_fixtures.server_runtime
-flaky_redis = server_fixtures.flaky_redis
 
 
 def config(**values: Any) -> ServerConfig:

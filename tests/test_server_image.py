@@ -7,13 +7,10 @@ from importlib import metadata
 from pathlib import Path
 
 import docker
-import docker_fixtures
 import pytest
 
 from webserv.pool.images.build import BuiltImage, webserv_wheel
 from webserv.server.image import SERVER_IMAGE, build_server, server_requirements
-
-engine = docker_fixtures.engine
 
 VERSION = metadata.version("webserv")
 

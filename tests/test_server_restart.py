@@ -7,7 +7,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import env_fixtures
 import httpx
 import psutil
 import pytest
@@ -17,9 +16,6 @@ import server_fixtures
 from webserv.pool.backends.process import ProcessBackend
 
 pytestmark = [pytest.mark.redis, pytest.mark.browser]
-
-suite_golden = env_fixtures.suite_golden
-redis_url = server_fixtures.redis_url
 
 
 def live_instances(home: Path, owner: str) -> set[str]:

@@ -22,9 +22,6 @@ from webserv.server.store import (
     StoreUnavailable,
 )
 
-redis_url = server_fixtures.redis_url
-flaky_redis = server_fixtures.flaky_redis
-
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[LeaseStore]:

@@ -17,8 +17,6 @@ from webserv.browser.session import BrowserPool, SessionConfig
 from webserv.sites.shop import accounts, db
 from webserv.sites.shop.app import create_app
 
-pytest_plugins = ["browser_fixtures"]
-
 PAGES = [
     "/admin/dashboard",
     "/admin/orders",

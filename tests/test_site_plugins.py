@@ -17,7 +17,6 @@ from pathlib import Path
 import env_fixtures
 import gymnasium
 import httpx
-import plugin_fixtures
 import pytest
 
 from benchmarks.serving import free_port, server_process
@@ -30,9 +29,6 @@ from webserv.pool.golden import seed_data
 from webserv.sites import registry
 from webserv.tasks.config import TaskConfig
 from webserv.tasks.suite import load_suite
-
-hello_plugin = plugin_fixtures.hello_plugin
-suite_golden = env_fixtures.suite_golden
 
 
 def webserv(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

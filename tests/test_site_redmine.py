@@ -36,7 +36,6 @@ from webserv.sites.redmine.tasks import generate as suite_generator
 from webserv.sites.registry import get as get_site
 from webserv.tasks.suite import load_suite
 
-engine = docker_fixtures.engine
 SITE = get_site("redmine")
 PARAMS = load_suite("redmine").manifest.golden["redmine"]
 OWNER = f"{docker_fixtures.OWNER}-redmine"

@@ -36,7 +36,6 @@ from webserv.tasks.suite import load_suite
 
 pytestmark = [pytest.mark.docker]
 
-engine = docker_fixtures.engine
 SITE = get_site("wordpress")
 PARAMS = load_suite("wordpress").manifest.golden["wordpress"]
 OWNER = f"{docker_fixtures.OWNER}-wordpress"

@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 from typing import ClassVar
 
-import env_fixtures
 import pytest
 
 from webserv.browser.actions import parse
@@ -23,7 +22,6 @@ from webserv.sites.spec import SiteAlias, SiteSpec
 from webserv.tasks.config import load_tasks
 from webserv.tasks.suite import load_suite
 
-suite_golden = env_fixtures.suite_golden
 WEBARENA_TASKS = Path(__file__).parent / "data" / "webarena_shopping_admin_tasks.json"
 
 

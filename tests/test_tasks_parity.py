@@ -70,7 +70,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-import parity_fixtures
 import pytest
 from parity_fixtures import (
     BASE_URLS,
@@ -101,7 +100,6 @@ RAW_TASKS: list[dict[str, Any]] = json.loads(RAW_FILE.read_text())
 BY_ID = {task["task_id"]: task for task in RAW_TASKS}
 SEED = 812
 
-webarena = parity_fixtures.webarena
 
 #: (task id, case) -> why webserv scores it differently from WebArena (xfail, strict).
 KNOWN_GAPS: dict[tuple[int | str, str], str] = {}

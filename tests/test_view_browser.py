@@ -16,7 +16,6 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import env_fixtures
 import httpx
 import pytest
 import pytest_asyncio
@@ -39,9 +38,6 @@ from webserv.view.sources import discover
 pytestmark = pytest.mark.browser
 
 records = test_view.records
-suite_golden = env_fixtures.suite_golden
-runtime_config = env_fixtures.runtime_config
-server_runtime = server_fixtures.server_runtime
 
 #: How long the page may take to show what the server now has: the dashboard reads every
 #: 2 s; a loaded machine is slower.
