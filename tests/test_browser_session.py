@@ -383,3 +383,51 @@ async def test_wrapped_and_scrolled_links_are_clicked_at_once(
         obs = await session.step(f'click("{element_id(obs, "link", name)}")')
         assert not obs.last_action_error, obs.last_action_error
     assert "clicked: wrapped far" in obs.text
+
+
+#: Fields of every kind typing treats differently, each counting the input events it gets.
+FIELDS = """<!doctype html><title>fields</title>
+<form action="/second.html">
+<input id="q" name="q" aria-label="Query" value="old text">
+<textarea id="note" name="note" aria-label="Note">old note</textarea>
+<input type="number" id="n" name="n" aria-label="Count" value="3">
+<input id="fixed" name="fixed" aria-label="Fixed" value="keep" readonly>
+<div contenteditable="true" aria-label="Editor" role="textbox">old</div>
+<button>Go</button>
+</form>
+<script>
+window.inputs = 0;
+document.addEventListener('input', () => window.inputs++);
+</script>"""
+
+
+async def test_typing_replaces_the_text_of_every_kind_of_field(
+    session: BrowserSession, pages_url: str
+):
+    await session.start(f"{pages_url}/basic.html")
+    await session.page.set_content(FIELDS)
+    obs = await session.observe()
+    ids = {
+        name: element_id(obs, "textbox", name)
+        for name in ("Query", "Note", "Count", "Fixed", "Editor")
+    }
+    count = ids["Count"]
+    for name, text in (("Query", "desk lamp"), ("Note", "two\nlines"), ("Editor", "new")):
+        obs = await session.step(f'type("{ids[name]}", {text!r})')
+        assert not obs.last_action_error
+    assert await session.page.evaluate(
+        "() => [q.value, note.value, document.querySelector('[contenteditable]').textContent]"
+    ) == ["desk lamp", "two\nlines", "new"]
+    assert await session.page.evaluate("() => window.inputs") >= 3  # the page saw the typing
+
+    obs = await session.step(f'type("{count}", "12")')
+    assert not obs.last_action_error and await session.page.evaluate("() => n.value") == "12"
+    obs = await session.step(f'type("{count}", "twelve")')
+    assert "could not type into element" in obs.last_action_error
+    obs = await session.step(f'type("{ids["Fixed"]}", "changed")')
+    assert "is not a text field" in obs.last_action_error
+    obs = await session.step(f'type("{ids["Query"]}", "")')
+    assert await session.page.evaluate("() => [q.value, fixed.value]") == ["", "keep"]
+
+    obs = await session.step(f'type("{ids["Query"]}", "lamp", submit=True)')
+    assert "/second.html?q=lamp&" in obs.url

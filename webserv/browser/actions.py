@@ -167,6 +167,25 @@ _PROBE = """(els, arm) => {
   return state;
 }"""
 
+_PROBE_BY_ID = f"""([id, arm]) => ({_PROBE})(
+  [...document.querySelectorAll(`[data-wsid="${{CSS.escape(id)}}"]`)].slice(0, 1), arm)"""
+
+# Focus a text field of the main frame (a number field when the text is a number) and select
+# its text; false for anything else (other input types, read-only fields, editable elements),
+# which Playwright's fill handles.
+_SELECT_TEXT = """([id, text]) => {
+  const el = document.querySelector(`[data-wsid="${CSS.escape(id)}"]`);
+  const TEXT = ['', 'text', 'search', 'email', 'url', 'tel', 'password'];
+  const number = el instanceof HTMLInputElement && el.type === 'number'
+    && text.trim() !== '' && !Number.isNaN(Number(text));
+  const field = el instanceof HTMLTextAreaElement
+    || (el instanceof HTMLInputElement && TEXT.includes(el.type)) || number;
+  if (!field || el.readOnly || el.disabled) return false;
+  el.focus();
+  el.select();
+  return document.activeElement === el;
+}"""
+
 _HIT = """() => {
   const guard = window.__wsHitGuard;
   if (!guard) return true;
@@ -193,7 +212,12 @@ async def _target(controls: Controls, element_id: str, arm: bool = False) -> _Ta
     ``arm`` prepares a direct click (see :func:`click`).
     """
     locator = controls.element(element_id)
-    state = await locator.evaluate_all(_PROBE, arm)
+    if "." in element_id:  # inside an iframe: found through Playwright's frame locators
+        state = await locator.evaluate_all(_PROBE, arm)
+    else:
+        # In the main frame, one evaluation finds and probes it: a locator's first use in a
+        # document injects Playwright's selector engine first (tens of ms on every new page).
+        state = await controls.page.evaluate(_PROBE_BY_ID, [element_id, arm])
     if state is None:
         raise ActionError(
             f"no element with id {element_id} on the page; use an id from the latest observation"
@@ -275,7 +299,18 @@ async def type_(c: Controls, id: str, text: str, submit: bool = False) -> None:
 
     Examples: type("5", "usb cable"), type("5", "usb cable", submit=True)
     """
-    locator = (await _target(c, id)).locator
+    target = await _target(c, id)
+    locator = target.locator
+    if "." not in id and target.visible and await c.page.evaluate(_SELECT_TEXT, [id, text]):
+        # A plain text field of the main frame, focused with its text selected: the typed
+        # text replaces it as Playwright's fill would, without its selector engine.
+        if text:
+            await c.page.keyboard.insert_text(text)
+        else:
+            await c.page.keyboard.press("Delete")
+        if submit:
+            await c.page.keyboard.press("Enter")  # see below
+        return
     try:
         await locator.fill(text, timeout=c.action_timeout_ms)
     except PlaywrightError as err:
