@@ -11,8 +11,10 @@ prepare the next start. The first reset of each variant (runtime or server start
 
 ``steps_per_s``: one env of the scripted shopper (``webserv rollout`` in-process) on the
 storefront tasks, steps over wall time with resets included, as before (cold starts, the full
-Chromium build, Playwright's PNG screenshots) and now (warm starts, the headless shell, JPEG or
-WebP through DevTools; JPEG on the full build too, to tell the two apart), with and without
+Chromium build, elements found through Playwright locators, Playwright's fill, Playwright's PNG
+screenshots after the DOM capture) and now (warm starts, the headless shell, one evaluation per
+element, JPEG or WebP through DevTools started during the settle wait's quiet window; JPEG on
+the full build too, to tell the two apart), with and without
 screenshots, each variant run ``rounds`` times in turns. The ``steps_per_s`` row
 says where the runs' wall time went (``reset_s``, ``step_s``, ``policy_s``, ``other_s``);
 ``screenshot_ms`` is what one screenshot took and ``screenshot_bytes`` its size.
@@ -36,6 +38,7 @@ import gymnasium
 import httpx
 
 from benchmarks.report import Report
+from webserv.browser import actions
 from webserv.browser.screenshot import Screenshots
 from webserv.browser.session import SessionConfig
 from webserv.env.config import runtime_for
@@ -48,10 +51,10 @@ from webserv.tasks.suite import load_suite
 #: How sessions ran before: the full Chromium build (now: the headless shell).
 BEFORE_BROWSER = "chromium"
 
-#: The rollout variants: (name, warm starts, screenshot settings or None, Playwright's PNG,
-#: Chromium build or None for the default).
+#: The rollout variants: (name, warm starts, screenshot settings or None, steps as before (see
+#: ``_as_before``), Chromium build or None for the default).
 ROLLOUTS: tuple[tuple[str, bool, dict[str, Any] | None, bool, str | None], ...] = (
-    ("before-no-screenshots", False, None, False, BEFORE_BROWSER),
+    ("before-no-screenshots", False, None, True, BEFORE_BROWSER),
     ("before-png-screenshots", False, {"screenshot_format": "png"}, True, BEFORE_BROWSER),
     ("now-no-screenshots", True, None, False, None),
     ("now-png-screenshots", True, {"screenshot_format": "png"}, False, None),
@@ -157,28 +160,37 @@ def _over_http(warm: bool, task_id: int | str, n: int, gap_s: float) -> tuple[li
 
 
 @contextmanager
-def _playwright_png(enabled: bool) -> Iterator[None]:
-    """Screenshots as before: Playwright's PNG of the viewport (its own waits, zlib at its
-    default level) instead of one DevTools call."""
+def _as_before(enabled: bool) -> Iterator[None]:
+    """Steps as before: every element found through a Playwright locator (whose first use on
+    a page injects its selector engine), typing through Playwright's fill, and screenshots as
+    Playwright's PNG of the viewport (its own waits, zlib at its default level) taken after
+    the DOM capture, instead of one DevTools call started during the quiet window."""
     if not enabled:
         yield
         return
-    original = Screenshots.take
+    originals = Screenshots.take, actions._probe, actions._select_text
 
     async def take(self: Screenshots, page: Any, kind: str, quality: int, scale: float) -> bytes:
         return await page.screenshot(type="png")
 
+    async def probe(controls: Any, element_id: str, arm: bool) -> Any:
+        return await controls.element(element_id).evaluate_all(actions._PROBE, arm)
+
+    async def select_text(controls: Any, element_id: str, text: str) -> bool:
+        return False
+
     Screenshots.take = take  # type: ignore[method-assign]
+    actions._probe, actions._select_text = probe, select_text
     try:
         yield
     finally:
-        Screenshots.take = original  # type: ignore[method-assign]
+        Screenshots.take, actions._probe, actions._select_text = originals  # type: ignore[method-assign]
 
 
 async def _rollout(
     warm: bool,
     screenshots: dict[str, Any] | None,
-    playwright_png: bool,
+    before: bool,
     browser: str | None,
     episodes: int,
     max_steps: int,
@@ -193,11 +205,13 @@ async def _rollout(
         {"max_instances": 4, "warm_starts": warm, "browser": browser, "owner": owner},
         standby=1,
     )
-    browser_config = SessionConfig(screenshot=screenshots is not None, **(screenshots or {}))
+    browser_config = SessionConfig(
+        screenshot=screenshots is not None, screenshot_early=not before, **(screenshots or {})
+    )
     fleet = InProcessFleet(runtime, max_steps=max_steps, browser_config=browser_config)
     with (
         tempfile.TemporaryDirectory(prefix="webserv-bench-rollout-") as out,
-        _playwright_png(playwright_png),
+        _as_before(before),
     ):
         config = RolloutConfig(
             policy="scripted", envs=1, episodes=episodes, max_steps=max_steps, out=Path(out)
@@ -232,10 +246,8 @@ def _rollouts(report: Report, rounds: int, episodes: int, max_steps: int) -> Non
     samples: dict[str, dict[str, list[float]]] = {name: {} for name, *_ in ROLLOUTS}
     for turn in range(rounds):
         order = ROLLOUTS if turn % 2 == 0 else tuple(reversed(ROLLOUTS))
-        for name, warm, screenshots, playwright_png, browser in order:
-            got = asyncio.run(
-                _rollout(warm, screenshots, playwright_png, browser, episodes, max_steps)
-            )
+        for name, warm, screenshots, before, browser in order:
+            got = asyncio.run(_rollout(warm, screenshots, before, browser, episodes, max_steps))
             for metric, values in got.items():
                 samples[name].setdefault(metric, []).extend(values)
     for name, metrics in samples.items():

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import socket
 
 import pytest
 from browser_helpers import element_id
+from PIL import Image
 
 from webserv.browser import actions
 from webserv.browser.session import CRASHED, BrowserPool, BrowserSession, SessionConfig
@@ -431,3 +433,23 @@ async def test_typing_replaces_the_text_of_every_kind_of_field(
 
     obs = await session.step(f'type("{ids["Query"]}", "lamp", submit=True)')
     assert "/second.html?q=lamp&" in obs.url
+
+
+@pytest.mark.parametrize("delay_ms", [5, 20, 30, 40])
+async def test_the_screenshot_shows_a_change_made_while_the_page_settled(
+    browser_pool: BrowserPool, pages_url: str, delay_ms: int
+):
+    # The screenshot starts while the quiet window passes; a change in the window (here a
+    # worker's answer, which nothing in the page announced) must not leave it showing the page
+    # before the change.
+    config = SessionConfig(screenshot=True, screenshot_format="png")
+    session = await browser_pool.new_session(config=config)
+    try:
+        obs = await session.start(f"{pages_url}/worker.html?delay={delay_ms}")
+        obs = await session.step(f'click("{element_id(obs, "button", "Ask the worker")}")')
+    finally:
+        await session.close()
+    assert "answered" in obs.text
+    assert obs.screenshot is not None
+    image = Image.open(io.BytesIO(obs.screenshot)).convert("RGB")
+    assert image.getpixel((image.width - 5, image.height - 5)) == (200, 0, 0)

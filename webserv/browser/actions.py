@@ -212,12 +212,7 @@ async def _target(controls: Controls, element_id: str, arm: bool = False) -> _Ta
     ``arm`` prepares a direct click (see :func:`click`).
     """
     locator = controls.element(element_id)
-    if "." in element_id:  # inside an iframe: found through Playwright's frame locators
-        state = await locator.evaluate_all(_PROBE, arm)
-    else:
-        # In the main frame, one evaluation finds and probes it: a locator's first use in a
-        # document injects Playwright's selector engine first (tens of ms on every new page).
-        state = await controls.page.evaluate(_PROBE_BY_ID, [element_id, arm])
+    state = await _probe(controls, element_id, arm)
     if state is None:
         raise ActionError(
             f"no element with id {element_id} on the page; use an id from the latest observation"
@@ -230,6 +225,24 @@ async def _target(controls: Controls, element_id: str, arm: bool = False) -> _Ta
         raise ActionError(f"element {element_id} is disabled")
     point = tuple(state["point"]) if state["point"] else None
     return _Target(locator, state["visible"], state["covered"], point)
+
+
+async def _probe(controls: Controls, element_id: str, arm: bool) -> dict[str, Any] | None:
+    """What :data:`_PROBE` finds of the element (None: there is none)."""
+    if "." in element_id:  # inside an iframe: found through Playwright's frame locators
+        state = await controls.element(element_id).evaluate_all(_PROBE, arm)
+    else:
+        # In the main frame, one evaluation finds and probes it: a locator's first use in a
+        # document injects Playwright's selector engine first (tens of ms on every new page).
+        state = await controls.page.evaluate(_PROBE_BY_ID, [element_id, arm])
+    return state if isinstance(state, dict) else None
+
+
+async def _select_text(controls: Controls, element_id: str, text: str) -> bool:
+    """Focus a text field of the main frame and select its text (see :data:`_SELECT_TEXT`)."""
+    if "." in element_id:
+        return False
+    return bool(await controls.page.evaluate(_SELECT_TEXT, [element_id, text]))
 
 
 async def _direct_click(page: Page, target: _Target) -> bool:
@@ -301,7 +314,7 @@ async def type_(c: Controls, id: str, text: str, submit: bool = False) -> None:
     """
     target = await _target(c, id)
     locator = target.locator
-    if "." not in id and target.visible and await c.page.evaluate(_SELECT_TEXT, [id, text]):
+    if target.visible and await _select_text(c, id, text):
         # A plain text field of the main frame, focused with its text selected: the typed
         # text replaces it as Playwright's fill would, without its selector engine.
         if text:

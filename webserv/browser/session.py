@@ -80,6 +80,11 @@ class SessionConfig(ScreenshotOptions):
     viewport_width: int = 1280
     viewport_height: int = 720
     som: bool = Field(False, description="Draw the element ids onto the screenshot.")
+    screenshot_early: bool = Field(
+        True,
+        description="Start the screenshot as soon as only the settle wait's quiet window is "
+        "left (kept if the page did nothing after it started); False: after the DOM capture.",
+    )
     park_after_s: float | None = Field(
         None,
         gt=0,
@@ -98,8 +103,9 @@ class SessionConfig(ScreenshotOptions):
 class StepTimings:
     """Where the last observation's time went, in ms: the action before it, the wait for the
     page to settle, the DOM capture (in the page, and its transfer), rendering the text, and
-    the screenshot (taken while the text renders: ``screenshot_wait_ms`` is what it added
-    to the observation beyond that)."""
+    the screenshot (started while the quiet window passes, or while the text renders when
+    the page changed meanwhile: ``screenshot_wait_ms`` is what it added to the observation
+    beyond that)."""
 
     action_ms: float = 0.0
     settle_ms: float = 0.0
@@ -618,29 +624,61 @@ class BrowserSession:
         pending: tuple[str, ...] = ()
         settled, capture, captured_at = True, None, None
         page = self.page
-        while settle:
-            result = await wait_settled(
-                page,
-                self._trackers[page],
-                self.config.quiet_ms,
-                deadline,
-                idle_quiet_ms=self.config.idle_quiet_ms,
-                since=since,
-                then=CAPTURE_SCRIPT,
-                arg=CAPTURE_OPTIONS,
-            )
-            settled = result.calm and settled
-            capture, captured_at, pending = result.value, result.at, result.pending
-            if since and result.tab_opened_at >= since and not self._tab_adopted.is_set():
-                # The action opened a tab that the browser has not announced yet.
-                await self._await_tab(deadline)
-            # A click may have opened a tab meanwhile (or while the page was captured): the
-            # new tab is the one to observe.
-            if self._active is page or self._active is None:
-                break
-            page = self._active
+        shoot = self.config.screenshot if screenshot is None else screenshot
+        speculate = shoot and self.config.screenshot_early
+        # The screenshot is started as soon as only the quiet window is left, so that the
+        # browser draws and encodes it while the window passes; kept if the page did nothing
+        # after it started.
+        early: tuple[Page, float, asyncio.Future[tuple[bytes | None, float]]] | None = None
+        shooting: asyncio.Future[tuple[bytes | None, float]] | None = None
+        try:
+            while settle:
+                if speculate and early is None:
+                    ahead = await wait_settled(
+                        page,
+                        self._trackers[page],
+                        self.config.quiet_ms,
+                        deadline,
+                        idle_quiet_ms=self.config.idle_quiet_ms,
+                        since=since,
+                        early=True,
+                    )
+                    if ahead.window_left and ahead.at is not None:
+                        early = page, ahead.at, asyncio.ensure_future(self._screenshot(page))
+                result = await wait_settled(
+                    page,
+                    self._trackers[page],
+                    self.config.quiet_ms,
+                    deadline,
+                    idle_quiet_ms=self.config.idle_quiet_ms,
+                    since=since,
+                    then=CAPTURE_SCRIPT,
+                    arg=CAPTURE_OPTIONS,
+                )
+                settled = result.calm and settled
+                capture, captured_at, pending = result.value, result.at, result.pending
+                if since and result.tab_opened_at >= since and not self._tab_adopted.is_set():
+                    # The action opened a tab that the browser has not announced yet.
+                    await self._await_tab(deadline)
+                # A click may have opened a tab meanwhile (or while the page was captured): the
+                # new tab is the one to observe.
+                if self._active is page or self._active is None:
+                    break
+                page = self._active
+        except BaseException:
+            if early is not None:
+                early[2].cancel()
+            raise
+        if early is not None:
+            shot_page, started_at, shooting = early
+            latest = result.latest
+            if shot_page is not page or latest is None or latest > started_at:
+                shooting.cancel()  # the page changed after it started (or another tab is shown)
+                shooting = None
         if self._guard is not None and (refused := self._guard.take_blocked_navigations()):
             # The page was sent to a host outside the session's: back to where it was.
+            if shooting is not None:
+                shooting.cancel()
             return await self._refused(refused, last_action, last_action_error, screenshot, som)
         if capture is None:
             captured_at = now_ms()
@@ -648,8 +686,7 @@ class BrowserSession:
         parsed = json.loads(capture)
         capture_ms = now_ms() - captured_at if captured_at is not None else 0.0
         settle_ms = (loop.time() - started) * 1000 - capture_ms
-        shooting = None
-        if self.config.screenshot if screenshot is None else screenshot:
+        if shoot and shooting is None:
             # The browser encodes the image while the text renders here.
             shooting = asyncio.ensure_future(self._screenshot(page))
             await asyncio.sleep(0)

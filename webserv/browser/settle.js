@@ -225,9 +225,35 @@
     }
     return Math.max(0, wait);
   };
-  // Resolves true once calm, false after `timeout` ms; checked in the page, without round
-  // trips, and woken when the quiet window can have passed or the page turns idle.
-  state.wait = ({ quiet, idleQuiet, since, timeout }) => new Promise((resolve) => {
+  // Whether only the quiet window is left: this document and its same-origin frames are
+  // loaded, idle, and wait on no call or timer.
+  const windowLeft = (w, since) => {
+    const s = w.__wsSettle;
+    if (w.document.readyState !== 'complete' || !s || s.inflight > 0 || s.timers.size > 0
+      || awaiting(s, since) || !idle(w, s, since)) return false;
+    for (let i = 0; i < w.frames.length; i++) {
+      let child = null;
+      try { child = w.frames[i].document ? w.frames[i] : null; } catch (err) { child = null; }
+      if (child && !windowLeft(child, since)) return false;
+    }
+    return true;
+  };
+  // The last activity of this document and its same-origin frames.
+  state.latest = (w = window) => {
+    let last = w.__wsSettle ? w.__wsSettle.lastActivity : 0;
+    for (let i = 0; i < w.frames.length; i++) {
+      try {
+        if (w.frames[i].document && w.frames[i].__wsSettle) {
+          last = Math.max(last, state.latest(w.frames[i]));
+        }
+      } catch (err) { /* cross-origin */ }
+    }
+    return last;
+  };
+  // Resolves true once calm, false after `timeout` ms, and with `early`, 'window' as soon as
+  // only the quiet window is left; checked in the page, without round trips, and woken when
+  // the quiet window can have passed or the page turns idle.
+  state.wait = ({ quiet, idleQuiet, since, timeout, early }) => new Promise((resolve) => {
     const start = now();
     let timer = null;
     const check = () => {
@@ -237,6 +263,9 @@
       if (wait <= 0 || t - start >= timeout) {
         waiters.delete(check);
         resolve(wait <= 0);
+      } else if (early && windowLeft(window, since)) {
+        waiters.delete(check);
+        resolve('window');
       } else {
         timer = nativeSetTimeout(check, Math.min(wait, start + timeout - t));
       }

@@ -61,8 +61,10 @@ _WAIT = """async ({ wait, arg }) => {
     : await new Promise((resolve) => document.readyState === 'complete' ? resolve(true)
         : window.addEventListener('load', () => resolve(true), { once: true }));
   const at = performance.timeOrigin + performance.now();
+  if (calm === 'window') return { calm, at, latest: s.latest() };
   const pending = s && s.describe ? s.describe(wait.since) : [];
-  return { calm, at, tab: s ? s.tabOpenedAt : 0, pending, value: (THEN)(arg) };
+  const latest = s && s.latest ? s.latest() : at;
+  return { calm, at, latest, tab: s ? s.tabOpenedAt : 0, pending, value: (THEN)(arg) };
 }"""
 
 
@@ -83,6 +85,10 @@ class Settled:
     at: float | None = None
     tab_opened_at: float = 0.0
     pending: tuple[str, ...] = ()
+    #: The page's last activity (wall-clock ms) when the wait ended.
+    latest: float | None = None
+    #: The wait ended early, with only the quiet window left (see ``wait_settled``).
+    window_left: bool = False
 
 
 def now_ms() -> float:
@@ -147,6 +153,7 @@ async def wait_settled(
     since: float | None = None,
     then: str = "() => null",
     arg: Any = None,
+    early: bool = False,
 ) -> Settled:
     """Wait until ``page`` is settled, capped at ``deadline`` (event-loop time).
 
@@ -155,7 +162,9 @@ async def wait_settled(
     the earliest, so a change an action set off without any trace in the page yet (a navigation
     about to start) is not missed. ``then`` is a JS function run on ``arg`` in the page when
     the wait ends; its result is returned unless the page turned out not to be settled after
-    all.
+    all. With ``early``, the wait ends (``window_left``, nothing run) as soon as only the quiet
+    window is left: what the page shows then is what it will show when settled, unless its
+    ``latest`` activity turns out later than that.
     """
     loop = asyncio.get_running_loop()
     script = _script(then)
@@ -169,6 +178,7 @@ async def wait_settled(
             "idleQuiet": quiet_ms if idle_quiet_ms is None else min(idle_quiet_ms, quiet_ms),
             "since": since,
             "timeout": remaining * 1000,
+            "early": early,
         }
         try:
             result = await asyncio.wait_for(
@@ -187,10 +197,18 @@ async def wait_settled(
             except PlaywrightError:
                 return Settled(False, pending=tuple(tracker.describe()))
             continue
-        if not result["calm"] or tracker.inflight == 0:
+        if result["calm"] == "window":
+            if tracker.inflight == 0:
+                return Settled(False, at=result["at"], latest=result["latest"], window_left=True)
+        elif not result["calm"] or tracker.inflight == 0:
             pending = dict.fromkeys([*tracker.describe(), *result["pending"]])
             return Settled(
-                result["calm"], result["value"], result["at"], result["tab"], tuple(pending)
+                result["calm"],
+                result["value"],
+                result["at"],
+                result["tab"],
+                tuple(pending),
+                result["latest"],
             )
         try:
             await asyncio.wait_for(tracker.wait_idle(), deadline - loop.time())
