@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -631,29 +632,21 @@ class BrowserSession:
         # after it started.
         early: tuple[Page, float, asyncio.Future[tuple[bytes | None, float]]] | None = None
         shooting: asyncio.Future[tuple[bytes | None, float]] | None = None
+        settling = functools.partial(
+            wait_settled,
+            quiet_ms=self.config.quiet_ms,
+            deadline=deadline,
+            idle_quiet_ms=self.config.idle_quiet_ms,
+            since=since,
+        )
         try:
             while settle:
                 if speculate and early is None:
-                    ahead = await wait_settled(
-                        page,
-                        self._trackers[page],
-                        self.config.quiet_ms,
-                        deadline,
-                        idle_quiet_ms=self.config.idle_quiet_ms,
-                        since=since,
-                        early=True,
-                    )
+                    ahead = await settling(page, self._trackers[page], early=True)
                     if ahead.window_left and ahead.at is not None:
                         early = page, ahead.at, asyncio.ensure_future(self._screenshot(page))
-                result = await wait_settled(
-                    page,
-                    self._trackers[page],
-                    self.config.quiet_ms,
-                    deadline,
-                    idle_quiet_ms=self.config.idle_quiet_ms,
-                    since=since,
-                    then=CAPTURE_SCRIPT,
-                    arg=CAPTURE_OPTIONS,
+                result = await settling(
+                    page, self._trackers[page], then=CAPTURE_SCRIPT, arg=CAPTURE_OPTIONS
                 )
                 settled = result.calm and settled
                 capture, captured_at, pending = result.value, result.at, result.pending
