@@ -142,7 +142,9 @@ def _print_click_types(console: Console, clicks: ClickTypeMetrics) -> None:
     console.print(table(title, columns, rows, first_width=16))
 
 
-def _group_rows(groups: dict[str, GroupMetrics], sessions: bool) -> list[list[str]]:
+def group_rows(groups: dict[str, GroupMetrics], sessions: bool) -> list[list[str]]:
+    """Rows of step metrics per group (user or session; ``sessions``: with their count),
+    under :data:`GROUP_COLUMNS`."""
     return [
         [
             key,
@@ -158,7 +160,8 @@ def _group_rows(groups: dict[str, GroupMetrics], sessions: bool) -> list[list[st
     ]
 
 
-_GROUP_COLUMNS = ["steps", "exact %", "type %", "fine type %", "format valid %", "rationale RL"]
+#: Columns of :func:`group_rows` after the group's name (and its session count).
+GROUP_COLUMNS = ["steps", "exact %", "type %", "fine type %", "format valid %", "rationale RL"]
 
 
 def print_report(report: BehaviourReport, title: str) -> None:
@@ -175,12 +178,12 @@ def print_report(report: BehaviourReport, title: str) -> None:
     )
     _print_outcomes(console, report)
     if report.per_user:
-        rows = _group_rows(report.per_user, sessions=True)
-        console.print(table("per user", ["user", "sessions", *_GROUP_COLUMNS], rows))
-    rows = _group_rows(report.per_session, sessions=False)
+        rows = group_rows(report.per_user, sessions=True)
+        console.print(table("per user", ["user", "sessions", *GROUP_COLUMNS], rows))
+    rows = group_rows(report.per_session, sessions=False)
     shown = f" (first {SESSION_ROWS} of {len(rows)}; --json has all)"
     title = "per session" + (shown if len(rows) > SESSION_ROWS else "")
-    console.print(table(title, ["session", *_GROUP_COLUMNS], rows[:SESSION_ROWS]))
+    console.print(table(title, ["session", *GROUP_COLUMNS], rows[:SESSION_ROWS]))
     _print_distribution(console, report.distribution.population)
     for label, groups in (
         ("user", report.distribution.per_user),
@@ -222,10 +225,10 @@ def _print_distribution(console: Console, population: DistributionFidelity) -> N
     """Shares of each outcome, how far apart the distributions are, where terminate falls."""
     columns = ["share of", "real %", "predicted %"]
     title = "behaviour, real vs predicted (population)"
-    console.print(table(title, columns, _share_rows(population)))
+    console.print(table(title, columns, share_rows(population)))
     columns = ["distribution", "JS divergence", "total variation", "real", "predicted"]
     title = "how far apart (JS base 2 and TV, both in [0, 1])"
-    console.print(table(title, columns, _divergence_rows(population)))
+    console.print(table(title, columns, divergence_rows(population)))
     end = population.terminate
     console.print(
         f"sessions the policy quits early {end.early}, on time {end.on_time}, late {end.late}, "
@@ -237,7 +240,9 @@ def _print_distribution(console: Console, population: DistributionFidelity) -> N
     )
 
 
-def _share_rows(population: DistributionFidelity) -> list[list[str]]:
+def share_rows(population: DistributionFidelity) -> list[list[str]]:
+    """Rows of each outcome's share, real and predicted: action types, click types, session
+    length bins."""
     from webserv.behaviour.distribution import LENGTH_BIN_LABELS
 
     compared = [
@@ -257,7 +262,10 @@ def _share_rows(population: DistributionFidelity) -> list[list[str]]:
     return rows
 
 
-def _divergence_rows(population: DistributionFidelity) -> list[list[str]]:
+def divergence_rows(population: DistributionFidelity) -> list[list[str]]:
+    """Rows of how far apart the real and predicted distributions are (JS divergence, total
+    variation), with the real and predicted length and purchase rate."""
+
     def apart(c: Comparison | PurchaseComparison | None) -> list[str]:
         return [num(c.js_divergence), num(c.total_variation)] if c else ["-", "-"]
 

@@ -36,17 +36,17 @@ def report_tables(report: BehaviourReport) -> list[Table]:
         (
             "behaviour, real vs predicted (population)",
             ["share of", "real %", "predicted %"],
-            cli._share_rows(population),
+            cli.share_rows(population),
         ),
         (
             "how far apart (JS base 2 and TV, both in [0, 1])",
             ["distribution", "JS divergence", "total variation", "real", "predicted"],
-            cli._divergence_rows(population),
+            cli.divergence_rows(population),
         ),
     ]
     if report.per_user:
-        rows = cli._group_rows(report.per_user, sessions=True)
-        tables.append(("per user", ["user", "sessions", *cli._GROUP_COLUMNS], rows))
+        rows = cli.group_rows(report.per_user, sessions=True)
+        tables.append(("per user", ["user", "sessions", *cli.GROUP_COLUMNS], rows))
     return tables
 
 
