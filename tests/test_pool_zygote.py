@@ -171,6 +171,52 @@ def test_a_launcher_whose_pool_died_before_it_armed_exits_at_once():
             pipe.close()
 
 
+#: A process that starts a launcher from a thread blocking the parent-death signal (as
+#: threads of native libraries do), forks a worker that keeps the launcher's stdin open,
+#: reports the launcher's pid and exits.
+_BLOCKING_OWNER = """
+import os, signal, subprocess, sys, threading, time
+
+from webserv.pool.backends.zygote import MODULE, PARENT_DEATH_SIGNAL
+
+
+def start():
+    signal.pthread_sigmask(signal.SIG_BLOCK, {PARENT_DEATH_SIGNAL})
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", MODULE, "--parent", str(os.getpid()), "json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = os.fork()
+    if worker == 0:  # keeps the launcher's stdin, not this process's output
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        time.sleep(30)
+        os._exit(0)
+    print(launcher.pid, worker, flush=True)
+
+
+thread = threading.Thread(target=start)
+thread.start()
+thread.join()
+time.sleep(1)
+"""
+
+
+def test_a_launcher_started_with_the_signal_blocked_still_dies_with_its_pool():
+    owner = subprocess.run(
+        [sys.executable, "-c", _BLOCKING_OWNER], capture_output=True, text=True, timeout=60
+    )
+    launcher, worker = (int(pid) for pid in owner.stdout.split())
+    try:
+        asyncio.run(until(lambda: not running(launcher), timeout_s=10))
+    finally:
+        for pid in (launcher, worker):
+            kill(pid)
+
+
 async def test_a_cancelled_launch_leaves_no_instance_and_the_next_gets_its_own_pid(
     copy_store: SnapshotStore, tmp_path: Path
 ):

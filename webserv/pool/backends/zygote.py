@@ -132,6 +132,9 @@ def _die_with(owner: int) -> None:
             os._exit(0)
 
     signal.signal(PARENT_DEATH_SIGNAL, on_parent_death)
+    # A process started from a thread that blocks signals (as runtimes' and Ray's threads
+    # may) inherits that mask: the signal would stay pending and this launcher outlive it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {PARENT_DEATH_SIGNAL})
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
