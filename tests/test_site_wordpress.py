@@ -233,7 +233,7 @@ async def test_suite_passes_with_the_reference_policy(wordpress_golden: Path, tm
     )
     config = RuntimeConfig(
         sites=[wordpress],
-        max_instances=4,
+        max_instances=6,  # 2 leased, 2 in standby, room for 2 recycling
         snapshot_root=tmp_path / "snapshots",
         snapshot_driver="copy",
         owner=f"{OWNER}-suite",
