@@ -13,6 +13,10 @@ from every process of the run and split four ways:
 * ``site``: the site instances and the zygote they are forked from;
 * ``server``: this process (the runtime) and Playwright's driver.
 
+``headless-shell-unwarmed`` is the headless shell with the shop's launcher warmed the way
+it was before its instances bound one prebuilt, warmed app (``benchmarks/site_warmup.py``):
+each instance builds its own app and fills its own caches.
+
 ``-parked`` variants park every env once it has stepped (its pages close, its context stays;
 the next step reopens them), as ``webserv serve --park-idle-after`` does to envs left idle:
 memory is read parked, and ``step_ms`` includes reopening the page.
@@ -27,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,16 +43,25 @@ from webserv.browser.session import SessionConfig
 from webserv.env.config import runtime_for
 from webserv.env.runtime import EnvRuntime
 from webserv.env.session import EnvSession
+from webserv.sites.registry import get as get_site
 from webserv.tasks.suite import load_suite
 
 MIB = 2**20
 PARTS = ("browser", "renderer", "site", "server")
-#: Browser setups measured side by side: (variant, Chromium build, envs parked while idle).
-SETUPS: tuple[tuple[str, str, bool], ...] = (
-    ("full-chromium", "chromium", False),
-    ("headless-shell", "headless-shell", False),
-    ("headless-shell-parked", "headless-shell", True),
+#: The shop launcher's warm-up as it was before its instances bound a prebuilt app.
+UNWARMED = "benchmarks.site_warmup:build_and_discard"
+#: Setups measured side by side: (variant, Chromium build, envs parked while idle, the shop
+#: launcher's warm-up: None for the shop's own, else the preload entry that replaces it).
+SETUPS: tuple[tuple[str, str, bool, str | None], ...] = (
+    ("full-chromium", "chromium", False, None),
+    ("headless-shell", "headless-shell", False, None),
+    ("headless-shell-parked", "headless-shell", True, None),
+    ("headless-shell-unwarmed", "headless-shell", False, UNWARMED),
 )
+#: Setups then taken on to the target (the default, kept and parked).
+TO_THE_TARGET = ("headless-shell", "headless-shell-parked")
+#: The shop launcher's own warm-up (builds the app its instances bind, serves its pages).
+SHOP_WARMUP = "webserv.sites.shop.serve:warm"
 #: How long parked pages may take to let their renderers exit before memory is read.
 PARKED_EXIT_S = 10.0
 #: Envs created at once (login, context, first page and its settle).
@@ -133,6 +148,19 @@ async def _health(envs: list[EnvSession], park: bool) -> tuple[int, list[float]]
 
     times = await asyncio.gather(*(step(env) for env in envs))
     return sum(t is not None for t in times), [t for t in times if t is not None]
+
+
+@contextmanager
+def shop_warmup(replacement: str | None) -> Iterator[None]:
+    """The shop's launcher preloads ``replacement`` instead of its own warm-up (None: as is)."""
+    shop = get_site("shop")
+    own = shop.preload
+    if replacement is not None:
+        shop.preload = tuple(replacement if entry == SHOP_WARMUP else entry for entry in own)
+    try:
+        yield
+    finally:
+        shop.preload = own
 
 
 async def _measure(
@@ -257,16 +285,18 @@ def run(
         },
     )
     results: dict[str, Any] = {}
-    for variant, build, park in SETUPS:
-        reached, stopped = asyncio.run(_measure(build, park, compare_at, floor_gib, max_steps))
+    for variant, build, park, warmup in SETUPS:
+        with shop_warmup(warmup):
+            reached, stopped = asyncio.run(_measure(build, park, compare_at, floor_gib, max_steps))
         _report(report, variant, reached, stopped)
         results[variant] = reached
     if all(results.get(v) for v, *_ in SETUPS):
         top = f"@{compare_at[-1]}"
-        for ours in ("headless-shell", "headless-shell-parked"):
+        for ours in TO_THE_TARGET:
             report.compare("pss_per_env_mib", f"{ours}{top}", f"full-chromium{top}")
+        report.compare("pss_per_env_mib", f"headless-shell{top}", f"headless-shell-unwarmed{top}")
     if levels and levels[-1] > compare_at[-1]:
-        for variant, build, park in SETUPS[1:]:
+        for variant, build, park, _ in (setup for setup in SETUPS if setup[0] in TO_THE_TARGET):
             reached, stopped = asyncio.run(_measure(build, park, levels, floor_gib, max_steps))
             _report(report, f"{variant}-max", reached, stopped)
     report.params["load_average_end"] = [round(v, 2) for v in os.getloadavg()]

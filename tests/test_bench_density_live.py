@@ -43,5 +43,5 @@ def test_a_small_live_run_measures_every_build_and_cleans_up():
         parked.extra["pss_mib"]["renderer"]
         < per_env["headless-shell-max@2"].extra["pss_mib"]["renderer"]
     )
-    assert [r.metric for r in report.ratios] == ["pss_per_env_mib"] * 2
+    assert [r.metric for r in report.ratios] == ["pss_per_env_mib"] * 3
     assert {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()} <= before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -66,6 +67,31 @@ async def test_zygote_launch_serves_its_clone_and_stops(
     with socket.socket() as sock:  # the port is free again (for a server, which reuses)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", instance.port))
+
+
+async def test_instances_forked_from_one_warmed_app_each_serve_their_own_data_dir(
+    process_backend: ProcessBackend, shop: SiteSpec, copy_store: SnapshotStore
+):
+    # The launcher builds and warms one app; each fork binds it to its own clone.
+    first = await _launch(process_backend, shop, copy_store, "own1")
+    second = await _launch(process_backend, shop, copy_store, "own2")
+    try:
+        for instance in (first, second):
+            (instance.data_dir / "media" / "marker.txt").write_text(instance.id)
+        with sqlite3.connect(first.data_dir / "shop.db") as conn:
+            conn.execute("UPDATE products SET name = 'Zyxwv Lamp' WHERE id = 1")
+        async with httpx.AsyncClient() as client:
+            for instance in (first, second):
+                marker = await client.get(instance.url + "/media/marker.txt")
+                assert marker.text == instance.id
+            found = [
+                "Zyxwv Lamp" in (await client.get(i.url + "/search?q=zyxwv")).text
+                for i in (first, second)
+            ]
+        assert found == [True, False]
+    finally:
+        await process_backend.stop(first)
+        await process_backend.stop(second)
 
 
 async def test_cold_launch_and_leftovers_found_by_a_new_backend(
