@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from conftest import free_port
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from webserv.pool.backends.base import free_port
 
 Reply = Callable[[dict[str, Any]], str]
 

@@ -15,9 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from fastapi.testclient import TestClient
 
-# The one port picker, re-exported for the test modules that import it from here.
 from webserv.pool.backends.base import free_port
 
 # The shared fixtures, each defined once for the whole run: a session-scoped one is built
@@ -26,14 +24,9 @@ pytest_plugins = [
     "browser_fixtures",
     "docker_fixtures",
     "env_fixtures",
-    "parity_fixtures",
-    "plugin_fixtures",
     "pool_fixtures",
     "server_fixtures",
 ]
-
-SHOP_TEST_SCALE = 0.02
-SHOP_TEST_SEED = 42
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
@@ -54,11 +47,15 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120
 
 @pytest.fixture(scope="session")
 def shop_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small seeded shop data dir, shared by the whole session; never mutate it."""
+    """The small shop, seeded once per run as the shop suite's manifest says (its tasks'
+    answers hold on it); every store and data dir of the tests copies it. Never mutate it."""
+    from env_fixtures import suite_params
+
     from webserv.sites.shop.seed import seed
 
+    params = suite_params()
     out = tmp_path_factory.mktemp("shop-golden") / "data"
-    seed(out, seed=SHOP_TEST_SEED, scale=SHOP_TEST_SCALE)
+    seed(out, seed=params["seed"], scale=params["scale"])
     return out
 
 
@@ -66,15 +63,6 @@ def shop_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shop_data_dir(shop_golden: Path, tmp_path: Path) -> Path:
     """A fresh, mutable copy of :func:`shop_golden`."""
     return Path(shutil.copytree(shop_golden, tmp_path / "shop-data"))
-
-
-@pytest.fixture
-def shop_client(shop_data_dir: Path) -> Iterator[TestClient]:
-    """An in-process client of the shop over a fresh data dir."""
-    from webserv.sites.shop.app import create_app
-
-    with TestClient(create_app(shop_data_dir)) as client:
-        yield client
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -40,14 +41,12 @@ def docker_shop(images: list[BuiltImage]) -> SiteSpec:
 
 
 @pytest.fixture(scope="session")
-def shop_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnapshotStore]:
-    """A store (driver auto-detected) holding golden ``shop``, seeded small."""
-    from webserv.sites.shop.seed import seed
-
-    root = tmp_path_factory.mktemp("docker-store")
-    seed(root / "seed", seed=11, scale=0.02)
-    store = SnapshotStore(root / "store")
-    store.create_golden("shop", root / "seed")
+def shop_store(
+    tmp_path_factory: pytest.TempPathFactory, shop_golden: Path
+) -> Iterator[SnapshotStore]:
+    """A store (driver auto-detected) holding the small shop as golden ``shop``."""
+    store = SnapshotStore(tmp_path_factory.mktemp("docker-store") / "store")
+    store.create_golden("shop", shop_golden)
     yield store
     store.wipe()
 

@@ -1,4 +1,4 @@
-"""Fixtures for the env and suite tests: the shop suite's golden data, seeded once."""
+"""Fixtures for the env and suite tests: a runtime over the shop suite's golden data."""
 
 from __future__ import annotations
 
@@ -19,20 +19,9 @@ def suite_params() -> dict:
 
 
 @pytest.fixture(scope="session")
-def suite_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir seeded exactly as the shop suite's manifest says (never mutate it)."""
-    from webserv.sites.shop.seed import seed
-
-    params = suite_params()
-    out = tmp_path_factory.mktemp("suite-golden") / "data"
-    seed(out, seed=params["seed"], scale=params["scale"])
-    return out
-
-
-@pytest.fixture(scope="session")
-def runtime_config(suite_golden: Path, tmp_path_factory: pytest.TempPathFactory) -> RuntimeConfig:
+def runtime_config(shop_golden: Path, tmp_path_factory: pytest.TempPathFactory) -> RuntimeConfig:
     """A runtime over that golden data, with its snapshots in a temporary store."""
-    shop = SiteConfig(name="shop", golden=suite_params(), standby=2, golden_source=suite_golden)
+    shop = SiteConfig(name="shop", golden=suite_params(), standby=2, golden_source=shop_golden)
     return RuntimeConfig(
         sites=[shop],
         max_instances=6,

@@ -2,7 +2,7 @@
 
 Each table is written with every column of the Hub's ``filtered_*`` or ``full_*`` config (a
 value a row does not give is null), the image table's ``image`` as the Hub's Image struct.
-``tests/test_behaviour_opera.py`` writes small copies of its own with it, and
+``tests/behaviour/test_behaviour_opera.py`` writes small copies of its own with it, and
 ``tests/data/make_opera_fixture.py`` the committed fixture ``tests/data/opera``.
 """
 

@@ -1,4 +1,5 @@
-"""Fixtures for the pool tests: a small seeded shop, stores per driver, a process backend."""
+"""Pool helpers shared across packages: the shop's spec, waiting on a condition, a crashed
+manager, the admin sign-in, btrfs detection."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from webserv.pool.backends.process import ProcessBackend
-from webserv.pool.snapshot import SnapshotStore
 from webserv.pool.snapshot.drivers import filesystem_type
 from webserv.sites.registry import get as get_site
 from webserv.sites.shop.accounts import ADMIN
@@ -52,46 +51,8 @@ async def until(condition: Callable[[], Awaitable[bool] | bool], timeout_s: floa
 
 
 @pytest.fixture(scope="session")
-def pool_shop_seed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small seeded shop data dir (never mutated: stores copy it into their golden)."""
-    from webserv.sites.shop.seed import seed
-
-    out = tmp_path_factory.mktemp("pool-shop") / "data"
-    seed(out, seed=7, scale=0.02)
-    return out
-
-
-@pytest.fixture(scope="session")
 def shop() -> SiteSpec:
     return get_site("shop").spec
-
-
-def store_at(root: Path, driver: str, source: Path) -> SnapshotStore:
-    """A store at ``root`` using ``driver`` with golden ``shop`` made from ``source``."""
-    store = SnapshotStore(root, driver)
-    store.create_golden("shop", source, replace=True)
-    return store
-
-
-@pytest.fixture
-def copy_store(tmp_path: Path, pool_shop_seed: Path) -> SnapshotStore:
-    return store_at(tmp_path / "store", "copy", pool_shop_seed)
-
-
-@pytest.fixture(scope="session")
-async def process_backend(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[ProcessBackend]:
-    """One process backend (one zygote) for the session; tests run one manager at a time."""
-    backend = ProcessBackend(
-        owner="pooltest",
-        state_dir=tmp_path_factory.mktemp("pool-state"),
-        preload={"shop": list(get_site("shop").preload)},
-    )
-    yield backend
-    for leftover in await backend.owned(backend.owner):  # left by a failed test
-        await backend.stop(leftover)
-    await backend.close()
 
 
 #: A pool manager run as its own process by :func:`crashed_manager`: it fills standby,

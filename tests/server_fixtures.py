@@ -1,18 +1,17 @@
-"""Fixtures for the server tests: a real Redis (also one that can go down and come back),
-in-loop servers over one shared runtime, and ``webserv serve`` processes that can be killed
-and started again."""
+"""Servers for the tests of every package: in-loop servers over one shared runtime, and
+``webserv serve`` processes that can be killed and started again."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
 
-from benchmarks.serving import RedisProcess, ServerProcess, free_port, redis_server
+from benchmarks.serving import ServerProcess, free_port
 from benchmarks.serving import server_process as serving_process
 from webserv.env.runtime import EnvRuntime, RuntimeConfig
 from webserv.server.app import create_app
@@ -20,23 +19,6 @@ from webserv.server.config import ServerConfig
 
 #: Owner label of the runtime the in-loop test servers share.
 TEST_OWNER = "srvtest"
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server of its own on a free port, without persistence."""
-    with redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
-
-
-@pytest.fixture
-def flaky_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    """A started :class:`RedisProcess` for one test, stopped at its end whatever it did."""
-    server = RedisProcess(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pytest
 import server_fixtures
-from conftest import free_port
 from gymnasium.utils.env_checker import check_env
 
 from webserv.client import REMOTE_ENV_ID, RemoteEnvError, RemoteWebEnv
+from webserv.pool.backends.base import free_port
 from webserv.tasks.suite import load_suite
 
 WIRE_OBS = {
@@ -131,9 +131,9 @@ def test_an_unreachable_server_is_reported_after_the_retry_window():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, suite_golden: Path) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, shop_golden: Path) -> Iterator[str]:
     home = tmp_path_factory.mktemp("client-server")
-    proc = server_fixtures.server_process(home, suite_golden, "--standby", "2").start()
+    proc = server_fixtures.server_process(home, shop_golden, "--standby", "2").start()
     try:
         yield proc.url
     finally:

@@ -32,7 +32,7 @@ from typing import Any
 import lxml.html
 from PIL import Image, ImageDraw
 
-# The schema and the writer are shared with tests/test_behaviour_opera.py (tests/ is not a
+# The schema and the writer are shared with tests/behaviour/test_behaviour_opera.py (tests/ is not a
 # package: pytest puts it on sys.path, a script run by hand does it here).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from opera_fixture import FILTERED_ACTION, IMAGE, SESSION, USER, Tables, write_copy

@@ -3,7 +3,7 @@ and ``program_html``.
 
 A task's score is the product of its evaluators' scores, as in WebArena. Each rule follows
 WebArena's evaluation harness (``evaluation_harness/evaluators.py``) construct by construct,
-and ``tests/test_tasks_parity.py`` runs WebArena's own code beside this module over every task
+and ``tests/tasks/test_tasks_parity.py`` runs WebArena's own code beside this module over every task
 of WebArena's task file:
 
 - answers are normalised by :func:`clean_answer` (trim, one pair of quotes, lower case),
