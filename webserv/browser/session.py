@@ -34,7 +34,7 @@ from pydantic import Field
 from webserv.browser.actions import Action, ActionError, parse
 from webserv.browser.chromium import BrowserBuild, pick_build
 from webserv.browser.guard import NO_EXTENSIONS, ClosedPort, UrlGuard, confine_webrtc
-from webserv.browser.observation import Observation, Tab, render
+from webserv.browser.observation import Observation, Rendered, Tab, render
 from webserv.browser.screenshot import ScreenshotOptions, Screenshots
 from webserv.browser.settle import (
     TIMER_HORIZON_MS,
@@ -114,6 +114,19 @@ class StepTimings:
     render_ms: float = 0.0
     screenshot_ms: float = 0.0
     screenshot_wait_ms: float = 0.0
+
+
+@dataclass(eq=False)
+class _Settled:
+    """Where an observation's settle wait ended: the tab shown and its capture."""
+
+    page: Page
+    calm: bool
+    capture: str | None
+    captured_at: float | None
+    pending: tuple[str, ...]
+    #: The screenshot started early, if the page did nothing after it started.
+    shooting: asyncio.Future[tuple[bytes | None, float]] | None
 
 
 @dataclass(eq=False)
@@ -622,52 +635,12 @@ class BrowserSession:
         # own last activity alone).
         since, self._acted_at = self._acted_at or 0.0, None
         action_ms, self._action_ms = self._action_ms, 0.0
-        pending: tuple[str, ...] = ()
-        settled, capture, captured_at = True, None, None
-        page = self.page
         shoot = self.config.screenshot if screenshot is None else screenshot
-        speculate = shoot and self.config.screenshot_early
-        # The screenshot is started as soon as only the quiet window is left, so that the
-        # browser draws and encodes it while the window passes; kept if the page did nothing
-        # after it started.
-        early: tuple[Page, float, asyncio.Future[tuple[bytes | None, float]]] | None = None
-        shooting: asyncio.Future[tuple[bytes | None, float]] | None = None
-        settling = functools.partial(
-            wait_settled,
-            quiet_ms=self.config.quiet_ms,
-            deadline=deadline,
-            idle_quiet_ms=self.config.idle_quiet_ms,
-            since=since,
+        settled = await self._settle(
+            since, deadline, early=shoot and self.config.screenshot_early, settle=settle
         )
-        try:
-            while settle:
-                if speculate and early is None:
-                    ahead = await settling(page, self._trackers[page], early=True)
-                    if ahead.window_left and ahead.at is not None:
-                        early = page, ahead.at, asyncio.ensure_future(self._screenshot(page))
-                result = await settling(
-                    page, self._trackers[page], then=CAPTURE_SCRIPT, arg=CAPTURE_OPTIONS
-                )
-                settled = result.calm and settled
-                capture, captured_at, pending = result.value, result.at, result.pending
-                if since and result.tab_opened_at >= since and not self._tab_adopted.is_set():
-                    # The action opened a tab that the browser has not announced yet.
-                    await self._await_tab(deadline)
-                # A click may have opened a tab meanwhile (or while the page was captured): the
-                # new tab is the one to observe.
-                if self._active is page or self._active is None:
-                    break
-                page = self._active
-        except BaseException:
-            if early is not None:
-                early[2].cancel()
-            raise
-        if early is not None:
-            shot_page, started_at, shooting = early
-            latest = result.latest
-            if shot_page is not page or latest is None or latest > started_at:
-                shooting.cancel()  # the page changed after it started (or another tab is shown)
-                shooting = None
+        page, capture, captured_at = settled.page, settled.capture, settled.captured_at
+        shooting = settled.shooting
         if self._guard is not None and (refused := self._guard.take_blocked_navigations()):
             # The page was sent to a host outside the session's: back to where it was.
             if shooting is not None:
@@ -685,15 +658,8 @@ class BrowserSession:
             await asyncio.sleep(0)
         try:
             rendering = loop.time()
-            notices = self._take_dialogs()
-            if page.url.startswith(ERROR_PAGE):
-                # The full browser's error page says why in its text; the shell's is blank.
-                why = self._trackers[page].load_error if page in self._trackers else None
-                notices.append(f"(this page could not be loaded{f': {why}' if why else ''})")
-            rendered = render(parsed, self.config.token_budget, notices, frozenset(self._expanded))
+            rendered = self._render(page, parsed)
             render_ms = (loop.time() - rendering) * 1000
-            self._landmark_ids = rendered.landmarks
-            self._boxes = rendered.boxes
             title = parsed["title"]
             tabs = [
                 Tab(
@@ -718,15 +684,7 @@ class BrowserSession:
             screenshot_wait_ms=round((loop.time() - waiting) * 1000, 1) if shooting else 0.0,
         )
         if image is not None and (self.config.som if som is None else som):
-            config = self.config
-            scale = config.screenshot_scale
-            boxes = {
-                key: (round(x * scale), round(y * scale), round(w * scale), round(h * scale))
-                for key, (x, y, w, h) in rendered.boxes.items()
-            }
-            image = await asyncio.to_thread(
-                overlay, image, boxes, config.screenshot_format, config.screenshot_quality
-            )
+            image = await self._marked(image, rendered.boxes)
         if not tabs:
             await self._vanished()
             last_action_error = (
@@ -755,11 +713,87 @@ class BrowserSession:
             goal=self.goal,
             token_count=rendered.token_count,
             settle_ms=round(settle_ms, 1),
-            settled=settled,
+            settled=settled.calm,
             truncated=rendered.truncated,
             blocked_urls=self._guard.take_blocked() if self._guard is not None else [],
-            pending=list(pending),
+            pending=list(settled.pending),
             answer=self.answer,
+        )
+
+    async def _settle(
+        self, since: float, deadline: float, *, early: bool, settle: bool
+    ) -> _Settled:
+        """Wait until the shown tab has settled (following tabs the action opened) and capture
+        it; with ``early``, start its screenshot once only the quiet window is left."""
+        page = self.page
+        result = None
+        calm, capture, captured_at = True, None, None
+        pending: tuple[str, ...] = ()
+        # The screenshot is started as soon as only the quiet window is left, so that the
+        # browser draws and encodes it while the window passes; kept if the page did nothing
+        # after it started.
+        ahead: tuple[Page, float, asyncio.Future[tuple[bytes | None, float]]] | None = None
+        settling = functools.partial(
+            wait_settled,
+            quiet_ms=self.config.quiet_ms,
+            deadline=deadline,
+            idle_quiet_ms=self.config.idle_quiet_ms,
+            since=since,
+        )
+        try:
+            while settle:
+                if early and ahead is None:
+                    window = await settling(page, self._trackers[page], early=True)
+                    if window.window_left and window.at is not None:
+                        ahead = page, window.at, asyncio.ensure_future(self._screenshot(page))
+                result = await settling(
+                    page, self._trackers[page], then=CAPTURE_SCRIPT, arg=CAPTURE_OPTIONS
+                )
+                calm = result.calm and calm
+                capture, captured_at, pending = result.value, result.at, result.pending
+                if since and result.tab_opened_at >= since and not self._tab_adopted.is_set():
+                    # The action opened a tab that the browser has not announced yet.
+                    await self._await_tab(deadline)
+                # A click may have opened a tab meanwhile (or while the page was captured): the
+                # new tab is the one to observe.
+                if self._active is page or self._active is None:
+                    break
+                page = self._active
+        except BaseException:
+            if ahead is not None:
+                ahead[2].cancel()
+            raise
+        shooting = None
+        if ahead is not None:
+            shot_page, started_at, shooting = ahead
+            latest = result.latest if result is not None else None
+            if shot_page is not page or latest is None or latest > started_at:
+                shooting.cancel()  # the page changed after it started (or another tab is shown)
+                shooting = None
+        return _Settled(page, calm, capture, captured_at, pending, shooting)
+
+    def _render(self, page: Page, parsed: dict[str, Any]) -> Rendered:
+        """The captured page as text, with the dialogs and load errors since the last one."""
+        notices = self._take_dialogs()
+        if page.url.startswith(ERROR_PAGE):
+            # The full browser's error page says why in its text; the shell's is blank.
+            why = self._trackers[page].load_error if page in self._trackers else None
+            notices.append(f"(this page could not be loaded{f': {why}' if why else ''})")
+        rendered = render(parsed, self.config.token_budget, notices, frozenset(self._expanded))
+        self._landmark_ids = rendered.landmarks
+        self._boxes = rendered.boxes
+        return rendered
+
+    async def _marked(self, image: bytes, boxes: dict[str, tuple[int, int, int, int]]) -> bytes:
+        """The screenshot with the set-of-marks boxes of the elements drawn on it."""
+        config = self.config
+        scale = config.screenshot_scale
+        scaled = {
+            key: (round(x * scale), round(y * scale), round(w * scale), round(h * scale))
+            for key, (x, y, w, h) in boxes.items()
+        }
+        return await asyncio.to_thread(
+            overlay, image, scaled, config.screenshot_format, config.screenshot_quality
         )
 
     async def _refused(

@@ -14,7 +14,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request, Response
@@ -274,12 +274,13 @@ def recorded_sites(config: ServerConfig) -> dict[str, RecordedSite]:
     return sites
 
 
-def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastAPI:
-    """The server app; ``runtime``, if given, is used (already started) and left running
-    (an app that starts its own runtime is the process's server: it freezes its start-up
-    objects out of garbage collection)."""
-    metrics = Metrics()
-    recorded = recorded_sites(config)  # a bad replay file fails here, before serving
+def _lifespan(
+    config: ServerConfig,
+    runtime: EnvRuntime | None,
+    metrics: Metrics,
+    recorded: dict[str, RecordedSite],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the store, the runtime (unless given) and the service; stop them afterwards."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -309,41 +310,29 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         finally:
             await store.close()
 
-    app = FastAPI(
-        title="webserv",
-        summary="Web environments for RL agents: create, reset, step, close over HTTP.",
-        version="1",
-        lifespan=lifespan,
-    )
-    app.add_middleware(
-        Guard, token=config.token, max_body_bytes=config.max_body_bytes, metrics=metrics
-    )
+    return lifespan
 
-    def running() -> EnvService:
-        # The service the lifespan started (a plain call: a dependency costs each request
-        # FastAPI's dependency solving).
-        return app.state.service
 
-    def api() -> EnvApi:
-        return app.state.api
+async def _client_of(
+    request: Request,
+    x_webserv_client: str | None = Header(None, max_length=200, description="Who you are."),
+) -> str:
+    if x_webserv_client:
+        return x_webserv_client
+    return request.client.host if request.client else "unknown"
 
-    async def client_of(
-        request: Request,
-        x_webserv_client: str | None = Header(None, max_length=200, description="Who you are."),
-    ) -> str:
-        if x_webserv_client:
-            return x_webserv_client
-        return request.client.host if request.client else "unknown"
 
+def _env_routes(
+    api: Callable[[], EnvApi], create_in: type[CreateRequest], group_in: type[GroupRequest]
+) -> APIRouter:
+    """``/v1``: envs and groups, each call handed to the running service's :class:`EnvApi`."""
     v1 = APIRouter(prefix="/v1", responses=_ERRORS)
-
-    create_in, group_in = served_requests(config)
 
     @v1.post("/envs", status_code=201, response_model=ResetOut, summary="Create an env")
     @_body(create_in)
     async def create_env(
         req: CreateRequest,
-        client: str = Depends(client_of),
+        client: str = Depends(_client_of),
     ) -> ResetOut:
         """Lease an instance and a browser context, start the first episode."""
         return await api().create_env(req, client)
@@ -396,7 +385,7 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
     @_body(group_in)
     async def create_group(
         req: GroupRequest,
-        client: str = Depends(client_of),
+        client: str = Depends(_client_of),
     ) -> GroupOut:
         """`n` envs on the same task, each on its own instance of the identical start state
         (all or none)."""
@@ -419,7 +408,11 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         """This server's envs and pool, and every live server in the registry."""
         return await api().pool()
 
-    app.include_router(v1)
+    return v1
+
+
+def _ops_routes(app: FastAPI, running: Callable[[], EnvService], metrics: Metrics) -> None:
+    """Liveness and Prometheus metrics."""
 
     @app.get("/healthz", response_model=Health, summary="Liveness")
     async def healthz() -> Health:
@@ -436,6 +429,35 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
         svc = running()
         body = metrics.render(len(svc.envs), svc.pool_status())
         return Response(body, media_type="text/plain; version=0.0.4")
+
+
+def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastAPI:
+    """The server app; ``runtime``, if given, is used (already started) and left running
+    (an app that starts its own runtime is the process's server: it freezes its start-up
+    objects out of garbage collection)."""
+    metrics = Metrics()
+    recorded = recorded_sites(config)  # a bad replay file fails here, before serving
+    app = FastAPI(
+        title="webserv",
+        summary="Web environments for RL agents: create, reset, step, close over HTTP.",
+        version="1",
+        lifespan=_lifespan(config, runtime, metrics, recorded),
+    )
+    app.add_middleware(
+        Guard, token=config.token, max_body_bytes=config.max_body_bytes, metrics=metrics
+    )
+
+    def running() -> EnvService:
+        # The service the lifespan started (a plain call: a dependency costs each request
+        # FastAPI's dependency solving).
+        return app.state.service
+
+    def api() -> EnvApi:
+        return app.state.api
+
+    v1 = _env_routes(api, *served_requests(config))
+    app.include_router(v1)
+    _ops_routes(app, running, metrics)
 
     library = None
     if config.view_dir is not None:
