@@ -76,13 +76,24 @@ def cluster(
     duration_s: float = typer.Option(20.0, min=1.0, help="Seconds of the throughput run."),
     groups: int = typer.Option(4, min=1, help="Groups of 3 created at each count above 1."),
     kill: bool = typer.Option(True, "--kill/--no-kill", help="Also SIGKILL a node."),
+    model_only: bool = typer.Option(
+        False,
+        "--model-only",
+        help="Run nothing: derive the node model again in results/cluster.json, from that "
+        "run's measurements and the current results/density-live.json.",
+    ),
     as_json: Json = False,
 ) -> None:
     """A local Ray cluster at 1-3 nodes: the router's per-step overhead against a node's own
     server and the fast path, creates, steps/s, balance, co-located groups, a node removed
     (410 times, leaks), and how many nodes a trainer needs."""
-    from benchmarks.cluster import node_counts, run
+    from benchmarks.cluster import node_counts, remodel, run
     from benchmarks.report import emit
+
+    if model_only:
+        report = remodel(log=lambda line: typer.echo(line, err=as_json))
+        emit(report, as_json)
+        return
 
     try:
         counts = node_counts(nodes)

@@ -48,6 +48,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -923,6 +924,20 @@ def _model(report: Report, top: int) -> list[str]:
         return []
     router_s = saturated.extra["router_cpu_ms_per_step"] / 1000
     return model(report, cpu, direct.p50 / 1000, mem.extra["ray_per_node_mib"], router_s)
+
+
+def remodel(path: Path = RESULTS_DIR / "cluster.json", log: Log = print) -> Report:
+    """The run stored at ``path`` with its model derived again (density figures change more
+    often than a cluster is worth running again); the time it was derived is in params."""
+    report = Report.model_validate_json(path.read_text())
+    report.rows = [row for row in report.rows if not row.variant.startswith("model-")]
+    lines = _model(report, max(report.params["nodes"]))
+    if not lines:
+        raise ValueError(f"{path} lacks the measurements the model is derived from")
+    for line in lines:
+        log(line)
+    report.params["model"]["derived_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return report
 
 
 def _notes(report: Report, counts: list[int], kill: bool) -> None:
