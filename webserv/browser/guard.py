@@ -25,12 +25,13 @@ import json
 import re
 import socket
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, BrowserContext, Page, Request, WebSocket
+
+from webserv.browser.scripts import script
 
 #: The one page that is not on a site a session may be sent to: an empty tab.
 BLANK = "about:blank"
@@ -42,7 +43,7 @@ _ENTRY = re.compile(r"[a-z0-9._-]+(:\d{1,5})?")
 #: The page-side function through which ``guard.js`` reports a refused STUN/TURN server.
 REPORT_BINDING = "__wsGuardBlocked"
 _ICE_URL = re.compile(r"(stuns?|turns?):\S{1,2000}", re.IGNORECASE)
-GUARD_SCRIPT = resources.files(__package__).joinpath("guard.js").read_text()
+GUARD_SCRIPT = script("guard.js")
 
 #: The extension that sets the browser's WebRTC policy (see :func:`confine_webrtc`).
 WEBRTC_EXTENSION = Path(__file__).with_name("webrtc_policy")

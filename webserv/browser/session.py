@@ -22,7 +22,6 @@ import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -36,6 +35,7 @@ from webserv.browser.chromium import BrowserBuild, pick_build
 from webserv.browser.guard import NO_EXTENSIONS, ClosedPort, UrlGuard, confine_webrtc
 from webserv.browser.observation import Observation, Rendered, Tab, render
 from webserv.browser.screenshot import ScreenshotOptions, Screenshots
+from webserv.browser.scripts import script
 from webserv.browser.settle import (
     TIMER_HORIZON_MS,
     RequestTracker,
@@ -48,7 +48,7 @@ from webserv.browser.som import overlay
 #: Where Chromium puts a tab whose page could not be loaded.
 ERROR_PAGE = "chrome-error://"
 TAB_CLOSED = "the last tab closed itself; a new blank tab was opened"
-CAPTURE_SCRIPT = resources.files(__package__).joinpath("capture.js").read_text()
+CAPTURE_SCRIPT = script("capture.js")
 CAPTURE_OPTIONS = {"maxName": 100, "maxOptions": 25}
 #: How long to wait for a tab the page opened to show up in the browser.
 TAB_WAIT_S = 2.0

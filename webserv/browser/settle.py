@@ -34,13 +34,14 @@ import asyncio
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request
 
-_SETTLE_JS = resources.files(__package__).joinpath("settle.js").read_text()
+from webserv.browser.scripts import script
+
+_SETTLE_JS = script("settle.js")
 #: How far ahead settle follows the timers an action sets, by default.
 TIMER_HORIZON_MS = 3_000
 
@@ -52,24 +53,11 @@ def settle_script(timer_horizon_ms: int = TIMER_HORIZON_MS) -> str:
 
 SETTLE_SCRIPT = settle_script()
 
-# Pages without the init script (error pages) only need to have loaded. `then` runs the moment
-# the wait ends, in the same round trip; `at` is when that was, on the wall clock, and `tab`
-# when the page last opened a new tab.
-_WAIT = """async ({ wait, arg }) => {
-  const s = window.__wsSettle;
-  const calm = s && s.wait ? await s.wait(wait)
-    : await new Promise((resolve) => document.readyState === 'complete' ? resolve(true)
-        : window.addEventListener('load', () => resolve(true), { once: true }));
-  const at = performance.timeOrigin + performance.now();
-  if (calm === 'window') return { calm, at, latest: s.latest() };
-  const pending = s && s.describe ? s.describe(wait.since) : [];
-  const latest = s && s.latest ? s.latest() : at;
-  return { calm, at, latest, tab: s ? s.tabOpenedAt : 0, pending, value: (THEN)(arg) };
-}"""
+_WAIT = script("wait.js")
 
 
 @lru_cache(maxsize=4)
-def _script(then: str) -> str:
+def _wait_then(then: str) -> str:
     return _WAIT.replace("THEN", then)
 
 
@@ -167,7 +155,7 @@ async def wait_settled(
     ``latest`` activity turns out later than that.
     """
     loop = asyncio.get_running_loop()
-    script = _script(then)
+    expression = _wait_then(then)
     since = now_ms() if since is None else since
     while True:
         remaining = deadline - loop.time()
@@ -182,7 +170,7 @@ async def wait_settled(
         }
         try:
             result = await asyncio.wait_for(
-                page.evaluate(script, {"wait": wait, "arg": arg}), remaining + 1
+                page.evaluate(expression, {"wait": wait, "arg": arg}), remaining + 1
             )
         except TimeoutError:
             return Settled(False, pending=tuple(tracker.describe()))
