@@ -13,9 +13,15 @@ from every process of the run and split four ways:
 * ``site``: the site instances and the zygote they are forked from;
 * ``server``: this process (the runtime) and Playwright's driver.
 
-``headless-shell-unwarmed`` is the headless shell with the shop's launcher warmed the way
-it was before its instances bound one prebuilt, warmed app (``benchmarks/site_warmup.py``):
-each instance builds its own app and fills its own caches.
+Every setup but ``full-chromium`` and the ``-unmerged``/``-unwarmed`` ones marks its site
+processes and browser for the kernel's same-page merging (``merge_memory``, the default; see
+``webserv.ksm``). The run starts the KSM daemon with :data:`KSM_SETTINGS` where it can (root,
+Linux 6.4+) and puts the host's settings back afterwards; memory of a merged setup is read
+once the daemon has scanned everything twice since the level's envs stepped (``ksm`` in each
+level's row: its counters, and its CPU share over the level). ``headless-shell-unmerged`` is
+the headless shell without the mark, ``headless-shell-unwarmed`` that with the shop's
+launcher warmed the way it was before its instances bound one prebuilt, warmed app
+(``benchmarks/site_warmup.py``): each instance builds its own app and fills its own caches.
 
 ``-parked`` variants park every env once it has stepped (its pages close, its context stays;
 the next step reopens them), as ``webserv serve --park-idle-after`` does to envs left idle:
@@ -39,6 +45,7 @@ from typing import Any
 import psutil
 
 from benchmarks.report import Report
+from webserv import ksm
 from webserv.browser.session import SessionConfig
 from webserv.env.config import runtime_for
 from webserv.env.runtime import EnvRuntime
@@ -50,18 +57,37 @@ MIB = 2**20
 PARTS = ("browser", "renderer", "site", "server")
 #: The shop launcher's warm-up as it was before its instances bound a prebuilt app.
 UNWARMED = "benchmarks.site_warmup:build_and_discard"
-#: Setups measured side by side: (variant, Chromium build, envs parked while idle, the shop
-#: launcher's warm-up: None for the shop's own, else the preload entry that replaces it).
-SETUPS: tuple[tuple[str, str, bool, str | None], ...] = (
-    ("full-chromium", "chromium", False, None),
-    ("headless-shell", "headless-shell", False, None),
-    ("headless-shell-parked", "headless-shell", True, None),
-    ("headless-shell-unwarmed", "headless-shell", False, UNWARMED),
-)
-#: Setups then taken on to the target (the default, kept and parked).
-TO_THE_TARGET = ("headless-shell", "headless-shell-parked")
 #: The shop launcher's own warm-up (builds the app its instances bind, serves its pages).
 SHOP_WARMUP = "webserv.sites.shop.serve:warm"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One way of holding live envs, measured side by side with the others."""
+
+    variant: str
+    build: str  # the Chromium build
+    park: bool = False  # envs parked while idle
+    merge: bool = True  # processes marked for KSM (merged when the daemon runs)
+    warmup: str | None = None  # the launcher preload replacing the shop's own warm-up
+
+
+SETUPS = (
+    Setup("full-chromium", "chromium", merge=False),
+    Setup("headless-shell", "headless-shell"),
+    Setup("headless-shell-unmerged", "headless-shell", merge=False),
+    Setup("headless-shell-parked", "headless-shell", park=True),
+    Setup("headless-shell-unwarmed", "headless-shell", merge=False, warmup=UNWARMED),
+)
+#: Setups then taken on to the target.
+TO_THE_TARGET = ("headless-shell", "headless-shell-unmerged", "headless-shell-parked")
+#: The KSM daemon's settings during the run (the host's own are restored afterwards): about
+#: 490 MiB scanned per second, a full scan of 400 live envs in well under a minute.
+KSM_SETTINGS = {"pages_to_scan": "2500", "sleep_millisecs": "20", "run": "1"}
+#: Full scans the daemon completes before memory is read (a page merges on its second).
+KSM_SCANS = 2
+#: The longest wait for them.
+KSM_WAIT_S = 240.0
 #: How long parked pages may take to let their renderers exit before memory is read.
 PARKED_EXIT_S = 10.0
 #: Envs created at once (login, context, first page and its settle).
@@ -100,6 +126,8 @@ class Level:
     step_ms: list[float] = field(default_factory=list)
     create_s: float = 0.0
     available_gib: float = 0.0
+    #: The KSM daemon's counters when memory was read, and its CPU share since the last level.
+    ksm: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_mib(self) -> float:
@@ -123,6 +151,51 @@ async def _renderers_gone(timeout_s: float) -> None:
         if not _renderers() or time.monotonic() > deadline:
             return
         await asyncio.sleep(0.1)
+
+
+@contextmanager
+def ksm_daemon() -> Iterator[bool]:
+    """The KSM daemon running with :data:`KSM_SETTINGS` (yields False where it cannot: no
+    KSM in this kernel, or not root); the previous settings are restored afterwards."""
+    if not ksm.supported():
+        yield False
+        return
+    before = {}
+    try:
+        for name, value in KSM_SETTINGS.items():
+            before[name] = (ksm.KSM_DIR / name).read_text().strip()
+            (ksm.KSM_DIR / name).write_text(value)
+    except OSError:
+        for name, value in before.items():
+            (ksm.KSM_DIR / name).write_text(value)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        for name in reversed(list(before)):
+            (ksm.KSM_DIR / name).write_text(before[name])
+
+
+def _ksmd_cpu_s() -> float:
+    """CPU seconds the KSM daemon (a kernel thread) has used."""
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "ksmd":
+            times = proc.cpu_times()
+            return times.user + times.system
+    return 0.0
+
+
+async def _merged() -> dict[str, int]:
+    """Wait for the daemon's next :data:`KSM_SCANS` full scans (at most
+    :data:`KSM_WAIT_S`); its counters then."""
+    start = ksm.stats().get("full_scans", 0)
+    deadline = time.monotonic() + KSM_WAIT_S
+    while True:
+        counters = ksm.stats()
+        if counters.get("full_scans", 0) >= start + KSM_SCANS or time.monotonic() > deadline:
+            return counters
+        await asyncio.sleep(1.0)  # the daemon's progress has no event to wait on
 
 
 async def _health(envs: list[EnvSession], park: bool) -> tuple[int, list[float]]:
@@ -164,11 +237,14 @@ def shop_warmup(replacement: str | None) -> Iterator[None]:
 
 
 async def _measure(
-    build: str, park: bool, levels: list[int], floor_gib: float, max_steps: int
+    setup: Setup, levels: list[int], floor_gib: float, max_steps: int
 ) -> tuple[list[Level], str]:
-    """Live envs level by level on one browser setup; the levels reached and why it stopped.
+    """Live envs level by level on one setup; the levels reached and why it stopped.
     With ``park``, every env is parked when created and after each step (memory is read
-    parked; a step reopens the env's pages first, so its time includes the restore)."""
+    parked; a step reopens the env's pages first, so its time includes the restore). With
+    ``merge`` and the daemon running, memory is read once it has scanned everything twice."""
+    build, park = setup.build, setup.park
+    merging = setup.merge and ksm.daemon_running()
     suite = load_suite("shop")
     tasks = [t for t in suite.tasks if t.sites == ["shopping"]]
     config = runtime_for(
@@ -178,6 +254,7 @@ async def _measure(
             "max_instances": levels[-1] + 4,
             "warm_starts": False,
             "browser": build,
+            "merge_memory": setup.merge,
             "owner": f"bench-density-live-{os.getpid()}",
         },
         standby=0,
@@ -210,9 +287,12 @@ async def _measure(
                 envs += [env for env in made if isinstance(env, EnvSession)]
                 failed = [err for err in made if isinstance(err, BaseException)]
                 create_s = time.perf_counter() - started
+                ksmd_before, wall_before = _ksmd_cpu_s(), time.monotonic()
                 healthy, step_ms = await _health(envs, park)
                 if park:
                     await _renderers_gone(PARKED_EXIT_S)
+                merged = await _merged() if merging else {}
+                ksmd_share = (_ksmd_cpu_s() - ksmd_before) / (time.monotonic() - wall_before)
                 reached.append(
                     Level(
                         envs=len(envs),
@@ -221,6 +301,7 @@ async def _measure(
                         step_ms=step_ms,
                         create_s=create_s,
                         available_gib=psutil.virtual_memory().available / 2**30,
+                        ksm={**merged, "ksmd_cpu_share": round(ksmd_share, 3)},
                     )
                 )
                 if failed:
@@ -242,6 +323,7 @@ def _report(report: Report, variant: str, levels: list[Level], stopped: str) -> 
             pss_mib={k: round(v, 1) for k, v in level.pss_mib.items()},
             create_s=round(level.create_s, 1),
             available_gib=round(level.available_gib, 2),
+            ksm=level.ksm,
         )
         if level.step_ms:
             report.add(f"{variant}@{level.envs}", "step_ms", level.step_ms)
@@ -285,19 +367,26 @@ def run(
         },
     )
     results: dict[str, Any] = {}
-    for variant, build, park, warmup in SETUPS:
-        with shop_warmup(warmup):
-            reached, stopped = asyncio.run(_measure(build, park, compare_at, floor_gib, max_steps))
-        _report(report, variant, reached, stopped)
-        results[variant] = reached
-    if all(results.get(v) for v, *_ in SETUPS):
-        top = f"@{compare_at[-1]}"
-        for ours in TO_THE_TARGET:
-            report.compare("pss_per_env_mib", f"{ours}{top}", f"full-chromium{top}")
-        report.compare("pss_per_env_mib", f"headless-shell{top}", f"headless-shell-unwarmed{top}")
-    if levels and levels[-1] > compare_at[-1]:
-        for variant, build, park, _ in (setup for setup in SETUPS if setup[0] in TO_THE_TARGET):
-            reached, stopped = asyncio.run(_measure(build, park, levels, floor_gib, max_steps))
-            _report(report, f"{variant}-max", reached, stopped)
+    with ksm_daemon() as daemon:
+        report.params["ksm"] = {"daemon": daemon, **(KSM_SETTINGS if daemon else {})}
+        for setup in SETUPS:
+            with shop_warmup(setup.warmup):
+                reached, stopped = asyncio.run(_measure(setup, compare_at, floor_gib, max_steps))
+            _report(report, setup.variant, reached, stopped)
+            results[setup.variant] = reached
+        if all(results.get(setup.variant) for setup in SETUPS):
+            top = f"@{compare_at[-1]}"
+            for ours in ("headless-shell", "headless-shell-parked"):
+                report.compare("pss_per_env_mib", f"{ours}{top}", f"full-chromium{top}")
+            for ours, baseline in (
+                ("headless-shell", "headless-shell-unmerged"),
+                ("headless-shell-unmerged", "headless-shell-unwarmed"),
+            ):
+                report.compare("pss_per_env_mib", f"{ours}{top}", f"{baseline}{top}")
+        if levels and levels[-1] > compare_at[-1]:
+            for setup in SETUPS:
+                if setup.variant in TO_THE_TARGET:
+                    reached, stopped = asyncio.run(_measure(setup, levels, floor_gib, max_steps))
+                    _report(report, f"{setup.variant}-max", reached, stopped)
     report.params["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     return report

@@ -7,8 +7,9 @@ import psutil
 import pytest
 import typer
 
-from benchmarks.density_live import PARTS, SETUPS, pss_by_part, run
+from benchmarks.density_live import KSM_SETTINGS, PARTS, SETUPS, TO_THE_TARGET, pss_by_part, run
 from benchmarks.pool_commands import _counts
+from webserv import ksm
 
 
 def test_env_counts_parse_and_refuse_nonsense():
@@ -26,10 +27,18 @@ def test_this_process_counts_as_server():
 @pytest.mark.browser
 def test_a_small_live_run_measures_every_build_and_cleans_up():
     before = {p.pid for p in psutil.Process().children(recursive=True)}
+    host_ksm = {name: (ksm.KSM_DIR / name).read_text() for name in KSM_SETTINGS}
     report = run(levels=[1, 2], compare_at=[1])
+    assert {name: (ksm.KSM_DIR / name).read_text() for name in KSM_SETTINGS} == host_ksm
+    if report.params["ksm"]["daemon"]:  # merged setups were read after two full scans
+        assert report.row("headless-shell@1", "pss_per_env_mib").extra["ksm"]["full_scans"] > 0
+        assert (
+            "full_scans"
+            not in report.row("headless-shell-unmerged@1", "pss_per_env_mib").extra["ksm"]
+        )
     per_env = {row.variant: row for row in report.rows if row.metric == "pss_per_env_mib"}
-    maxed = {f"headless-shell{parked}-max@{n}" for parked in ("", "-parked") for n in (1, 2)}
-    assert set(per_env) == {f"{name}@1" for name, *_ in SETUPS} | maxed
+    maxed = {f"{variant}-max@{n}" for variant in TO_THE_TARGET for n in (1, 2)}
+    assert set(per_env) == {f"{setup.variant}@1" for setup in SETUPS} | maxed
     for row in per_env.values():
         assert row.extra["healthy"] == row.extra["envs"]
         assert row.extra["pss_mib"]["site"] > 0
@@ -43,5 +52,5 @@ def test_a_small_live_run_measures_every_build_and_cleans_up():
         parked.extra["pss_mib"]["renderer"]
         < per_env["headless-shell-max@2"].extra["pss_mib"]["renderer"]
     )
-    assert [r.metric for r in report.ratios] == ["pss_per_env_mib"] * 3
+    assert [r.metric for r in report.ratios] == ["pss_per_env_mib"] * 4
     assert {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()} <= before

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import psutil
 import pytest
 from typer.testing import CliRunner
 
+from webserv import ksm
 from webserv.browser import chromium
 from webserv.browser.chromium import BUILDS, pick_build
+from webserv.browser.session import BrowserPool
 from webserv.cli import app as cli
 
 
@@ -49,3 +52,24 @@ def test_serve_names_a_missing_build_before_starting(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(chromium.BUILDS, "chromium", gone)
     refused = CliRunner().invoke(cli, ["serve", "--browser", "chromium"])
     assert refused.exit_code == 2 and "apt-get install chromium" in refused.output
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not ksm.supported(), reason="no PR_SET_MEMORY_MERGE (Linux < 6.4)")
+async def test_a_merging_pool_marks_its_browser_processes_and_not_this_one():
+    def merge_any(pid: int | str) -> bool:
+        with open(f"/proc/{pid}/ksm_stat") as stat:
+            return "ksm_merge_any: yes" in stat.read()
+
+    for merge in (True, False):
+        async with BrowserPool(merge_memory=merge) as pool:
+            context, browser = await pool.new_context()
+            page = await context.new_page()
+            await page.set_content("<p>hello</p>")
+            children = psutil.Process().children(recursive=True)
+            processes = [p for p in children if p.name().startswith("chrom")]
+            assert any("--type=renderer" in " ".join(p.cmdline()) for p in processes)
+            assert {merge_any(p.pid) for p in processes} == {merge}
+            await context.close()
+            await pool.release(browser)
+        assert not merge_any("self")

@@ -12,10 +12,12 @@ import httpx
 import pool_fixtures
 import pytest
 
+from webserv import ksm
 from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL
 from webserv.pool.backends.process import LaunchError, ProcessBackend
 from webserv.pool.health import NotReady, wait_healthy
 from webserv.pool.snapshot import SnapshotStore
+from webserv.sites.registry import get as get_site
 from webserv.sites.spec import SiteSpec
 
 _ports = iter(range(31000, 32000))
@@ -92,6 +94,31 @@ async def test_instances_forked_from_one_warmed_app_each_serve_their_own_data_di
     finally:
         await process_backend.stop(first)
         await process_backend.stop(second)
+
+
+@pytest.mark.skipif(not ksm.supported(), reason="no PR_SET_MEMORY_MERGE (Linux < 6.4)")
+async def test_instances_are_marked_for_same_page_merging_only_when_asked(
+    shop: SiteSpec, copy_store: SnapshotStore, tmp_path: Path
+):
+    def merge_any(pid: int | str) -> bool:
+        return "ksm_merge_any: yes" in Path(f"/proc/{pid}/ksm_stat").read_text()
+
+    preload = {"shop": list(get_site("shop").preload)}
+    for merge, cold in ((True, False), (True, True), (False, False)):
+        backend = ProcessBackend(
+            owner=f"ksmtest{merge:d}{cold:d}",
+            state_dir=tmp_path / f"state-{merge}-{cold}",
+            preload=preload,
+            zygote=not cold,
+            merge_memory=merge,
+        )
+        try:
+            instance = await _launch(backend, shop, copy_store, f"k{merge:d}{cold:d}")
+            assert merge_any(int(instance.handle)) is merge
+            await backend.stop(instance)
+        finally:
+            await backend.close()
+    assert not merge_any("self")
 
 
 async def test_cold_launch_and_leftovers_found_by_a_new_backend(

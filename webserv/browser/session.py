@@ -44,6 +44,7 @@ from webserv.browser.settle import (
     wait_settled,
 )
 from webserv.browser.som import overlay
+from webserv.ksm import children_merged
 
 #: Where Chromium puts a tab whose page could not be loaded.
 ERROR_PAGE = "chrome-error://"
@@ -149,7 +150,9 @@ class BrowserPool:
     """The process's Chromium, recycled after ``recycle_after`` contexts or when it crashes.
 
     ``build`` names the Chromium build (see :mod:`.chromium`; default: the headless shell when
-    installed and ``headless``, else the full browser).
+    installed and ``headless``, else the full browser). With ``merge_memory``, Playwright's
+    driver and the browsers it launches are marked for the kernel's same-page merging (see
+    :mod:`webserv.ksm`).
     """
 
     def __init__(
@@ -158,8 +161,10 @@ class BrowserPool:
         recycle_after: int = 200,
         build: BrowserBuild | None = None,
         headless: bool = True,
+        merge_memory: bool = False,
     ) -> None:
         self.recycle_after = recycle_after
+        self.merge_memory = merge_memory
         self.build = pick_build(build, headless=headless)
         self.headless = headless
         self.launches = 0
@@ -178,7 +183,8 @@ class BrowserPool:
         from playwright.async_api import async_playwright
 
         if self._playwright is None:
-            self._playwright = await async_playwright().start()
+            with children_merged(self.merge_memory):
+                self._playwright = await async_playwright().start()
         return self
 
     async def close(self) -> None:

@@ -101,6 +101,12 @@ class RuntimeConfig(BaseModel):
         description="Chromium build of the sessions: headless-shell (lighter and faster) or "
         "chromium (default: the shell when installed).",
     )
+    merge_memory: bool = Field(
+        True,
+        description="Mark the site processes (process backend) and the browser mergeable by "
+        "the kernel's same-page merging (KSM; Linux 6.4+): identical pages of envs are then "
+        "stored once wherever the host runs the KSM daemon (see webserv.ksm).",
+    )
 
     @model_validator(mode="after")
     def _sites_once(self) -> RuntimeConfig:

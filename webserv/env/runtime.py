@@ -90,7 +90,9 @@ class EnvRuntime:
                 )
             self.sites[site.name] = site
         self.task_sites = task_site_map(self.sites.values())
-        self.browsers = BrowserPool(build=self.config.browser)
+        self.browsers = BrowserPool(
+            build=self.config.browser, merge_memory=self.config.merge_memory
+        )
         self.http = session_client()
         #: Prepares the next episode start of each pooled standby instance (None: off).
         self.warmer = (
@@ -190,7 +192,9 @@ class EnvRuntime:
         if name == "process":
             from webserv.pool.backends.process import ProcessBackend
 
-            return ProcessBackend(owner=owner, preload=preload)
+            return ProcessBackend(
+                owner=owner, preload=preload, merge_memory=self.config.merge_memory
+            )
         from webserv.pool.backends.docker import DockerBackend, docker_client
         from webserv.pool.images.build import ensure_site_image
 

@@ -49,6 +49,12 @@ def serve(
         help="Prepare each standby instance's next episode start (login, browser, first page).",
     ),
     browser: BrowserBuildOption = None,
+    merge_memory: bool = typer.Option(
+        True,
+        "--merge-memory/--no-merge-memory",
+        help="Mark site processes and the browser for the kernel's same-page merging (KSM): "
+        "envs share identical pages where the host runs the KSM daemon.",
+    ),
     max_instances: MaxInstances = DEFAULT_MAX_INSTANCES,
     max_envs: MaxEnvs = 64,
     env_ttl: EnvTtl = 300.0,
@@ -104,6 +110,7 @@ def serve(
         standby=standby,
         warm_starts=warm_starts,
         browser=browser,
+        merge_memory=merge_memory,
         max_instances=max_instances,
         max_envs=max_envs,
         env_ttl_s=env_ttl,
@@ -159,6 +166,7 @@ def server_config(
     standby: int,
     warm_starts: bool = True,
     browser: BrowserBuild | None,
+    merge_memory: bool = True,
     max_instances: int,
     snapshot_root: Path | None,
     snapshot_driver: str | None,
@@ -198,6 +206,7 @@ def server_config(
                 snapshot_driver=snapshot_driver,
                 warm_starts=warm_starts,
                 browser=browser,
+                merge_memory=merge_memory,
             ),
             **server,
         )

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 
 from webserv import paths
+from webserv.ksm import children_merged
 from webserv.pool.backends.base import (
     INSTANCE_LABEL,
     OWNER_LABEL,
@@ -43,8 +44,16 @@ class LaunchError(RuntimeError):
 class Zygote:
     """A running pre-forked launcher for one Python module (see ``zygote.py``)."""
 
-    def __init__(self, python: str, module: str, preload: Sequence[str], log: Path) -> None:
+    def __init__(
+        self,
+        python: str,
+        module: str,
+        preload: Sequence[str],
+        log: Path,
+        merge_memory: bool = False,
+    ) -> None:
         self.python = python
+        self.merge_memory = merge_memory
         self.args = [module, *preload]
         self.log = log
         self.proc: asyncio.subprocess.Process | None = None
@@ -65,13 +74,14 @@ class Zygote:
         argv = [self.python, "-m", MODULE, "--parent", str(os.getpid()), *self.args]
         errors = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=errors,
-                start_new_session=True,
-            )
+            with children_merged(self.merge_memory):  # the instances it forks inherit it
+                self.proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=errors,
+                    start_new_session=True,
+                )
         finally:
             os.close(errors)
         assert self.proc.stdout is not None
@@ -149,9 +159,11 @@ def _kill_group(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _spawn_cold(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn_cold(
+    argv: list[str], env: dict[str, str], log: Path, merge_memory: bool
+) -> subprocess.Popen[bytes]:
     """Start ``argv`` as a fresh process in a new session, output to ``log``."""
-    with open(log, "wb") as out:
+    with open(log, "wb") as out, children_merged(merge_memory):
         return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -202,8 +214,11 @@ class ProcessBackend:
         zygote: bool = True,
         preload: Mapping[str, Sequence[str]] | None = None,
         stop_timeout_s: float = 0.0,
+        merge_memory: bool = False,
     ) -> None:
         """``preload`` maps a site name to the modules its zygote imports before forking.
+        With ``merge_memory``, the instances are marked for the kernel's same-page merging
+        (see :mod:`webserv.ksm`).
 
         ``stop_timeout_s`` is the grace period after SIGTERM; the default 0 kills at once,
         since a stopped instance's clone is thrown away and nothing needs flushing.
@@ -214,6 +229,7 @@ class ProcessBackend:
         self.use_zygote = zygote
         self.preload = dict(preload or {})
         self.stop_timeout_s = stop_timeout_s
+        self.merge_memory = merge_memory
         self.zygotes: dict[tuple[str, ...], Zygote] = {}
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -226,7 +242,7 @@ class ProcessBackend:
         key = (python, module, *preload)
         if key not in self.zygotes:
             log = self.state_dir / f"zygote-{spec.name}.log"
-            self.zygotes[key] = Zygote(python, module, preload, log)
+            self.zygotes[key] = Zygote(python, module, preload, log, self.merge_memory)
         return self.zygotes[key], command[3:]
 
     async def prepare(self, spec: SiteSpec) -> None:
@@ -250,7 +266,8 @@ class ProcessBackend:
             zygote, args = via
             pid = await zygote.spawn([a.format(**fill) for a in args], env, log)
         else:
-            child = _spawn_cold([a.format(**fill) for a in spec.command], env, log)
+            argv = [a.format(**fill) for a in spec.command]
+            child = _spawn_cold(argv, env, log, self.merge_memory)
             pid = child.pid
             self._children[pid] = child
         try:

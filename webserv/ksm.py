@@ -1,0 +1,81 @@
+"""Kernel same-page merging (KSM) for the processes webserv starts.
+
+Hundreds of site instances forked from one launcher, and as many Chromium renderers showing
+the same site, hold many pages of identical memory that copy-on-write has made private (a
+fork writes to every page it touches, if only a reference count that then returns to its old
+value). Linux's KSM daemon merges identical anonymous pages of processes marked mergeable;
+since Linux 6.4 a process marks all of its memory with ``prctl(PR_SET_MEMORY_MERGE)``, and
+the mark passes to the processes it starts (across ``fork`` and ``exec``).
+
+webserv marks only what it starts (site launchers and cold site processes, Playwright's
+driver and so the browser): :func:`children_merged` marks this process for the moment it
+starts them, so that a trainer running envs in-process is never scanned itself. The daemon
+is the host's to enable (``echo 1 > /sys/kernel/mm/ksm/run``, as root); without it the mark
+costs nothing and merges nothing. Merged pages are shared between envs of one host, which
+lets one process time another's writes to them: run envs of mutually distrusting users on
+hosts of their own.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+#: prctl(2) options (Linux 6.4+).
+PR_SET_MEMORY_MERGE = 67
+PR_GET_MEMORY_MERGE = 68
+#: The daemon's controls and counters.
+KSM_DIR = Path("/sys/kernel/mm/ksm")
+
+
+def _prctl(option: int, value: int = 0) -> int:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    except OSError:
+        return -1
+    return int(libc.prctl(option, value, 0, 0, 0))
+
+
+def supported() -> bool:
+    """Whether this kernel lets a process mark all its memory mergeable."""
+    return _prctl(PR_GET_MEMORY_MERGE) >= 0
+
+
+def daemon_running() -> bool:
+    """Whether the host's KSM daemon is merging pages (``/sys/kernel/mm/ksm/run`` is 1)."""
+    try:
+        return (KSM_DIR / "run").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def stats() -> dict[str, int]:
+    """The daemon's counters: pages it keeps (``pages_shared``), the pages that share them
+    (``pages_sharing``: the memory saved, in pages) and its completed scans; empty without KSM."""
+    counters = ("pages_shared", "pages_sharing", "full_scans")
+    try:
+        return {name: int((KSM_DIR / name).read_text()) for name in counters}
+    except (OSError, ValueError):
+        return {}
+
+
+@contextmanager
+def children_merged(enabled: bool = True) -> Iterator[bool]:
+    """Processes started inside the block, and all they start, have their memory marked
+    mergeable; yields whether they are (False where the kernel cannot, or not ``enabled``).
+    This process is marked only meanwhile (unless it already was)."""
+    if not enabled or not supported():
+        yield False
+        return
+    marked_before = _prctl(PR_GET_MEMORY_MERGE) == 1
+    if not marked_before and _prctl(PR_SET_MEMORY_MERGE, 1) != 0:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        if not marked_before:
+            _prctl(PR_SET_MEMORY_MERGE, 0)
