@@ -13,32 +13,17 @@ import pool_fixtures
 import pytest
 
 from webserv import ksm
-from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL
+from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL, free_port
 from webserv.pool.backends.process import LaunchError, ProcessBackend
 from webserv.pool.health import NotReady, wait_healthy
 from webserv.pool.snapshot import SnapshotStore
 from webserv.sites.registry import get as get_site
 from webserv.sites.spec import SiteSpec
 
-_ports = iter(range(31000, 32000))
-
-
-def _free_port() -> int:
-    """A free port below the ephemeral range, so no outgoing connection can hold it."""
-    for port in _ports:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 31000-32000")
-
 
 async def _launch(backend: ProcessBackend, spec: SiteSpec, store: SnapshotStore, name: str):
     data_dir = store.clone("shop", name)
-    instance = await backend.start(spec, name, data_dir, _free_port())
+    instance = await backend.start(spec, name, data_dir, free_port())
     async with httpx.AsyncClient() as client:
 
         async def alive() -> bool:
@@ -139,7 +124,7 @@ async def test_a_crashing_site_fails_fast(
     process_backend: ProcessBackend, shop: SiteSpec, tmp_path: Path
 ):
     try:
-        instance = await process_backend.start(shop, "broken", tmp_path / "no-data", _free_port())
+        instance = await process_backend.start(shop, "broken", tmp_path / "no-data", free_port())
     except LaunchError as err:  # it crashed before the backend could even note its start
         assert "exited at once" in str(err)
         return

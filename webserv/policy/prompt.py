@@ -197,6 +197,86 @@ class Prompt:
     stats: ContextStats
 
 
+def _current_page_header(observation: Mapping[str, Any]) -> str:
+    """The current page's heading, its open tabs and the last action's failure, if any."""
+    header = (
+        f"# Current page: {observation.get('title') or 'page'} ({observation.get('url', '')})\n"
+        + _tabs(observation)
+    )
+    last_error = str(observation.get("last_action_error") or "")
+    if last_error:
+        header += f"Your last action failed: {last_error}\n"
+    return header
+
+
+def _screenshot(observation: Mapping[str, Any], config: PromptConfig) -> bytes | None:
+    """The screenshot to send, or None when screenshots are off or the observation has none."""
+    shot = observation.get("screenshot")
+    return bytes(shot) if config.screenshot and isinstance(shot, bytes | bytearray) else None
+
+
+def _history_tokens(steps: Sequence[_Step]) -> int:
+    """Tokens the earlier steps take, each page shown in full or as the omission marker."""
+    return sum(
+        s.rest_tokens + (s.page_tokens if s.show_page else count_tokens(PAGE_OMITTED))
+        for s in steps
+    )
+
+
+def _fit(steps: list[_Step], page: str, fixed: int, budget: int, stats: ContextStats) -> str:
+    """Hide old pages, cut ``page`` (returned), then drop old ``steps`` to fit ``budget``."""
+    page_tokens = count_tokens(page)
+
+    def total() -> int:
+        return fixed + page_tokens + _history_tokens(steps)
+
+    stats.pages_dropped = sum(not s.show_page for s in steps)
+    for step in steps:  # oldest shown page first
+        if total() <= budget:
+            break
+        if step.show_page:
+            step.show_page = False
+            stats.pages_dropped += 1
+    if total() > budget:
+        # The current page keeps at least half of what the fixed parts leave; the history
+        # gives way for the rest.
+        room = budget - (total() - page_tokens)
+        floor = (budget - fixed) // 2
+        page = cut_page(page, max(room, floor, count_tokens(PAGE_CUT) + 1))
+        page_tokens = count_tokens(page)
+        stats.page_cut = True
+    while steps and total() > budget:
+        dropped = steps.pop(0)
+        stats.steps_dropped += 1
+        stats.pages_dropped -= not dropped.show_page
+    stats.pages_kept = sum(s.show_page for s in steps)
+    return page
+
+
+def _session_section(steps: Sequence[_Step], steps_dropped: int) -> str:
+    """The "session so far" section: each earlier step's page, rationale and action."""
+    lines = ["# Your session so far"]
+    if steps_dropped:
+        lines.append(f"[{steps_dropped} earliest steps omitted]")
+    for step in steps:
+        lines.append(step.header)
+        lines.append(step.page if step.show_page else PAGE_OMITTED)
+        lines.append(step.after)
+    return "\n".join(lines) + "\n"
+
+
+def _user_content(text: str, screenshot: bytes | None) -> str | list[dict[str, Any]]:
+    """The user message's content: ``text`` alone, or with ``screenshot`` as a data-URL image."""
+    if screenshot is None:
+        return text
+    media_type = MEDIA_TYPES[image_format(screenshot)]
+    url = f"data:{media_type};base64," + base64.b64encode(screenshot).decode("ascii")
+    return [
+        {"type": "text", "text": text},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]
+
+
 def build_prompt(
     observation: Mapping[str, Any],
     history: Sequence[Turn],
@@ -206,84 +286,31 @@ def build_prompt(
     """The messages asking for the next decision on ``observation`` after ``history``."""
     page = str(observation.get("text", ""))
     system = system_prompt(config, persona, page_format(page))
-    intent = str(observation.get("goal") or "Shop the way you usually do.")
-    head = f"# Task\n{intent}\n"
-    current_header = (
-        f"# Current page: {observation.get('title') or 'page'} ({observation.get('url', '')})\n"
-        + _tabs(observation)
-    )
-    last_error = str(observation.get("last_action_error") or "")
-    if last_error:
-        current_header += f"Your last action failed: {last_error}\n"
+    head = f"# Task\n{observation.get('goal') or 'Shop the way you usually do.'!s}\n"
+    current_header = _current_page_header(observation)
     tail = "\nYour next action, as one JSON object:"
-    png = observation.get("screenshot") if config.screenshot else None
-    img_tokens = image_tokens(bytes(png)) if isinstance(png, bytes | bytearray) else 0
-
-    steps = _steps(history, config.history_pages)
+    screenshot = _screenshot(observation, config)
+    img_tokens = image_tokens(screenshot) if screenshot is not None else 0
     fixed = (
-        count_tokens(system)
-        + count_tokens(head)
-        + count_tokens(current_header)
-        + count_tokens(tail)
+        sum(count_tokens(part) for part in (system, head, current_header, tail))
         + img_tokens
         + 2 * MESSAGE_OVERHEAD
         + 16  # section headings, joins and the omitted-steps line
     )
-    page_tokens = count_tokens(page)
 
-    def total() -> int:
-        history_tokens = sum(
-            s.rest_tokens + (s.page_tokens if s.show_page else count_tokens(PAGE_OMITTED))
-            for s in steps
-        )
-        return fixed + page_tokens + history_tokens
-
+    steps = _steps(history, config.history_pages)
     stats = ContextStats(prompt_tokens=0, image_tokens=img_tokens)
-    stats.pages_dropped = sum(not s.show_page for s in steps)
-    for step in steps:  # oldest shown page first
-        if total() <= config.token_budget:
-            break
-        if step.show_page:
-            step.show_page = False
-            stats.pages_dropped += 1
-    if total() > config.token_budget:
-        # The current page keeps at least half of what the fixed parts leave; the history
-        # gives way for the rest.
-        room = config.token_budget - (total() - page_tokens)
-        floor = (config.token_budget - fixed) // 2
-        page = cut_page(page, max(room, floor, count_tokens(PAGE_CUT) + 1))
-        page_tokens = count_tokens(page)
-        stats.page_cut = True
-    while steps and total() > config.token_budget:
-        dropped = steps.pop(0)
-        stats.steps_dropped += 1
-        stats.pages_dropped -= not dropped.show_page
-    stats.pages_kept = sum(s.show_page for s in steps)
+    page = _fit(steps, page, fixed, config.token_budget, stats)
 
     sections = [head]
     if steps:
-        lines = ["# Your session so far"]
-        if stats.steps_dropped:
-            lines.append(f"[{stats.steps_dropped} earliest steps omitted]")
-        for step in steps:
-            lines.append(step.header)
-            lines.append(step.page if step.show_page else PAGE_OMITTED)
-            lines.append(step.after)
-        sections.append("\n".join(lines) + "\n")
+        sections.append(_session_section(steps, stats.steps_dropped))
     sections.append(current_header + page + "\n" + tail)
     text = "\n".join(sections)
-    content: str | list[dict[str, Any]] = text
-    if img_tokens:
-        assert isinstance(png, bytes | bytearray)
-        media_type = MEDIA_TYPES[image_format(bytes(png))]
-        url = f"data:{media_type};base64," + base64.b64encode(bytes(png)).decode("ascii")
-        content = [
-            {"type": "text", "text": text},
-            {"type": "image_url", "image_url": {"url": url}},
-        ]
     stats.prompt_tokens = (
         count_tokens(system) + count_tokens(text) + img_tokens + 2 * MESSAGE_OVERHEAD
     )
+    content = _user_content(text, screenshot if img_tokens else None)
     return Prompt(
         messages=[
             {"role": "system", "content": system},

@@ -11,6 +11,8 @@ import typer
 from webserv.options import Json, Sites
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from webserv.env.runner import SuiteReport
     from webserv.tasks.suite import Suite
 
@@ -84,6 +86,46 @@ def list_tasks(
         )
     for problem in loaded.invalid:
         typer.echo(f"invalid: {problem}")
+
+
+def _print_summary(console: Console, report: SuiteReport) -> None:
+    """The success rate, latencies, per-site and per-template results, and what failed to
+    load or could not be evaluated."""
+    lat = report.latency
+    console.print(
+        f"\n[bold]{report.suite}[/] with the {report.policy} policy: "
+        f"{report.successes}/{report.tasks} passed ({report.success_rate:.1%}), "
+        f"{report.not_evaluable} not evaluable, {report.wall_s:.0f} s with {report.parallel} "
+        f"in parallel"
+    )
+    for name in ("reset_ms", "acquire_ms", "step_ms", "settle_ms", "eval_ms"):
+        row = lat[name]
+        console.print(f"  {name:<10} p50 {row.p50:>8.1f}  p95 {row.p95:>8.1f}  n {row.n}")
+    for title, groups in (("site", report.by_site), ("template", report.by_template)):
+        console.print(f"per {title}:")
+        for name, group in groups.items():
+            console.print(
+                f"  {name:<28} {group.successes:>4}/{group.tasks:<4} ({group.success_rate:.1%})"
+                + (f", {group.not_evaluable} not evaluable" if group.not_evaluable else "")
+            )
+    for task_id, reason in report.not_evaluable_reasons().items():
+        console.print(f"  not evaluable: task {task_id}: {reason}")
+    for problem in report.invalid:
+        console.print(f"  [red]did not load[/]: {problem}")
+
+
+def _write_reports(
+    console: Console, report: SuiteReport, junit: Path | None, out: Path | None
+) -> None:
+    """The JUnit XML and JSON reports, where asked for."""
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(report.junit_xml())
+        console.print(f"JUnit report written to {junit}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report.model_dump_json(indent=2))
+        console.print(f"report written to {out}")
 
 
 @app.command()
@@ -177,34 +219,7 @@ def run(
                 on_result=on_result,
             )
         )
-    lat = report.latency
-    console.print(
-        f"\n[bold]{report.suite}[/] with the {report.policy} policy: "
-        f"{report.successes}/{report.tasks} passed ({report.success_rate:.1%}), "
-        f"{report.not_evaluable} not evaluable, {report.wall_s:.0f} s with {report.parallel} "
-        f"in parallel"
-    )
-    for name in ("reset_ms", "acquire_ms", "step_ms", "settle_ms", "eval_ms"):
-        row = lat[name]
-        console.print(f"  {name:<10} p50 {row.p50:>8.1f}  p95 {row.p95:>8.1f}  n {row.n}")
-    for title, groups in (("site", report.by_site), ("template", report.by_template)):
-        console.print(f"per {title}:")
-        for name, group in groups.items():
-            console.print(
-                f"  {name:<28} {group.successes:>4}/{group.tasks:<4} ({group.success_rate:.1%})"
-                + (f", {group.not_evaluable} not evaluable" if group.not_evaluable else "")
-            )
-    for task_id, reason in report.not_evaluable_reasons().items():
-        console.print(f"  not evaluable: task {task_id}: {reason}")
-    for problem in report.invalid:
-        console.print(f"  [red]did not load[/]: {problem}")
-    if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(report.junit_xml())
-        console.print(f"JUnit report written to {junit}")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report.model_dump_json(indent=2))
-        console.print(f"report written to {out}")
+    _print_summary(console, report)
+    _write_reports(console, report, junit, out)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
