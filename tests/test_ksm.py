@@ -48,3 +48,19 @@ def test_a_process_marked_already_stays_marked():
     finally:
         ksm._prctl(ksm.PR_SET_MEMORY_MERGE, 0)
     assert not merge_any("self")
+
+
+def test_overlapping_blocks_keep_the_mark_until_the_last_one_ends():
+    outer = ksm.children_merged()
+    inner = ksm.children_merged()
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)  # the first to end is not the last
+    try:
+        child = subprocess.Popen(["sleep", "5"])
+        assert merge_any(child.pid)
+    finally:
+        inner.__exit__(None, None, None)
+        child.kill()
+        child.wait()
+    assert not merge_any("self")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,20 +63,37 @@ def stats() -> dict[str, int]:
         return {}
 
 
+#: Blocks of :func:`children_merged` open now (they may overlap: a runtime starts its sites
+#: and its browser at once), and the lock that guards the count.
+_open = 0
+_open_lock = threading.Lock()
+
+
 @contextmanager
 def children_merged(enabled: bool = True) -> Iterator[bool]:
     """Processes started inside the block, and all they start, have their memory marked
     mergeable; yields whether they are (False where the kernel cannot, or not ``enabled``).
-    This process is marked only meanwhile (unless it already was)."""
+    This process is marked only while a block is open (unless it was marked before)."""
+    global _open
     if not enabled or not supported():
         yield False
         return
-    marked_before = _prctl(PR_GET_MEMORY_MERGE) == 1
-    if not marked_before and _prctl(PR_SET_MEMORY_MERGE, 1) != 0:
+    with _open_lock:
+        if _open == 0 and _prctl(PR_GET_MEMORY_MERGE) == 1:
+            counted = False  # marked before webserv asked: left as it is
+        elif _open == 0 and _prctl(PR_SET_MEMORY_MERGE, 1) != 0:
+            counted = None  # the kernel refused
+        else:
+            counted = True
+            _open += 1
+    if counted is None:
         yield False
         return
     try:
         yield True
     finally:
-        if not marked_before:
-            _prctl(PR_SET_MEMORY_MERGE, 0)
+        if counted:
+            with _open_lock:
+                _open -= 1
+                if _open == 0:
+                    _prctl(PR_SET_MEMORY_MERGE, 0)
