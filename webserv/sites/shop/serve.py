@@ -50,6 +50,34 @@ WARM_PATHS = (
 WARM_ROUNDS = 2
 
 
+async def _get(app: FastAPI, target: str) -> None:
+    """One GET of ``target`` (path and query) straight through the ASGI app, the answer
+    dropped (no HTTP client: the shop's image has none)."""
+    path, _, query = target.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"warm")],
+        "client": ("127.0.0.1", 0),
+        "server": ("warm", 80),
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: object) -> None:
+        pass
+
+    await app(scope, receive, send)
+
+
 def warm() -> None:
     """Build the shop app, serve its pages a few times in-process, and keep it for serve().
 
@@ -63,8 +91,6 @@ def warm() -> None:
     import asyncio
     import tempfile
 
-    import httpx
-
     from webserv.sites.shop import db
     from webserv.sites.shop.app import bind, build_app
     from webserv.sites.shop.web import templates
@@ -72,11 +98,9 @@ def warm() -> None:
     app = build_app()
 
     async def serve_pages() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://warm") as client:
-            for _ in range(WARM_ROUNDS):
-                for path in WARM_PATHS:
-                    await client.get(path)
+        for _ in range(WARM_ROUNDS):
+            for path in WARM_PATHS:
+                await _get(app, path)
 
     with tempfile.TemporaryDirectory() as tmp:
         db.create(Path(tmp)).close()
