@@ -75,6 +75,11 @@ def config(cluster: LocalCluster, shop_golden: Path) -> ClusterConfig:
     return config
 
 
+def _all_serving(pool: dict) -> bool:
+    """Every node is in the registry and answers the router (one site: a pool per node)."""
+    return len(pool["servers"]) == len(NODES) and len(pool["pools"]) >= len(NODES)
+
+
 @contextmanager
 def serving_router(config: ClusterConfig) -> Iterator[httpx.Client]:
     """The router on its port in a thread of its own; a client of it."""
@@ -91,7 +96,9 @@ def serving_router(config: ClusterConfig) -> Iterator[httpx.Client]:
             assert thread.is_alive() and time.monotonic() < deadline, "the router did not start"
             time.sleep(0.05)
         with httpx.Client(base_url=f"http://127.0.0.1:{config.port}", timeout=180) as client:
-            until(lambda: len(client.get("/v1/pool").json()["servers"]) == len(NODES))
+            # Registered in the store and serving in the router's own view of the nodes (which
+            # it refreshes on a timer): a create before that finds no node.
+            until(lambda: _all_serving(client.get("/v1/pool").json()))
             yield client
     finally:
         server.should_exit = True
