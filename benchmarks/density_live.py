@@ -2,7 +2,8 @@
 holds them between steps.
 
 For each browser setup, one in-process runtime (warm starts off: nothing prepared beyond the
-live envs) creates live envs on the shop's storefront tasks in levels up to ``target``, or
+live envs) creates live envs on a site's own tasks (the shop's storefront by default; any
+registered site with a suite, on the backend its suite names) in levels up to ``target``, or
 until the host's available memory falls under ``floor_gib``. At each level every env takes one
 step (``scroll("down")``); an env counts as healthy if the step came back without an error and
 with a page. Memory is PSS (shared pages split between the processes that share them), read
@@ -10,7 +11,10 @@ from every process of the run and split four ways:
 
 * ``browser``: Chromium's own processes (browser, GPU, network and storage services, zygote);
 * ``renderer``: Chromium's renderer processes, one per page's site and context;
-* ``site``: the site instances and the zygote they are forked from;
+* ``site``: the site instances and the zygote they are forked from, or every process of the
+  run's containers;
+* ``engine``: on the docker backend, Docker's daemons (dockerd, containerd) and each
+  container's runtime shim and port proxy;
 * ``server``: this process (the runtime) and Playwright's driver.
 
 Every setup but ``full-chromium`` and the ``-unmerged``/``-unwarmed`` ones marks its site
@@ -22,6 +26,8 @@ level's row: its counters, and its CPU share over the level). ``headless-shell-u
 the headless shell without the mark, ``headless-shell-unwarmed`` that with the shop's
 launcher warmed the way it was before its instances bound one prebuilt, warmed app
 (``benchmarks/site_warmup.py``): each instance builds its own app and fills its own caches.
+Those two are the shop's alone; containers are never marked (their processes are the
+engine's children, not webserv's), so on another site merging reaches only the browser.
 
 ``-parked`` variants park every env once it has stepped (its pages close, its context stays;
 the next step reopens them), as ``webserv serve --park-idle-after`` does to envs left idle:
@@ -50,11 +56,18 @@ from webserv.browser.session import SessionConfig
 from webserv.env.config import runtime_for
 from webserv.env.runtime import EnvRuntime
 from webserv.env.session import EnvSession
+from webserv.pool.backends.base import OWNER_LABEL
+from webserv.pool.backends.docker import PORT_LABEL, docker_client
+from webserv.sites.registry import default_suite
 from webserv.sites.registry import get as get_site
 from webserv.tasks.suite import load_suite
 
 MIB = 2**20
-PARTS = ("browser", "renderer", "site", "server")
+PARTS = ("browser", "renderer", "site", "engine", "server")
+#: The name a suite's tasks give a site where it is not the site's own.
+TASK_SITE = {"shop": "shopping"}
+#: Docker's daemons, whose memory grows with every container they run.
+ENGINE_DAEMONS = ("dockerd", "containerd")
 #: The shop launcher's warm-up as it was before its instances bound a prebuilt app.
 UNWARMED = "benchmarks.site_warmup:build_and_discard"
 #: The shop launcher's own warm-up (builds the app its instances bind, serves its pages).
@@ -70,14 +83,21 @@ class Setup:
     park: bool = False  # envs parked while idle
     merge: bool = True  # processes marked for KSM (merged when the daemon runs)
     warmup: str | None = None  # the launcher preload replacing the shop's own warm-up
+    shop_only: bool = False  # a comparison only the shop's forked instances make
 
 
 SETUPS = (
     Setup("full-chromium", "chromium", merge=False),
     Setup("headless-shell", "headless-shell"),
-    Setup("headless-shell-unmerged", "headless-shell", merge=False),
+    Setup("headless-shell-unmerged", "headless-shell", merge=False, shop_only=True),
     Setup("headless-shell-parked", "headless-shell", park=True),
-    Setup("headless-shell-unwarmed", "headless-shell", merge=False, warmup=UNWARMED),
+    Setup(
+        "headless-shell-unwarmed",
+        "headless-shell",
+        merge=False,
+        warmup=UNWARMED,
+        shop_only=True,
+    ),
 )
 #: Setups then taken on to the target.
 TO_THE_TARGET = ("headless-shell", "headless-shell-unmerged", "headless-shell-parked")
@@ -105,14 +125,58 @@ def _part(proc: psutil.Process) -> str:
     return "site"
 
 
-def pss_by_part() -> dict[str, float]:
-    """PSS (MiB) of this process and everything under it, by part."""
+def _host_port(cmdline: list[str]) -> str | None:
+    """The host port a ``docker-proxy`` process forwards."""
+    if "-host-port" in cmdline[:-1]:
+        return cmdline[cmdline.index("-host-port") + 1]
+    return None
+
+
+def engine_processes(owner: str) -> Iterator[tuple[str, psutil.Process]]:
+    """Every process of the containers of a runtime owned by ``owner`` (part ``site``; its
+    backends label them with owners derived from it), each one's runtime shim and port
+    proxy, and Docker's daemons (part ``engine``)."""
+    client = docker_client()
+    try:
+        containers = [
+            container
+            for container in client.containers.list(filters={"label": OWNER_LABEL})
+            if container.labels[OWNER_LABEL].startswith(owner)
+        ]
+    finally:
+        client.close()
+    ports = set()
+    for container in containers:
+        try:
+            init = psutil.Process(container.attrs["State"]["Pid"])
+            shim = init.parent()
+            inside = [init, *init.children(recursive=True)]
+        except psutil.Error:
+            continue  # stopped since it was listed
+        yield from (("site", proc) for proc in inside)
+        if shim is not None:
+            yield "engine", shim
+        ports.add(container.labels.get(PORT_LABEL))
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        name, cmdline = proc.info["name"], proc.info["cmdline"] or []
+        if name in ENGINE_DAEMONS or (name == "docker-proxy" and _host_port(cmdline) in ports):
+            yield "engine", proc
+
+
+def pss_by_part(docker_owner: str | None = None) -> dict[str, float]:
+    """PSS (MiB) of this process and everything under it, by part; with ``docker_owner``, also
+    of the containers of the runtime owned so and of what the engine runs for them."""
     me = psutil.Process()
     totals = dict.fromkeys(PARTS, 0.0)
     totals["server"] += me.memory_full_info().pss / MIB
-    for proc in me.children(recursive=True):
+    processes: list[tuple[str | None, psutil.Process]] = [
+        (None, proc) for proc in me.children(recursive=True)
+    ]
+    if docker_owner is not None:
+        processes += engine_processes(docker_owner)
+    for part, proc in processes:
         try:
-            totals[_part(proc)] += proc.memory_full_info().pss / MIB
+            totals[part or _part(proc)] += proc.memory_full_info().pss / MIB
         except psutil.Error:
             continue  # ended meanwhile
     return totals
@@ -236,8 +300,13 @@ def shop_warmup(replacement: str | None) -> Iterator[None]:
         shop.preload = own
 
 
+def setups_for(site: str) -> tuple[Setup, ...]:
+    """The setups measured on ``site``."""
+    return tuple(setup for setup in SETUPS if site == "shop" or not setup.shop_only)
+
+
 async def _measure(
-    setup: Setup, levels: list[int], floor_gib: float, max_steps: int
+    site: str, setup: Setup, levels: list[int], floor_gib: float, max_steps: int
 ) -> tuple[list[Level], str]:
     """Live envs level by level on one setup; the levels reached and why it stopped.
     With ``park``, every env is parked when created and after each step (memory is read
@@ -245,8 +314,9 @@ async def _measure(
     ``merge`` and the daemon running, memory is read once it has scanned everything twice."""
     build, park = setup.build, setup.park
     merging = setup.merge and ksm.daemon_running()
-    suite = load_suite("shop")
-    tasks = [t for t in suite.tasks if t.sites == ["shopping"]]
+    suite = load_suite(default_suite(site))
+    tasks = [t for t in suite.tasks if t.sites == [TASK_SITE.get(site, site)]]
+    owner = f"bench-density-live-{os.getpid()}"
     config = runtime_for(
         suite,
         None,
@@ -255,10 +325,11 @@ async def _measure(
             "warm_starts": False,
             "browser": build,
             "merge_memory": setup.merge,
-            "owner": f"bench-density-live-{os.getpid()}",
+            "owner": owner,
         },
         standby=0,
     )
+    docker_owner = owner if any(s.backend == "docker" for s in config.sites) else None
     browser_config = SessionConfig(screenshot=False)
     envs: list[EnvSession] = []
     reached: list[Level] = []
@@ -297,7 +368,7 @@ async def _measure(
                     Level(
                         envs=len(envs),
                         healthy=healthy,
-                        pss_mib=pss_by_part(),
+                        pss_mib=pss_by_part(docker_owner),
                         step_ms=step_ms,
                         create_s=create_s,
                         available_gib=psutil.virtual_memory().available / 2**30,
@@ -352,12 +423,15 @@ def run(
     compare_at: list[int],
     floor_gib: float = 1.0,
     max_steps: int = 1000,
+    site: str = "shop",
 ) -> Report:
-    """Every setup up to ``compare_at`` side by side, then the default one up to ``levels``."""
+    """Every setup of ``site`` up to ``compare_at`` side by side, then those of
+    :data:`TO_THE_TARGET` up to ``levels``."""
+    setups = setups_for(site)
     report = Report(
         benchmark="density-live",
         params={
-            "site": "shop",
+            "site": site,
             "levels": levels,
             "compare_at": compare_at,
             "floor_gib": floor_gib,
@@ -369,24 +443,29 @@ def run(
     results: dict[str, Any] = {}
     with ksm_daemon() as daemon:
         report.params["ksm"] = {"daemon": daemon, **(KSM_SETTINGS if daemon else {})}
-        for setup in SETUPS:
+        for setup in setups:
             with shop_warmup(setup.warmup):
-                reached, stopped = asyncio.run(_measure(setup, compare_at, floor_gib, max_steps))
+                reached, stopped = asyncio.run(
+                    _measure(site, setup, compare_at, floor_gib, max_steps)
+                )
             _report(report, setup.variant, reached, stopped)
             results[setup.variant] = reached
-        if all(results.get(setup.variant) for setup in SETUPS):
+        if all(results.get(setup.variant) for setup in setups):
             top = f"@{compare_at[-1]}"
             for ours in ("headless-shell", "headless-shell-parked"):
                 report.compare("pss_per_env_mib", f"{ours}{top}", f"full-chromium{top}")
-            for ours, baseline in (
-                ("headless-shell", "headless-shell-unmerged"),
-                ("headless-shell-unmerged", "headless-shell-unwarmed"),
-            ):
-                report.compare("pss_per_env_mib", f"{ours}{top}", f"{baseline}{top}")
+            if site == "shop":
+                for ours, baseline in (
+                    ("headless-shell", "headless-shell-unmerged"),
+                    ("headless-shell-unmerged", "headless-shell-unwarmed"),
+                ):
+                    report.compare("pss_per_env_mib", f"{ours}{top}", f"{baseline}{top}")
         if levels and levels[-1] > compare_at[-1]:
-            for setup in SETUPS:
+            for setup in setups:
                 if setup.variant in TO_THE_TARGET:
-                    reached, stopped = asyncio.run(_measure(setup, levels, floor_gib, max_steps))
+                    reached, stopped = asyncio.run(
+                        _measure(site, setup, levels, floor_gib, max_steps)
+                    )
                     _report(report, f"{setup.variant}-max", reached, stopped)
     report.params["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     return report

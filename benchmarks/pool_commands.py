@@ -185,9 +185,9 @@ def density(
     live: bool = typer.Option(
         False,
         "--live",
-        help="Live envs instead (instance + browser context + first page, shop): PSS per env "
-        "by part, each browser build side by side up to --compare-at, then the default build "
-        "up to --target or the memory floor.",
+        help="Live envs instead (instance + browser context + first page, on --site's own "
+        "tasks and backend): PSS per env by part, each browser build side by side up to "
+        "--compare-at, then the default build up to --target or the memory floor.",
     ),
     compare_at: str = typer.Option(
         "8,24", "--compare-at", help="--live: env counts at which all builds are measured."
@@ -205,8 +205,10 @@ def density(
 
         compare = _counts(compare_at)
         steps = _counts(levels) if levels else [*compare, *range(50, target + 1, 50)]
-        report = run_live(sorted(set(steps)), compare, floor_gib)
-        emit(report, as_json, "density-live")
+        with _setup_errors():
+            live_suite(site)
+        report = run_live(sorted(set(steps)), compare, floor_gib, site=site)
+        emit(report, as_json, "density-live" if site == DEFAULT_SITE else f"density-live-{site}")
         return
     from benchmarks.density import pick_driver, run
 
@@ -215,6 +217,18 @@ def density(
     golden = _golden(site, backend, data_dir, scale, snapshot_root)
     report = run(golden, str(backend), driver, target, cold, snapshot_root)
     emit(report, as_json, _name("density", backend, golden))
+
+
+def live_suite(site: str) -> Path:
+    """The suite whose tasks ``density --live`` runs on ``site``: the first it provides."""
+    from webserv.sites.registry import UnknownSite, default_suite
+
+    try:
+        return default_suite(site)
+    except UnknownSite:
+        raise
+    except KeyError as err:  # the site provides no suite
+        raise ValueError(err.args[0]) from err
 
 
 def _counts(text: str) -> list[int]:

@@ -117,6 +117,18 @@ class StepTimings:
     screenshot_wait_ms: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Drawn:
+    """What an observation shows of its page, and what showing it took."""
+
+    rendered: Rendered
+    tabs: list[Tab]
+    image: bytes | None
+    render_ms: float
+    screenshot_ms: float
+    screenshot_wait_ms: float
+
+
 @dataclass(eq=False)
 class _Settled:
     """Where an observation's settle wait ended: the tab shown and its capture."""
@@ -627,13 +639,7 @@ class BrowserSession:
         ``screenshot`` and ``som`` override the session's config for this observation;
         ``settle=False`` captures the page as it is right now.
         """
-        await self._unpark()
-        if self.alive and self._active is None:
-            # Every tab closed under us: the browser is going down, or the page closed itself.
-            await self._vanished()
-        if not self.alive:
-            await self._recover()
-            last_action_error = last_action_error or CRASHED
+        last_action_error = await self._revive(last_action_error)
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.config.settle_timeout_ms / 1000
@@ -662,36 +668,19 @@ class BrowserSession:
             # The browser encodes the image while the text renders here.
             shooting = asyncio.ensure_future(self._screenshot(page))
             await asyncio.sleep(0)
-        try:
-            rendering = loop.time()
-            rendered = self._render(page, parsed)
-            render_ms = (loop.time() - rendering) * 1000
-            title = parsed["title"]
-            tabs = [
-                Tab(
-                    index=i,
-                    url=p.url,
-                    title=title if p is page else await _title(p),
-                    active=p is page,
-                )
-                for i, p in enumerate(self._pages)
-            ]
-            waiting = loop.time()
-            image, shot_ms = await shooting if shooting is not None else (None, 0.0)
-        finally:
-            if shooting is not None and not shooting.done():
-                shooting.cancel()
+        drawn = await self._draw(page, parsed, shooting)
         self.timings = StepTimings(
             action_ms=round(action_ms, 1),
             settle_ms=round(settle_ms, 1),
             capture_ms=round(capture_ms, 1),
-            render_ms=round(render_ms, 1),
-            screenshot_ms=round(shot_ms, 1),
-            screenshot_wait_ms=round((loop.time() - waiting) * 1000, 1) if shooting else 0.0,
+            render_ms=round(drawn.render_ms, 1),
+            screenshot_ms=round(drawn.screenshot_ms, 1),
+            screenshot_wait_ms=round(drawn.screenshot_wait_ms, 1),
         )
+        image = drawn.image
         if image is not None and (self.config.som if som is None else som):
-            image = await self._marked(image, rendered.boxes)
-        if not tabs:
+            image = await self._marked(image, drawn.rendered.boxes)
+        if not drawn.tabs:
             await self._vanished()
             last_action_error = (
                 last_action_error or "the last tab closed itself; a new one was opened"
@@ -705,26 +694,68 @@ class BrowserSession:
                 som=som,
                 settle=settle,
             )
-        self._last_tabs = [tab.url for tab in tabs]
-        self._last_active = next((tab.index for tab in tabs if tab.active), 0)
+        self._last_tabs = [tab.url for tab in drawn.tabs]
+        self._last_active = next((tab.index for tab in drawn.tabs if tab.active), 0)
         self._schedule_park()
         return Observation(
             url=page.url,
-            title=title,
-            tabs=tabs,
-            text=rendered.text,
+            title=parsed["title"],
+            tabs=drawn.tabs,
+            text=drawn.rendered.text,
             screenshot=image,
             last_action=last_action,
             last_action_error=last_action_error,
             goal=self.goal,
-            token_count=rendered.token_count,
+            token_count=drawn.rendered.token_count,
             settle_ms=round(settle_ms, 1),
             settled=settled.calm,
-            truncated=rendered.truncated,
+            truncated=drawn.rendered.truncated,
             blocked_urls=self._guard.take_blocked() if self._guard is not None else [],
             pending=list(settled.pending),
             answer=self.answer,
         )
+
+    async def _revive(self, last_action_error: str) -> str:
+        """Reopen a parked page, or the tabs of a browser that died or closed them all; the
+        action error an observation then reports."""
+        await self._unpark()
+        if self.alive and self._active is None:
+            # Every tab closed under us: the browser is going down, or the page closed itself.
+            await self._vanished()
+        if not self.alive:
+            await self._recover()
+            return last_action_error or CRASHED
+        return last_action_error
+
+    async def _draw(
+        self,
+        page: Page,
+        parsed: dict[str, Any],
+        shooting: asyncio.Future[tuple[bytes | None, float]] | None,
+    ) -> _Drawn:
+        """The captured page as text and its tabs, rendered while the browser encodes the
+        screenshot ``shooting``; then that screenshot."""
+        loop = asyncio.get_running_loop()
+        try:
+            rendering = loop.time()
+            rendered = self._render(page, parsed)
+            render_ms = (loop.time() - rendering) * 1000
+            tabs = [
+                Tab(
+                    index=i,
+                    url=p.url,
+                    title=parsed["title"] if p is page else await _title(p),
+                    active=p is page,
+                )
+                for i, p in enumerate(self._pages)
+            ]
+            waiting = loop.time()
+            image, shot_ms = await shooting if shooting is not None else (None, 0.0)
+        finally:
+            if shooting is not None and not shooting.done():
+                shooting.cancel()
+        wait_ms = (loop.time() - waiting) * 1000 if shooting is not None else 0.0
+        return _Drawn(rendered, tabs, image, render_ms, shot_ms, wait_ms)
 
     async def _settle(
         self, since: float, deadline: float, *, early: bool, settle: bool
