@@ -22,6 +22,7 @@ from webserv.behaviour.safety import (
     UnavailableChoice,
 )
 from webserv.options import (
+    NameCompareChoice,
     NameCompareOption,
     Reward,
     RewardChoice,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from webserv.behaviour.replay_env import ReplaySource
+    from webserv.policy.persona import Persona
     from webserv.policy.vlm import ModelConfig
     from webserv.rollout.envs import EnvFleet
     from webserv.rollout.runner import JudgePanel, RolloutConfig, RunSummary
@@ -126,68 +128,126 @@ def endpoint_config(
     )
 
 
-def rollout(
-    policy: PolicyChoice = typer.Option(PolicyChoice.scripted, help="Who shops."),
-    endpoint: Endpoint = None,
-    model: ModelName = "",
-    api_key: ApiKey = "EMPTY",
-    server: str | None = typer.Option(
-        None, help="A webserv server (webserv serve) to run the envs on; default: in-process."
+# The rollout command's own options.
+Server = Annotated[
+    str | None,
+    typer.Option(help="A webserv server (webserv serve) to run the envs on; default: in-process."),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(envvar="WEBSERV_TOKEN", help="Bearer token of the server, if it needs one."),
+]
+Envs = Annotated[int, typer.Option("--envs", min=1, max=256, help="Envs stepping at once.")]
+Episodes = Annotated[int, typer.Option("--episodes", min=1, help="Episodes in all.")]
+GroupSize = Annotated[
+    int,
+    typer.Option(
+        "--group-size", min=1, help="GRPO group size: episodes sharing task and start state."
     ),
-    token: str | None = typer.Option(
-        None, envvar="WEBSERV_TOKEN", help="Bearer token of the server, if it needs one."
-    ),
-    envs: int = typer.Option(4, "--envs", min=1, max=256, help="Envs stepping at once."),
-    episodes: int = typer.Option(8, "--episodes", min=1, help="Episodes in all."),
-    group_size: int = typer.Option(
-        1, "--group-size", min=1, help="GRPO group size: episodes sharing task and start state."
-    ),
-    max_steps: int = typer.Option(20, "--max-steps", min=1, help="Policy turns per episode."),
-    out: Path = typer.Option(
-        ..., "--out", help="Run directory (JSONL + screenshots); a used one is added to."
-    ),
-    site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
-    suite: str | None = typer.Option(
-        None, help="Task suite: name, dir or task file (default: the first site's suite)."
-    ),
-    task: list[str] = typer.Option([], "--task", help="Task ids to cycle through (repeatable)."),
-    task_site: list[str] = typer.Option(
-        [],
+]
+MaxSteps = Annotated[int, typer.Option("--max-steps", min=1, help="Policy turns per episode.")]
+RunDir = Annotated[
+    Path, typer.Option("--out", help="Run directory (JSONL + screenshots); a used one is added to.")
+]
+SuiteOption = Annotated[
+    str | None,
+    typer.Option(help="Task suite: name, dir or task file (default: the first site's suite)."),
+]
+TaskIds = Annotated[
+    list[str], typer.Option("--task", help="Task ids to cycle through (repeatable).")
+]
+TaskSites = Annotated[
+    list[str],
+    typer.Option(
         "--task-site",
         help="Only the tasks on these site names, e.g. shopping (repeatable; default: all).",
     ),
-    persona: list[str] = typer.Option(
-        [], "--persona", help="Built-in persona name or JSON file (repeatable; default: all)."
+]
+PersonaNames = Annotated[
+    list[str],
+    typer.Option(
+        "--persona", help="Built-in persona name or JSON file (repeatable; default: all)."
     ),
-    no_persona: bool = typer.Option(False, "--no-persona", help="Prompt without a persona."),
-    mode: ModeChoice = typer.Option(
-        ModeChoice.opera, help="Action format asked of the model: OPeRA JSON or the env grammar."
+]
+NoPersona = Annotated[bool, typer.Option("--no-persona", help="Prompt without a persona.")]
+Mode = Annotated[
+    ModeChoice,
+    typer.Option(help="Action format asked of the model: OPeRA JSON or the env grammar."),
+]
+Screenshots = Annotated[
+    bool,
+    typer.Option(
+        "--screenshots/--no-screenshots", help="Capture (and send) a screenshot each step."
     ),
-    screenshots: bool = typer.Option(
-        True, "--screenshots/--no-screenshots", help="Capture (and send) a screenshot each step."
-    ),
-    screenshot_format: ImageChoice = typer.Option(
-        ImageChoice.jpeg, "--screenshot-format", help="png, jpeg or webp (slowest to encode)."
-    ),
-    screenshot_quality: int = typer.Option(
-        80, "--screenshot-quality", min=1, max=100, help="JPEG and WebP quality."
-    ),
-    screenshot_scale: float = typer.Option(
-        1.0, "--screenshot-scale", min=0.05, max=1.0, help="Size relative to the viewport."
-    ),
-    history_pages: HistoryPages = 3,
-    token_budget: TokenBudget = 16_000,
-    temperature: Temperature = 0.6,
-    max_tokens: MaxTokens = 512,
-    json_mode: JsonMode = False,
-    seed: int = typer.Option(0, help="Seed of the baselines (episode i uses seed + i)."),
-    replay: Path | None = typer.Option(
-        None,
+]
+ScreenshotFormat = Annotated[
+    ImageChoice,
+    typer.Option("--screenshot-format", help="png, jpeg or webp (slowest to encode)."),
+]
+ScreenshotQuality = Annotated[
+    int, typer.Option("--screenshot-quality", min=1, max=100, help="JPEG and WebP quality.")
+]
+ScreenshotScale = Annotated[
+    float,
+    typer.Option("--screenshot-scale", min=0.05, max=1.0, help="Size relative to the viewport."),
+]
+Seed = Annotated[int, typer.Option(help="Seed of the baselines (episode i uses seed + i).")]
+Replay = Annotated[
+    Path | None,
+    typer.Option(
         "--replay",
         help="Recorded sessions (a steps.jsonl or its run dir, e.g. an OPeRA import) to "
         "replay instead of live sites: each session a task, each reply scored against the "
         "recorded action. With --server, the server's replay site of that name.",
     ),
+]
+JudgePersonas = Annotated[
+    Path | None,
+    typer.Option(
+        "--judge-personas",
+        help="Judge every episode with this MAJ-EVAL panel (webserv behaviour personas): "
+        "each record gets judge_score in [0, 1].",
+    ),
+]
+JudgeEndpoint = Annotated[
+    str | None, typer.Option("--judge-endpoint", help="The panel's endpoint (default: --endpoint).")
+]
+JudgeModel = Annotated[
+    str | None, typer.Option("--judge-model", help="The panel's model (default: --model).")
+]
+JudgeRounds = Annotated[int, typer.Option("--judge-rounds", min=0, help="Debate rounds at most.")]
+
+
+def rollout(
+    out: RunDir,
+    policy: Annotated[PolicyChoice, typer.Option(help="Who shops.")] = PolicyChoice.scripted,
+    endpoint: Endpoint = None,
+    model: ModelName = "",
+    api_key: ApiKey = "EMPTY",
+    server: Server = None,
+    token: Token = None,
+    envs: Envs = 4,
+    episodes: Episodes = 8,
+    group_size: GroupSize = 1,
+    max_steps: MaxSteps = 20,
+    site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
+    suite: SuiteOption = None,
+    task: TaskIds = [],  # noqa: B006
+    task_site: TaskSites = [],  # noqa: B006
+    persona: PersonaNames = [],  # noqa: B006
+    no_persona: NoPersona = False,
+    mode: Mode = ModeChoice.opera,
+    screenshots: Screenshots = True,
+    screenshot_format: ScreenshotFormat = ImageChoice.jpeg,
+    screenshot_quality: ScreenshotQuality = 80,
+    screenshot_scale: ScreenshotScale = 1.0,
+    history_pages: HistoryPages = 3,
+    token_budget: TokenBudget = 16_000,
+    temperature: Temperature = 0.6,
+    max_tokens: MaxTokens = 512,
+    json_mode: JsonMode = False,
+    seed: Seed = 0,
+    replay: Replay = None,
     reward: Reward = RewardChoice.shop_r1,
     rules: Rules = RulesChoice.opera,
     name_compare: NameCompareOption = None,
@@ -199,56 +259,30 @@ def rollout(
     allowed_host: AllowedHosts = [],  # noqa: B006
     screen_stop: ScreenStop = [],  # noqa: B006
     screen_unavailable: ScreenUnavailable = UnavailableChoice.continue_,
-    judge_personas: Path | None = typer.Option(
-        None,
-        "--judge-personas",
-        help="Judge every episode with this MAJ-EVAL panel (webserv behaviour personas): "
-        "each record gets judge_score in [0, 1].",
-    ),
-    judge_endpoint: str | None = typer.Option(
-        None, "--judge-endpoint", help="The panel's endpoint (default: --endpoint)."
-    ),
-    judge_model: str | None = typer.Option(
-        None, "--judge-model", help="The panel's model (default: --model)."
-    ),
-    judge_rounds: int = typer.Option(2, "--judge-rounds", min=0, help="Debate rounds at most."),
+    judge_personas: JudgePersonas = None,
+    judge_endpoint: JudgeEndpoint = None,
+    judge_model: JudgeModel = None,
+    judge_rounds: JudgeRounds = 2,
 ) -> None:
     """Roll out a shopper policy on N envs for M episodes; add them to the run directory."""
-    from webserv.policy.persona import BUILTIN, builtin, load_personas
+    from webserv.behaviour.safety import safety_config
+    from webserv.client import RemoteEnvError
     from webserv.policy.prompt import PromptConfig
     from webserv.rollout.runner import RolloutConfig
-    from webserv.sites.registry import default_site, default_suite
-    from webserv.tasks.suite import load_suite
 
     model_settings = model_config(
         policy, endpoint, model, api_key, temperature, max_tokens, json_mode
     )
     if group_size > envs:
         raise fail(f"--group-size {group_size} needs at least as many --envs")
-    source = None
     try:
-        if replay is not None:
-            from webserv.behaviour.replay_env import ReplaySource
-
-            name = site[0] if site else "replay"
-            source = ReplaySource(replay, name, reward_of(reward, name_compare), rules.value)
-            loaded = source.suite
-        else:
-            if suite is None:
-                suite = str(default_suite(site[0].split(":")[0] if site else default_site()))
-            loaded = load_suite(suite)
+        source, loaded = episode_source(replay, site, suite, reward, name_compare, rules)
         tasks = select_tasks(loaded, task, task_site)
-        personas = None
         # A replayed shopper is the recorded one: no built-in persona unless one is named.
-        if not no_persona and (persona or source is None):
-            personas = []
-            for name in persona or [p.name.split()[0] for p in BUILTIN]:
-                path = Path(name)
-                personas += load_personas(path) if path.suffix == ".json" else [builtin(name)]
+        replaying = source is not None
+        personas = None if no_persona or (replaying and not persona) else personas_named(persona)
     except (KeyError, FileNotFoundError, ValueError) as err:
         raise fail(str(err.args[0] if err.args else err)) from err
-    from webserv.behaviour.safety import safety_config
-
     try:
         safety = safety_config(
             screen,
@@ -287,8 +321,6 @@ def rollout(
         safety=safety,
         judge=panel,
     )
-    from webserv.client import RemoteEnvError
-
     try:
         fleet = fleet_for(config, loaded, site or None, server, token, source)
     except (KeyError, ValueError) as err:
@@ -297,6 +329,41 @@ def rollout(
         run_with_progress(config, fleet, tasks)
     except RemoteEnvError as err:
         raise fail(f"the server failed: {err}") from err
+
+
+def episode_source(
+    replay: Path | None,
+    sites: Sequence[str],
+    suite: str | None,
+    reward: RewardChoice,
+    name_compare: NameCompareChoice | None,
+    rules: RulesChoice,
+) -> tuple[ReplaySource | None, Suite]:
+    """Where episodes come from: recorded sessions to replay, scored with ``reward`` (and
+    their suite), else the suite named (default: the first site's)."""
+    from webserv.sites.registry import default_site, default_suite
+    from webserv.tasks.suite import load_suite
+
+    if replay is not None:
+        from webserv.behaviour.replay_env import ReplaySource
+
+        scoring = reward_of(reward, name_compare)
+        source = ReplaySource(replay, sites[0] if sites else "replay", scoring, rules.value)
+        return source, source.suite
+    if suite is None:
+        suite = str(default_suite(sites[0].split(":")[0] if sites else default_site()))
+    return None, load_suite(suite)
+
+
+def personas_named(names: Sequence[str]) -> list[Persona]:
+    """Personas by built-in name or JSON file (none named: every built-in one)."""
+    from webserv.policy.persona import BUILTIN, builtin, load_personas
+
+    personas = []
+    for name in names or [p.name.split()[0] for p in BUILTIN]:
+        path = Path(name)
+        personas += load_personas(path) if path.suffix == ".json" else [builtin(name)]
+    return personas
 
 
 def judge_panel(
