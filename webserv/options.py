@@ -65,6 +65,11 @@ RedisUrl = Annotated[
         help="Lease store, e.g. redis://127.0.0.1:6379/0",
     ),
 ]
+#: Where a command that serves pages binds (off loopback it needs a token).
+BindHost = Annotated[
+    str, typer.Option("--host", help="Address to bind; off loopback a token is required.")
+]
+BindPort = Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to bind.")]
 Standby = Annotated[int, typer.Option(min=0, help="Ready instances kept warm per site.")]
 MaxEnvs = Annotated[int, typer.Option(min=1, help="Open envs at most (beyond: 429).")]
 EnvTtl = Annotated[float, typer.Option(min=1, help="Seconds without a call before an env ends.")]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from webserv.browser.chromium import BrowserBuild
 from webserv.options import (
     DEFAULT_MAX_INSTANCES,
+    BindHost,
+    BindPort,
     BrowserBuildOption,
     EnvTtl,
     ExtraSuites,
@@ -29,69 +31,87 @@ from webserv.options import (
 )
 from webserv.server.config import ReplayConfig, ServerConfig
 
-
-def serve(
-    site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
-    suite: ExtraSuites = [],  # noqa: B006
-    host: str = typer.Option(
-        "127.0.0.1", help="Address to bind; off loopback a token is required."
-    ),
-    port: int = typer.Option(8100, help="Port to bind."),
-    token: Token = None,
-    redis_url: RedisUrl = None,
-    server_id: str | None = typer.Option(
-        None, help="Owner of this server's envs and instances (default: host and port)."
-    ),
-    standby: Standby = 2,
-    warm_starts: bool = typer.Option(
-        True,
+# The serve command's own options.
+ServerId = Annotated[
+    str | None,
+    typer.Option(help="Owner of this server's envs and instances (default: host and port)."),
+]
+WarmStarts = Annotated[
+    bool,
+    typer.Option(
         "--warm-starts/--no-warm-starts",
         help="Prepare each standby instance's next episode start (login, browser, first page).",
     ),
-    browser: BrowserBuildOption = None,
-    merge_memory: bool = typer.Option(
-        True,
+]
+MergeMemory = Annotated[
+    bool,
+    typer.Option(
         "--merge-memory/--no-merge-memory",
         help="Mark site processes and the browser for the kernel's same-page merging (KSM): "
         "envs share identical pages where the host runs the KSM daemon.",
     ),
-    max_instances: MaxInstances = DEFAULT_MAX_INSTANCES,
-    max_envs: MaxEnvs = 64,
-    env_ttl: EnvTtl = 300.0,
-    park_idle_after: float | None = typer.Option(
-        None,
+]
+ParkIdleAfter = Annotated[
+    float | None,
+    typer.Option(
         min=1,
         help="Seconds without a call before an env lets go of its pages (its renderer's "
         "memory); the next call reopens them at their URLs. Default: never.",
     ),
-    request_timeout: float = typer.Option(120.0, min=1, help="Longest one env call may take (s)."),
-    snapshot_root: SnapshotRoot = None,
-    snapshot_driver: SnapshotDriver = None,
-    golden_source: Path | None = typer.Option(
-        None, help="A seeded data dir of the (first) site to store as its golden if absent."
-    ),
-    access_log: bool = typer.Option(False, help="Log every request."),
-    replay: list[str] = typer.Option(
-        [],
+]
+RequestTimeout = Annotated[float, typer.Option(min=1, help="Longest one env call may take (s).")]
+GoldenSource = Annotated[
+    Path | None,
+    typer.Option(help="A seeded data dir of the (first) site to store as its golden if absent."),
+]
+AccessLog = Annotated[bool, typer.Option(help="Log every request.")]
+Replays = Annotated[
+    list[str],
+    typer.Option(
         "--replay",
         help="[NAME=]PATH: recorded sessions (a steps.jsonl or its run dir) served as site "
         "NAME (default: replay), each session a task, each step scored (repeatable). "
         "Without --site, only replays are served.",
     ),
+]
+View = Annotated[
+    Path | None,
+    typer.Option(
+        "--view", help="Records to show at /ui beside the dashboard (webserv view's pages)."
+    ),
+]
+
+
+def serve(
+    site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
+    suite: ExtraSuites = [],  # noqa: B006
+    host: BindHost = "127.0.0.1",
+    port: BindPort = 8100,
+    token: Token = None,
+    redis_url: RedisUrl = None,
+    server_id: ServerId = None,
+    standby: Standby = 2,
+    warm_starts: WarmStarts = True,
+    browser: BrowserBuildOption = None,
+    merge_memory: MergeMemory = True,
+    max_instances: MaxInstances = DEFAULT_MAX_INSTANCES,
+    max_envs: MaxEnvs = 64,
+    env_ttl: EnvTtl = 300.0,
+    park_idle_after: ParkIdleAfter = None,
+    request_timeout: RequestTimeout = 120.0,
+    snapshot_root: SnapshotRoot = None,
+    snapshot_driver: SnapshotDriver = None,
+    golden_source: GoldenSource = None,
+    access_log: AccessLog = False,
+    replay: Replays = [],  # noqa: B006
     reward: Reward = RewardChoice.shop_r1,
     rules: Rules = RulesChoice.opera,
     name_compare: NameCompareOption = None,
-    view: Path | None = typer.Option(
-        None, "--view", help="Records to show at /ui beside the dashboard (webserv view's pages)."
-    ),
+    view: View = None,
 ) -> None:
     """Serve web envs over HTTP (/v1, /healthz, /metrics, the dashboard at /ui; OpenAPI at
     /docs)."""
-    import uvicorn
-
-    from webserv.behaviour.replay import ReplayError
     from webserv.options import reward_of
-    from webserv.server.app import create_app
 
     scoring = {"reward": reward_of(reward, name_compare).model_dump(), "rules": rules.value}
     if view is not None and not view.is_dir():
@@ -120,6 +140,16 @@ def serve(
         snapshot_driver=snapshot_driver,
         golden_source=golden_source,
     )
+    run_server(config, access_log)
+
+
+def run_server(config: ServerConfig, access_log: bool) -> None:
+    """Serve ``config`` on uvicorn in the foreground; replays that do not load exit with 2."""
+    import uvicorn
+
+    from webserv.behaviour.replay import ReplayError
+    from webserv.server.app import create_app
+
     try:
         app = create_app(config)
     except ReplayError as err:
@@ -128,13 +158,13 @@ def serve(
     served = [f"{s.name} ({s.backend})" for s in config.runtime.sites]
     served += [f"{r.name} (replay of {r.steps})" for r in config.replay]
     typer.echo(
-        f"webserv server {config.owner} on http://{host}:{port} serving {', '.join(served)} "
-        f"(store: {redis_url or 'memory'})"
+        f"webserv server {config.owner} on http://{config.host}:{config.port} serving "
+        f"{', '.join(served)} (store: {config.redis_url or 'memory'})"
     )
     uvicorn.run(
         app,
-        host=host,
-        port=port,
+        host=config.host,
+        port=config.port,
         log_level="warning",
         access_log=access_log,
         timeout_keep_alive=30,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from webserv.options import Token
+from webserv.options import BindHost, BindPort, Token
 
 
 def view(
@@ -15,10 +15,8 @@ def view(
         help="Where the records are: a rollout's run directory, a directory of runs, "
         "evaluations and suite reports (looked for up to 4 levels down).",
     ),
-    host: str = typer.Option(
-        "127.0.0.1", help="Address to bind; off loopback a token is required."
-    ),
-    port: int = typer.Option(8200, min=0, max=65535, help="Port to bind."),
+    host: BindHost = "127.0.0.1",
+    port: BindPort = 8200,
     token: Token = None,
 ) -> None:
     """Browse runs, episodes, evaluations and suite reports in a web browser (read-only).
