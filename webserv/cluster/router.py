@@ -294,7 +294,6 @@ def create_router_app(config: ClusterConfig) -> Starlette:
     ``/openapi.json`` and ``/docs``."""
     router = Router(config)
     metrics = Metrics()
-    create_in, group_in = served_requests(config.node)
     spec = create_app(config.node).openapi()  # the nodes' API, described once
 
     @contextlib.asynccontextmanager
@@ -305,6 +304,32 @@ def create_router_app(config: ClusterConfig) -> Starlette:
             yield
         finally:
             await router.close()
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        metrics.errors.labels(code).inc()
+        return errors.error_response(status, code, str(getattr(exc, "detail", exc)))
+
+    app = Starlette(
+        routes=[*_v1_routes(router, metrics), *_ops_routes(router, metrics, spec)],
+        lifespan=lifespan,
+        exception_handlers={404: http_error, 405: http_error},
+    )
+    app.add_middleware(
+        Guard,
+        token=config.node.token,
+        max_body_bytes=config.node.max_body_bytes,
+        metrics=metrics,
+        timing="router",  # beside the node's own "app" entry, passed back
+    )
+    return app
+
+
+def _v1_routes(router: Router, metrics: Metrics) -> list[Route]:
+    """``/v1``: creates placed on a node, every other call forwarded to the node holding its
+    env or group; API errors answered as a node answers them."""
+    create_in, group_in = served_requests(router.config.node)
 
     def answering(
         handler: Callable[[Request], Awaitable[Response]],
@@ -335,6 +360,20 @@ def create_router_app(config: ClusterConfig) -> Starlette:
     async def pool(request: Request) -> Response:
         return JSONResponse((await router.pool()).model_dump(mode="json"))
 
+    return [
+        Route("/v1/envs", answering(create_env), methods=["POST"]),
+        Route("/v1/groups", answering(create_group), methods=["POST"]),
+        Route("/v1/pool", answering(pool), methods=["GET"]),
+        Route("/v1/envs/{some_id}", answering(on_env), methods=["GET", "DELETE"]),
+        Route("/v1/envs/{some_id}/{action}", answering(on_env), methods=["GET", "POST"]),
+        Route("/v1/groups/{some_id}", answering(on_env), methods=["DELETE"]),
+        Route("/v1/groups/{some_id}/reset", answering(on_env), methods=["POST"]),
+    ]
+
+
+def _ops_routes(router: Router, metrics: Metrics, spec: dict[str, Any]) -> list[Route]:
+    """``/healthz``, ``/metrics`` and the nodes' API description (``/openapi.json``, ``/docs``)."""
+
     async def healthz(request: Request) -> Response:
         servers: list[ServerRecord] = await router.store.servers()
         health = Health(status="ok", server=router.owner, envs=sum(s.envs for s in servers))
@@ -349,34 +388,9 @@ def create_router_app(config: ClusterConfig) -> Starlette:
     async def docs(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="webserv cluster")
 
-    routes = [
-        Route("/v1/envs", answering(create_env), methods=["POST"]),
-        Route("/v1/groups", answering(create_group), methods=["POST"]),
-        Route("/v1/pool", answering(pool), methods=["GET"]),
-        Route("/v1/envs/{some_id}", answering(on_env), methods=["GET", "DELETE"]),
-        Route("/v1/envs/{some_id}/{action}", answering(on_env), methods=["GET", "POST"]),
-        Route("/v1/groups/{some_id}", answering(on_env), methods=["DELETE"]),
-        Route("/v1/groups/{some_id}/reset", answering(on_env), methods=["POST"]),
+    return [
         Route("/healthz", healthz),
         Route("/metrics", prometheus),
         Route("/openapi.json", openapi),
         Route("/docs", docs),
     ]
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 500)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
-        metrics.errors.labels(code).inc()
-        return errors.error_response(status, code, str(getattr(exc, "detail", exc)))
-
-    app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={404: http_error, 405: http_error}
-    )
-    app.add_middleware(
-        Guard,
-        token=config.node.token,
-        max_body_bytes=config.node.max_body_bytes,
-        metrics=metrics,
-        timing="router",  # beside the node's own "app" entry, passed back
-    )
-    return app

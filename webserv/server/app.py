@@ -322,11 +322,25 @@ async def _client_of(
     return request.client.host if request.client else "unknown"
 
 
-def _env_routes(
+def _v1_routes(
     api: Callable[[], EnvApi], create_in: type[CreateRequest], group_in: type[GroupRequest]
 ) -> APIRouter:
-    """``/v1``: envs and groups, each call handed to the running service's :class:`EnvApi`."""
+    """``/v1``: envs, groups and the pool, each call handed to the running service's
+    :class:`EnvApi`."""
     v1 = APIRouter(prefix="/v1", responses=_ERRORS)
+    _env_routes(v1, api, create_in)
+    _group_routes(v1, api, group_in)
+
+    @v1.get("/pool", response_model=PoolOut, summary="Pool and envs")
+    async def pool() -> PoolOut:
+        """This server's envs and pool, and every live server in the registry."""
+        return await api().pool()
+
+    return v1
+
+
+def _env_routes(v1: APIRouter, api: Callable[[], EnvApi], create_in: type[CreateRequest]) -> None:
+    """``/v1/envs``: create, describe, reset, step, screenshot and close an env."""
 
     @v1.post("/envs", status_code=201, response_model=ResetOut, summary="Create an env")
     @_body(create_in)
@@ -381,6 +395,10 @@ def _env_routes(
         """End the env; its instance is recycled. Later calls answer 410."""
         return await api().close_env(env_id)
 
+
+def _group_routes(v1: APIRouter, api: Callable[[], EnvApi], group_in: type[GroupRequest]) -> None:
+    """``/v1/groups``: create, reset and close a group of envs."""
+
     @v1.post("/groups", status_code=201, response_model=GroupOut, summary="Create a group")
     @_body(group_in)
     async def create_group(
@@ -402,13 +420,6 @@ def _env_routes(
     @v1.delete("/groups/{group}", response_model=Closed, summary="Close a group")
     async def close_group(group: str = GroupId) -> Closed:
         return await api().close_group(group)
-
-    @v1.get("/pool", response_model=PoolOut, summary="Pool and envs")
-    async def pool() -> PoolOut:
-        """This server's envs and pool, and every live server in the registry."""
-        return await api().pool()
-
-    return v1
 
 
 def _ops_routes(app: FastAPI, running: Callable[[], EnvService], metrics: Metrics) -> None:
@@ -455,7 +466,7 @@ def create_app(config: ServerConfig, runtime: EnvRuntime | None = None) -> FastA
     def api() -> EnvApi:
         return app.state.api
 
-    v1 = _env_routes(api, *served_requests(config))
+    v1 = _v1_routes(api, *served_requests(config))
     app.include_router(v1)
     _ops_routes(app, running, metrics)
 
