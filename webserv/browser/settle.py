@@ -132,6 +132,37 @@ class RequestTracker:
         await self._idle.wait()
 
 
+async def _replaced(page: Page, deadline: float) -> bool:
+    """Whether the page's document was replaced mid-wait (a navigation) by one that has
+    loaded since; wait on the new one then."""
+    remaining_ms = (deadline - asyncio.get_running_loop().time()) * 1000
+    try:
+        await page.wait_for_load_state("domcontentloaded", timeout=max(1.0, remaining_ms))
+    except PlaywrightError:
+        return False
+    return True
+
+
+def _ended(result: dict[str, Any], tracker: RequestTracker) -> Settled | None:
+    """How a wait the page answered with ``result`` ended; None when requests still in flight
+    hold it open."""
+    if result["calm"] == "window":
+        if tracker.inflight == 0:
+            return Settled(False, at=result["at"], latest=result["latest"], window_left=True)
+        return None
+    if result["calm"] and tracker.inflight:
+        return None
+    pending = dict.fromkeys([*tracker.describe(), *result["pending"]])
+    return Settled(
+        result["calm"],
+        result["value"],
+        result["at"],
+        result["tab"],
+        tuple(pending),
+        result["latest"],
+    )
+
+
 async def wait_settled(
     page: Page,
     tracker: RequestTracker,
@@ -177,27 +208,11 @@ async def wait_settled(
         except PlaywrightError:
             if page.is_closed():
                 return Settled(True)
-            # The document was replaced mid-wait (navigation); wait again on the new one.
-            try:
-                await page.wait_for_load_state(
-                    "domcontentloaded", timeout=max(1.0, (deadline - loop.time()) * 1000)
-                )
-            except PlaywrightError:
-                return Settled(False, pending=tuple(tracker.describe()))
-            continue
-        if result["calm"] == "window":
-            if tracker.inflight == 0:
-                return Settled(False, at=result["at"], latest=result["latest"], window_left=True)
-        elif not result["calm"] or tracker.inflight == 0:
-            pending = dict.fromkeys([*tracker.describe(), *result["pending"]])
-            return Settled(
-                result["calm"],
-                result["value"],
-                result["at"],
-                result["tab"],
-                tuple(pending),
-                result["latest"],
-            )
+            if await _replaced(page, deadline):
+                continue
+            return Settled(False, pending=tuple(tracker.describe()))
+        if (settled := _ended(result, tracker)) is not None:
+            return settled
         try:
             await asyncio.wait_for(tracker.wait_idle(), deadline - loop.time())
         except TimeoutError:

@@ -273,6 +273,19 @@ async def run_suite(
             await runtime.close()
     order = {str(task.task_id): i for i, task in enumerate(tasks)}
     results.sort(key=lambda r: order[str(r.task_id)])
+    return suite_report(suite, tasks, results, policy, parallel, max_steps, started)
+
+
+def suite_report(
+    suite: Suite,
+    tasks: Sequence[TaskConfig],
+    results: list[TaskResult],
+    policy: str,
+    parallel: int,
+    max_steps: int,
+    started: float,
+) -> SuiteReport:
+    """The report of a suite run that began at ``started`` (``time.perf_counter``)."""
     successes = sum(r.success for r in results)
     rules = {"webarena-verified" if "verified" in t.eval.eval_types else "webarena" for t in tasks}
     return SuiteReport(

@@ -179,32 +179,11 @@ class EnvSession:
         acquired them, e.g. for a group), new ones for the rest."""
         started = time.perf_counter()
         await self._end_episode()
-        sites = self.runtime.sites_of(task.sites)
-        given = dict(leases or {})
-        stray = set(given) - set(sites)
-        if stray:
-            raise ValueError(f"task {task.task_id} does not use sites {sorted(stray)}")
-        self._leases = given
-        acquired = await asyncio.gather(
-            *(self.runtime.acquire(site) for site in sites if site not in given),
-            return_exceptions=True,
-        )
-        # What was leased is the episode's, so that a failure releases it rather than leaks it.
-        self._leases.update({a.instance.site: a for a in acquired if isinstance(a, Lease)})
-        failed = [a for a in acquired if isinstance(a, BaseException)]
-        if failed:
-            await self._end_episode()
-            raise failed[0]
-        self._leases = {site: self._leases[site] for site in sites}
+        await self._lease(task, leases or {})
         acquired_ms = _ms(started)
         resolved = task.resolve(self.base_urls())
         roles = self._roles(task.sites) if task.require_login else set()
-        browser_config = self.browser_config
-        if "verified" in task.eval.eval_types:  # scored on the episode's network trace
-            self._har_dir = Path(tempfile.mkdtemp(prefix="webserv-har-"))
-            browser_config = browser_config.model_copy(
-                update={"har_path": self._har_dir / "episode.har"}
-            )
+        browser_config = self._episode_config(task)
         first, *others = resolved.start_urls
         prepared = await self._take_prepared(task, roles, first, browser_config)
         if prepared is not None:
@@ -243,6 +222,34 @@ class EnvSession:
             },
         }
         return obs, info
+
+    async def _lease(self, task: TaskConfig, given: Mapping[str, Lease]) -> None:
+        """Hold an instance of every site ``task`` names: those ``given``, new ones for the
+        rest; on a failure, release them all and raise it."""
+        sites = self.runtime.sites_of(task.sites)
+        stray = set(given) - set(sites)
+        if stray:
+            raise ValueError(f"task {task.task_id} does not use sites {sorted(stray)}")
+        self._leases = dict(given)
+        acquired = await asyncio.gather(
+            *(self.runtime.acquire(site) for site in sites if site not in given),
+            return_exceptions=True,
+        )
+        # What was leased is the episode's, so that a failure releases it rather than leaks it.
+        self._leases.update({a.instance.site: a for a in acquired if isinstance(a, Lease)})
+        failed = [a for a in acquired if isinstance(a, BaseException)]
+        if failed:
+            await self._end_episode()
+            raise failed[0]
+        self._leases = {site: self._leases[site] for site in sites}
+
+    def _episode_config(self, task: TaskConfig) -> SessionConfig:
+        """The browser's config for an episode of ``task``: the env's, recording the
+        network trace where the task is scored on it."""
+        if "verified" not in task.eval.eval_types:
+            return self.browser_config
+        self._har_dir = Path(tempfile.mkdtemp(prefix="webserv-har-"))
+        return self.browser_config.model_copy(update={"har_path": self._har_dir / "episode.har"})
 
     async def _take_prepared(
         self, task: TaskConfig, roles: set[tuple[str, str]], first: str, config: SessionConfig

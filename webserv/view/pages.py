@@ -163,6 +163,14 @@ def episode_routes(library: Library, renderer: Renderer) -> APIRouter:
         length = max(len(t.steps) for t in tracks)
         return render(request, "compare.html", tracks=tracks, length=length)
 
+    _record_routes(router, library)
+    return router
+
+
+def _record_routes(router: APIRouter, library: Library) -> None:
+    """The files and records an episode's page loads as it is viewed: screenshots, and a
+    step as recorded."""
+
     @router.get("/file/{path:path}")
     def image(path: str) -> FileResponse:
         found = library.image(path)
@@ -176,5 +184,3 @@ def episode_routes(library: Library, renderer: Renderer) -> APIRouter:
             if record.step == step:
                 return Response(record.model_dump_json(indent=2), media_type="application/json")
         raise NotFound(f"episode {key} has no step {step}")
-
-    return router

@@ -119,13 +119,8 @@ def checkout(request: Request, conn: Conn) -> Response:
     return _checkout_page(request, conn, form, {})
 
 
-def _place_order(
-    conn: sqlite3.Connection,
-    customer: sqlite3.Row,
-    lines: list[dict[str, Any]],
-    form: dict[str, str],
-) -> str:
-    """Create the order, take its items out of stock, empty the cart; returns the number."""
+def _take_stock(conn: sqlite3.Connection, lines: list[dict[str, Any]]) -> None:
+    """Take the cart's lines out of stock; a product disabled or short answers 409."""
     for line in lines:
         if line["status"] != "enabled":
             raise HTTPException(409, f"{line['name']} is no longer available; remove it first.")
@@ -137,6 +132,16 @@ def _place_order(
             raise HTTPException(
                 409, f"Only {line['stock']} of {line['name']} left in stock; update your cart."
             )
+
+
+def _place_order(
+    conn: sqlite3.Connection,
+    customer: sqlite3.Row,
+    lines: list[dict[str, Any]],
+    form: dict[str, str],
+) -> str:
+    """Create the order, take its items out of stock, empty the cart; returns the number."""
+    _take_stock(conn, lines)
     subtotal = sum(line["row_cents"] for line in lines)
     method = METHODS[form["shipping_method"]]
     shipping = method.cost(subtotal)
