@@ -33,6 +33,10 @@ engine's children, not webserv's), so on another site merging reaches only the b
 the next step reopens them), as ``webserv serve --park-idle-after`` does to envs left idle:
 memory is read parked, and ``step_ms`` includes reopening the page.
 
+``cpu_ms_per_step`` (in each level's row) is the CPU the run's processes used during the
+level's health round per healthy step: site, engine, browser and server together (processes
+that ended within the round, such as a parked env's renderer, are not counted).
+
 ``pss_per_env_mib`` is all of it divided by the live envs (the host's fixed costs included,
 so it falls as envs are added); ``marginal_mib`` is what one more env added between the first
 and the last level, by part.
@@ -163,23 +167,40 @@ def engine_processes(owner: str) -> Iterator[tuple[str, psutil.Process]]:
             yield "engine", proc
 
 
-def pss_by_part(docker_owner: str | None = None) -> dict[str, float]:
-    """PSS (MiB) of this process and everything under it, by part; with ``docker_owner``, also
-    of the containers of the runtime owned so and of what the engine runs for them."""
+def _processes(docker_owner: str | None) -> list[tuple[str | None, psutil.Process]]:
+    """The run's processes with their part where it is known without asking them (None:
+    :func:`_part` tells): this one and everything under it; with ``docker_owner``, also the
+    containers of the runtime owned so and what the engine runs for them."""
     me = psutil.Process()
-    totals = dict.fromkeys(PARTS, 0.0)
-    totals["server"] += me.memory_full_info().pss / MIB
-    processes: list[tuple[str | None, psutil.Process]] = [
-        (None, proc) for proc in me.children(recursive=True)
-    ]
+    processes: list[tuple[str | None, psutil.Process]] = [("server", me)]
+    processes += [(None, proc) for proc in me.children(recursive=True)]
     if docker_owner is not None:
         processes += engine_processes(docker_owner)
-    for part, proc in processes:
+    return processes
+
+
+def pss_by_part(docker_owner: str | None = None) -> dict[str, float]:
+    """PSS (MiB) of the run's processes (see :func:`_processes`), by part."""
+    totals = dict.fromkeys(PARTS, 0.0)
+    for part, proc in _processes(docker_owner):
         try:
             totals[part or _part(proc)] += proc.memory_full_info().pss / MIB
         except psutil.Error:
             continue  # ended meanwhile
     return totals
+
+
+def cpu_s(docker_owner: str | None = None) -> float:
+    """CPU seconds (user and system) the run's processes have used so far; processes that
+    ended since are not counted."""
+    total = 0.0
+    for _, proc in _processes(docker_owner):
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 @dataclass
@@ -192,6 +213,9 @@ class Level:
     available_gib: float = 0.0
     #: The KSM daemon's counters when memory was read, and its CPU share since the last level.
     ksm: dict[str, float] = field(default_factory=dict)
+    #: CPU of the run's processes (site, engine, browser, server) per healthy step of the
+    #: level's health round.
+    cpu_ms_per_step: float = 0.0
 
     @property
     def total_mib(self) -> float:
@@ -359,7 +383,9 @@ async def _measure(
                 failed = [err for err in made if isinstance(err, BaseException)]
                 create_s = time.perf_counter() - started
                 ksmd_before, wall_before = _ksmd_cpu_s(), time.monotonic()
+                cpu_before = cpu_s(docker_owner)
                 healthy, step_ms = await _health(envs, park)
+                step_cpu_s = cpu_s(docker_owner) - cpu_before
                 if park:
                     await _renderers_gone(PARKED_EXIT_S)
                 merged = await _merged() if merging else {}
@@ -373,6 +399,7 @@ async def _measure(
                         create_s=create_s,
                         available_gib=psutil.virtual_memory().available / 2**30,
                         ksm={**merged, "ksmd_cpu_share": round(ksmd_share, 3)},
+                        cpu_ms_per_step=1000 * step_cpu_s / max(healthy, 1),
                     )
                 )
                 if failed:
@@ -395,6 +422,7 @@ def _report(report: Report, variant: str, levels: list[Level], stopped: str) -> 
             create_s=round(level.create_s, 1),
             available_gib=round(level.available_gib, 2),
             ksm=level.ksm,
+            cpu_ms_per_step=round(level.cpu_ms_per_step, 1),
         )
         if level.step_ms:
             report.add(f"{variant}@{level.envs}", "step_ms", level.step_ms)

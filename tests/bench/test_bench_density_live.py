@@ -82,6 +82,7 @@ def test_a_real_app_site_counts_its_containers_and_the_engine():
         assert row.extra["healthy"] == 1
         # A WordPress instance (Apache, PHP and MariaDB) is tens of MiB; the engine runs.
         assert row.extra["pss_mib"]["site"] > 20 and row.extra["pss_mib"]["engine"] > 0
+        assert row.extra["cpu_ms_per_step"] > 0
     client = docker_client()
     try:
         owner = f"bench-density-live-{os.getpid()}"
