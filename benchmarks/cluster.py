@@ -702,8 +702,8 @@ def leftovers(bench: Bench, node: str, old_tree: set[tuple[int, float]]) -> list
 
 
 def density_figures(path: Path = RESULTS_DIR / "density-live.json") -> dict[str, dict[str, float]]:
-    """Per live shop env (MiB, marginal) and a host's fixed part, from density --live:
-    the headless shell keeping its pages, and parked."""
+    """Per live env (MiB, marginal) and a host's fixed part, from a density --live run (the
+    shop's by default): the headless shell keeping its pages, and parked."""
     data = json.loads(path.read_text())
     rows = {(row["variant"], row["metric"]): row for row in data["rows"]}
     figures = {}
@@ -720,6 +720,24 @@ def density_figures(path: Path = RESULTS_DIR / "density-live.json") -> dict[str,
     return figures
 
 
+def site_density_runs(results: Path = RESULTS_DIR) -> dict[str, Path]:
+    """The density --live runs of sites other than the shop, by site."""
+    prefix = "density-live-"
+    return {
+        path.stem.removeprefix(prefix): path for path in sorted(results.glob(f"{prefix}*.json"))
+    }
+
+
+def site_plan(path: Path) -> tuple[dict[str, dict[str, float]], float, float]:
+    """A site's density --live figures, CPU seconds per step and step time (s): the last two
+    at the top level of its comparison, headless shell keeping pages."""
+    data = json.loads(path.read_text())
+    rows = {(row["variant"], row["metric"]): row for row in data["rows"]}
+    level = f"headless-shell@{data['params']['compare_at'][-1]}"
+    cpu_ms = rows[(level, "pss_per_env_mib")]["extra"]["cpu_ms_per_step"]
+    return density_figures(path), cpu_ms / 1000, rows[(level, "step_ms")]["p50"] / 1000
+
+
 def model(
     report: Report,
     cpu_s_per_step: float,
@@ -727,22 +745,65 @@ def model(
     ray_node_mib: float,
     router_cpu_s_per_step: float = 0.0,
 ) -> list[str]:
-    """Rows ``nodes_needed`` per host and rollout count, and the table as lines.
+    """Rows ``nodes_needed`` per site, host and rollout count, and the table as lines.
 
-    By memory a host holds ``(memory - reserve - fixed - Ray's node) / per_env`` live envs
-    (pages kept, or parked); by CPU, with each rollout stepping once per ``MODEL_POLICY_S +
-    step_s`` at ``cpu_s_per_step`` of the node's processes a step, ``MODEL_CPU_SHARE`` of
-    its cores hold ``cores * share / (cpu_s_per_step * steps per s per env)``. Nodes needed:
-    the rollouts over the lesser of the two (parked: the same CPU per step, so optimistic:
-    a parked env's step reopens its page). Router cores: the steps per second of all the
-    rollouts at ``router_cpu_s_per_step``, on the hosts' cores or beside them."""
-    figures = density_figures()
-    per_env_steps_per_s = 1 / (MODEL_POLICY_S + step_s)
+    The shop's figures are the cluster's (``cpu_s_per_step`` and ``step_s`` measured on its
+    nodes) with its live-env memory; every other site with a density --live run
+    (``results/density-live-<site>.json``) is modelled from that run alone. By memory a host
+    holds ``(memory - reserve - fixed - Ray's node) / per_env`` live envs (pages kept, or
+    parked); by CPU, with each rollout stepping once per ``MODEL_POLICY_S + step_s`` at
+    ``cpu_s_per_step`` of the node's processes a step, ``MODEL_CPU_SHARE`` of its cores hold
+    ``cores * share / (cpu_s_per_step * steps per s per env)``. Nodes needed: the rollouts
+    over the lesser of the two (parked: the same CPU per step, so optimistic: a parked env's
+    step reopens its page). Router cores: the steps per second of all the rollouts at
+    ``router_cpu_s_per_step``, on the hosts' cores or beside them."""
+    plans = {"shop": (density_figures(), cpu_s_per_step, step_s)}
+    skipped = []
+    for site, path in site_density_runs().items():
+        try:
+            plans[site] = site_plan(path)
+        except KeyError:  # a run of the comparison alone, never taken to the target
+            skipped.append(f"{site}: {path.name} has no run to the target; not modelled")
     lines = [
         "nodes a trainer needs (envs per host by memory with pages kept / parked, by CPU):",
-        f"{'host':<14} {'rollouts':>8} {'mem kept':>9} {'mem parked':>10} {'cpu':>6}"
-        f" {'nodes kept':>10} {'nodes parked':>12} {'router cores':>12}",
+        f"{'site':<10} {'host':<14} {'rollouts':>8} {'mem kept':>9} {'mem parked':>10} "
+        f"{'cpu':>6} {'nodes kept':>10} {'nodes parked':>12} {'router cores':>12}",
     ]
+    for site, (figures, cpu_s, step) in plans.items():
+        lines += _site_model(
+            report, site, figures, cpu_s, step, ray_node_mib, router_cpu_s_per_step
+        )
+    report.params["model"] = {
+        "policy_s": MODEL_POLICY_S,
+        "cpu_share": MODEL_CPU_SHARE,
+        "reserve_gib": MODEL_RESERVE_GIB,
+        "cpu_s_per_step": round(cpu_s_per_step, 4),
+        "router_cpu_s_per_step": round(router_cpu_s_per_step, 5),
+        "step_s": round(step_s, 3),
+        "ray_node_mib": round(ray_node_mib, 1),
+        "density_live": plans["shop"][0],
+        "sites": {
+            site: {"density_live": figures, "cpu_s_per_step": round(cpu_s, 4), "step_s": step}
+            for site, (figures, cpu_s, step) in plans.items()
+            if site != "shop"
+        },
+    }
+    return lines
+
+
+def _site_model(
+    report: Report,
+    site: str,
+    figures: dict[str, dict[str, float]],
+    cpu_s_per_step: float,
+    step_s: float,
+    ray_node_mib: float,
+    router_cpu_s_per_step: float,
+) -> list[str]:
+    """One site's rows (``model-[<site>-]<host>-<rollouts>``; the shop's unprefixed) and
+    lines of :func:`model`."""
+    per_env_steps_per_s = 1 / (MODEL_POLICY_S + step_s)
+    lines = []
     for host, mem_gib, cores in MODEL_HOSTS:
         by_cpu = int(cores * MODEL_CPU_SHARE / (cpu_s_per_step * per_env_steps_per_s))
         by_mem = {}
@@ -756,9 +817,10 @@ def model(
             }
             router_cores = rollouts * per_env_steps_per_s * router_cpu_s_per_step
             report.add(
-                f"model-{host}-{rollouts}",
+                f"model-{host}-{rollouts}" if site == "shop" else f"model-{site}-{host}-{rollouts}",
                 "nodes_needed",
                 [needed["pages"]],
+                site=site,
                 nodes_parked=needed["parked"],
                 envs_per_host_by_memory=by_mem,
                 envs_per_host_by_cpu=by_cpu,
@@ -766,19 +828,9 @@ def model(
                 router_cores=round(router_cores, 2),
             )
             lines.append(
-                f"{host:<14} {rollouts:>8} {by_mem['pages']:>9} {by_mem['parked']:>10} "
+                f"{site:<10} {host:<14} {rollouts:>8} {by_mem['pages']:>9} {by_mem['parked']:>10} "
                 f"{by_cpu:>6} {needed['pages']:>10} {needed['parked']:>12} {router_cores:>12.1f}"
             )
-    report.params["model"] = {
-        "policy_s": MODEL_POLICY_S,
-        "cpu_share": MODEL_CPU_SHARE,
-        "reserve_gib": MODEL_RESERVE_GIB,
-        "cpu_s_per_step": round(cpu_s_per_step, 4),
-        "router_cpu_s_per_step": round(router_cpu_s_per_step, 5),
-        "step_s": round(step_s, 3),
-        "ray_node_mib": round(ray_node_mib, 1),
-        "density_live": figures,
-    }
     return lines
 
 
