@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,7 @@ from webserv.behaviour.judging import judge_command, personas_command
 from webserv.behaviour.opera import import_opera
 from webserv.behaviour.twins import compare_command
 from webserv.options import (
+    Json,
     NameCompareOption,
     Reward,
     RewardChoice,
@@ -51,7 +52,9 @@ if TYPE_CHECKING:
         FidelityMetrics,
         GroupMetrics,
     )
-    from webserv.behaviour.replay import RewardMeans
+    from webserv.behaviour.refine import RefineConfig, Refinement
+    from webserv.behaviour.replay import AlignedTermConfig, EvalConfig, EvalSummary, RewardMeans
+    from webserv.policy.persona import Persona
 
 app = typer.Typer(
     help="Behaviour simulation: Shop-R1 rewards, fidelity metrics, offline evaluation.",
@@ -384,74 +387,88 @@ def _reward_line(reward: RewardMeans) -> str:
     return f"mean {reward.scheme} reward {reward.total:.3f} ({', '.join(terms)}){wrong}"
 
 
+# The options of both commands that replay recorded steps, eval and refine-persona.
+Concurrency = Annotated[int, typer.Option(min=1, help="Sessions replayed at once.")]
+RecordedScreenshots = Annotated[
+    bool,
+    typer.Option("--screenshots/--no-screenshots", help="Send the recorded screenshot, if any."),
+]
+
+# The eval command's own options.
+RecordedSteps = Annotated[Path, typer.Argument(help="Recorded steps (steps.jsonl of a rollout).")]
+EvalPolicy = Annotated[PolicyChoice, typer.Option(help="The policy to evaluate.")]
+EvalDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", help="Where predictions.jsonl and summary.json go (default: STEPS/../eval)."
+    ),
+]
+Sessions = Annotated[int | None, typer.Option(min=1, help="Replay only the first N sessions.")]
+EvalSeed = Annotated[int, typer.Option(help="Seed of the baselines (plus the recorded episode).")]
+SummaryJson = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+EvalPlot = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="The PNG of predicted vs real distributions (default: OUT/distributions.png).",
+    ),
+]
+AlignedRule = Annotated[
+    Path | None,
+    typer.Option(
+        "--aligned-rule",
+        help="Add the aligned-rationale term to the rewards, with this fitted rule "
+        "(webserv behaviour fit-aligned).",
+    ),
+]
+AlignedWeight = Annotated[float, typer.Option("--aligned-weight", min=0, help="Its weight.")]
+AlignedEndpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--aligned-endpoint", help="The endpoint scoring rationales (default: --endpoint)."
+    ),
+]
+AlignedModel = Annotated[
+    str | None, typer.Option("--aligned-model", help="Its model (default: --model).")
+]
+
+
 @app.command("eval")
 def evaluate(
-    steps: Path = typer.Argument(..., help="Recorded steps (steps.jsonl of a rollout)."),
-    policy: PolicyChoice = typer.Option(PolicyChoice.vlm, help="The policy to evaluate."),
+    steps: RecordedSteps,
+    policy: EvalPolicy = PolicyChoice.vlm,
     endpoint: Endpoint = None,
     model: ModelName = "",
     api_key: ApiKey = "EMPTY",
-    out: Path | None = typer.Option(
-        None, "--out", help="Where predictions.jsonl and summary.json go (default: STEPS/../eval)."
-    ),
-    concurrency: int = typer.Option(4, min=1, help="Sessions replayed at once."),
-    sessions: int | None = typer.Option(None, min=1, help="Replay only the first N sessions."),
-    screenshots: bool = typer.Option(
-        True, "--screenshots/--no-screenshots", help="Send the recorded screenshot, if any."
-    ),
+    out: EvalDir = None,
+    concurrency: Concurrency = 4,
+    sessions: Sessions = None,
+    screenshots: RecordedScreenshots = True,
     history_pages: HistoryPages = 3,
     token_budget: TokenBudget = 16_000,
     temperature: Temperature = 0.6,
     max_tokens: MaxTokens = 512,
     json_mode: JsonMode = False,
-    seed: int = typer.Option(0, help="Seed of the baselines (plus the recorded episode)."),
+    seed: EvalSeed = 0,
     rules: Rules = RulesChoice.opera,
     reward: Reward = RewardChoice.shop_r1,
     name_compare: NameCompareOption = None,
-    json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    plot: Path | None = typer.Option(
-        None,
-        "--plot",
-        help="The PNG of predicted vs real distributions (default: OUT/distributions.png).",
-    ),
-    aligned_rule: Path | None = typer.Option(
-        None,
-        "--aligned-rule",
-        help="Add the aligned-rationale term to the rewards, with this fitted rule "
-        "(webserv behaviour fit-aligned).",
-    ),
-    aligned_weight: float = typer.Option(1.0, "--aligned-weight", min=0, help="Its weight."),
-    aligned_endpoint: str | None = typer.Option(
-        None, "--aligned-endpoint", help="The endpoint scoring rationales (default: --endpoint)."
-    ),
-    aligned_model: str | None = typer.Option(
-        None, "--aligned-model", help="Its model (default: --model)."
-    ),
+    json_output: SummaryJson = False,
+    plot: EvalPlot = None,
+    aligned_rule: AlignedRule = None,
+    aligned_weight: AlignedWeight = 1.0,
+    aligned_endpoint: AlignedEndpoint = None,
+    aligned_model: AlignedModel = None,
 ) -> None:
     """Predict each recorded step's next action offline and score it against the recorded one."""
-    import asyncio
-
-    from rich.progress import Progress
-
-    from webserv.behaviour.aligned import AlignedError
-    from webserv.behaviour.replay import SECRETS, AlignedTermConfig, EvalConfig, ReplayError
-    from webserv.behaviour.replay import evaluate as run_evaluation
+    from webserv.behaviour.replay import EvalConfig
     from webserv.policy.prompt import PromptConfig
-    from webserv.policy.vlm import ModelConfig, ModelError
 
     model_settings = model_config(
         policy, endpoint, model, api_key, temperature, max_tokens, json_mode
     )
-    aligned = None
-    if aligned_rule is not None:
-        scoring = (aligned_endpoint or endpoint, aligned_model or model)
-        if not all(scoring):
-            raise fail("--aligned-rule needs an endpoint and a model (--aligned-endpoint/-model)")
-        aligned = AlignedTermConfig(
-            rule=aligned_rule,
-            weight=aligned_weight,
-            model=ModelConfig(endpoint=scoring[0], model=scoring[1], api_key=api_key),
-        )
+    scorer = (aligned_endpoint or endpoint, aligned_model or model, api_key)
+    aligned = aligned_term(aligned_rule, aligned_weight, *scorer)
     config = EvalConfig(
         steps=steps,
         out=out or steps.parent / "eval",
@@ -470,18 +487,58 @@ def evaluate(
         seed=seed,
         aligned=aligned,
     )
-    with Progress(transient=True, disable=json_output) as progress:
-        bar = progress.add_task(f"eval ({policy.value})", total=None)
+    summary = run_evaluation(config, quiet=json_output)
+    show_evaluation(summary, config, plot or config.out / "distributions.png", json_output)
+
+
+def aligned_term(
+    rule: Path | None, weight: float, endpoint: str | None, model: str | None, api_key: str
+) -> AlignedTermConfig | None:
+    """The aligned-rationale reward term of ``--aligned-rule``, scored on ``endpoint`` by
+    ``model``; without both, the command ends (exit 2)."""
+    from webserv.behaviour.replay import AlignedTermConfig
+    from webserv.policy.vlm import ModelConfig
+
+    if rule is None:
+        return None
+    if not (endpoint and model):
+        raise fail("--aligned-rule needs an endpoint and a model (--aligned-endpoint/-model)")
+    return AlignedTermConfig(
+        rule=rule,
+        weight=weight,
+        model=ModelConfig(endpoint=endpoint, model=model, api_key=api_key),
+    )
+
+
+def run_evaluation(config: EvalConfig, quiet: bool) -> EvalSummary:
+    """Replay the recorded sessions with a progress bar (none when ``quiet``); a failing
+    replay, model or rationale scorer ends the command (exit 2)."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from webserv.behaviour.aligned import AlignedError
+    from webserv.behaviour.replay import ReplayError, evaluate
+    from webserv.policy.vlm import ModelError
+
+    with Progress(transient=True, disable=quiet) as progress:
+        bar = progress.add_task(f"eval ({config.policy})", total=None)
         try:
-            summary = asyncio.run(run_evaluation(config, lambda p: progress.advance(bar)))
+            return asyncio.run(evaluate(config, lambda p: progress.advance(bar)))
         except (ReplayError, ModelError, AlignedError) as err:
             raise fail(str(err)) from err
-    plot = plot or config.out / "distributions.png"
+
+
+def show_evaluation(summary: EvalSummary, config: EvalConfig, plot: Path, as_json: bool) -> None:
+    """Plot the distributions to ``plot``; print the summary as JSON (without secrets) or as
+    the report's tables and a closing line."""
+    from webserv.behaviour.replay import SECRETS
+
     _plot(summary.report, plot)
-    if json_output:
+    if as_json:
         typer.echo(summary.model_dump_json(indent=2, exclude=SECRETS))
         return
-    print_report(summary.report, f"{policy.value} on {steps}")
+    print_report(summary.report, f"{config.policy} on {config.steps}")
     typer.echo(
         f"{summary.sessions} sessions, {summary.steps} steps replayed, {summary.scored} scored "
         f"in {summary.wall_s:.1f} s; format ok {100 * summary.format_ok_rate:.1f}%; "
@@ -501,67 +558,79 @@ class ObjectiveChoice(StrEnum):
     distribution = "distribution"
 
 
+# The refine-persona command's own options.
+OperaSteps = Annotated[Path, typer.Argument(help="Recorded steps (an OPeRA import's steps.jsonl).")]
+Shopper = Annotated[
+    str,
+    typer.Option(
+        "--user", help="The shopper: a recorded persona value (an OPeRA user id, a name)."
+    ),
+]
+RefineDir = Annotated[
+    Path, typer.Option("--out", help="Where every round's runs and the result go.")
+]
+AnalystModel = Annotated[
+    str | None,
+    typer.Option("--analyst-model", help="Model for analysis and rewrite (same endpoint)."),
+]
+StartPersona = Annotated[
+    Path | None,
+    typer.Option("--persona", help="A persona JSON to start from (default: the recorded one)."),
+]
+Iterations = Annotated[int, typer.Option(min=1, help="Rounds of analysis and rewrite.")]
+HeldOut = Annotated[
+    int,
+    typer.Option(
+        "--held-out",
+        min=1,
+        help="The shopper's last N sessions decide whether a rewrite stays.",
+    ),
+]
+Analysis = Annotated[
+    AnalysisChoice,
+    typer.Option(help="free-form, or bdi (beliefs, goals, intentions, emotions, knowledge)."),
+]
+Objective = Annotated[
+    ObjectiveChoice,
+    typer.Option(help="The fidelity a rewrite must improve on held-out sessions."),
+]
+
+
 @app.command("refine-persona")
 def refine_persona_command(
-    steps: Path = typer.Argument(..., help="Recorded steps (an OPeRA import's steps.jsonl)."),
-    user: str = typer.Option(
-        ..., "--user", help="The shopper: a recorded persona value (an OPeRA user id, a name)."
-    ),
+    steps: OperaSteps,
+    user: Shopper,
+    out: RefineDir,
     endpoint: Endpoint = None,
     model: ModelName = "",
     api_key: ApiKey = "EMPTY",
-    analyst_model: str | None = typer.Option(
-        None, "--analyst-model", help="Model for analysis and rewrite (same endpoint)."
-    ),
-    out: Path = typer.Option(..., "--out", help="Where every round's runs and the result go."),
-    persona: Path | None = typer.Option(
-        None, "--persona", help="A persona JSON to start from (default: the recorded one)."
-    ),
-    iterations: int = typer.Option(3, min=1, help="Rounds of analysis and rewrite."),
-    held_out: int = typer.Option(
-        1, "--held-out", min=1, help="The shopper's last N sessions decide whether a rewrite stays."
-    ),
-    analysis: AnalysisChoice = typer.Option(
-        AnalysisChoice.free,
-        help="free-form, or bdi (beliefs, goals, intentions, emotions, knowledge).",
-    ),
-    objective: ObjectiveChoice = typer.Option(
-        ObjectiveChoice.exact, help="The fidelity a rewrite must improve on held-out sessions."
-    ),
-    screenshots: bool = typer.Option(
-        True, "--screenshots/--no-screenshots", help="Send the recorded screenshot, if any."
-    ),
+    analyst_model: AnalystModel = None,
+    persona: StartPersona = None,
+    iterations: Iterations = 3,
+    held_out: HeldOut = 1,
+    analysis: Analysis = AnalysisChoice.free,
+    objective: Objective = ObjectiveChoice.exact,
+    screenshots: RecordedScreenshots = True,
     temperature: Temperature = 0.6,
     max_tokens: MaxTokens = 512,
-    concurrency: int = typer.Option(4, min=1, help="Sessions replayed at once."),
+    concurrency: Concurrency = 4,
     rules: Rules = RulesChoice.opera,
-    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_output: Json = False,
 ) -> None:
     """Refine a recorded shopper's persona (DPRF): simulate, analyse the divergence, rewrite,
     keep a rewrite only when it acts more like the shopper on held-out sessions."""
-    import asyncio
-
-    from pydantic import ValidationError
-    from rich.console import Console
-
-    from webserv.behaviour.refine import RefineConfig, refine_persona
-    from webserv.behaviour.replay import EvalConfig, ReplayError
-    from webserv.policy.persona import Persona
+    from webserv.behaviour.refine import RefineConfig
+    from webserv.behaviour.replay import EvalConfig
     from webserv.policy.prompt import PromptConfig
-    from webserv.policy.vlm import ModelError
 
     shopper = endpoint_config("refine-persona", endpoint, model, api_key, temperature, max_tokens)
-    try:
-        start = Persona.model_validate_json(persona.read_text()) if persona else None
-    except (OSError, ValidationError) as err:
-        raise fail(f"--persona {persona}: {err}") from err
     config = RefineConfig(
         steps=steps,
         user=user,
         out=out,
         model=shopper,
         analyst=shopper.model_copy(update={"model": analyst_model}) if analyst_model else None,
-        persona=start,
+        persona=starting_persona(persona),
         iterations=iterations,
         held_out=held_out,
         analysis=analysis.value,
@@ -574,28 +643,60 @@ def refine_persona_command(
             concurrency=concurrency,
         ),
     )
-    console = Console()
-    try:
-        result = asyncio.run(
-            refine_persona(
-                config,
-                lambda r: console.print(
-                    f"round {r.iteration}: refine {r.fidelity.refine:.3f}, held-out "
-                    f"{r.fidelity.held_out:.3f} -> {'kept' if r.kept else 'dropped'}"
-                ),
-            )
-        )
-    except (ReplayError, ModelError) as err:
-        raise fail(str(err)) from err
+    result = run_refinement(config)
     if json_output:
         typer.echo(result.model_dump_json(indent=2, exclude={"config"}))
         return
+    print_refinement(result, f"{objective.value} fidelity of {user}'s persona per round")
+    typer.echo(f"persona in {out / 'persona.json'}, every round in {out / 'refinement.json'}")
+
+
+def starting_persona(path: Path | None) -> Persona | None:
+    """The persona JSON of ``--persona``, if given; one that does not read ends the command
+    (exit 2)."""
+    from pydantic import ValidationError
+
+    from webserv.policy.persona import Persona
+
+    try:
+        return Persona.model_validate_json(path.read_text()) if path else None
+    except (OSError, ValidationError) as err:
+        raise fail(f"--persona {path}: {err}") from err
+
+
+def run_refinement(config: RefineConfig) -> Refinement:
+    """Run the refinement, a line per round; a failing replay or model ends the command
+    (exit 2)."""
+    import asyncio
+
+    from rich.console import Console
+
+    from webserv.behaviour.refine import Iteration, refine_persona
+    from webserv.behaviour.replay import ReplayError
+    from webserv.policy.vlm import ModelError
+
+    console = Console()
+
+    def on_round(r: Iteration) -> None:
+        console.print(
+            f"round {r.iteration}: refine {r.fidelity.refine:.3f}, held-out "
+            f"{r.fidelity.held_out:.3f} -> {'kept' if r.kept else 'dropped'}"
+        )
+
+    try:
+        return asyncio.run(refine_persona(config, on_round))
+    except (ReplayError, ModelError) as err:
+        raise fail(str(err)) from err
+
+
+def print_refinement(result: Refinement, title: str) -> None:
+    """The fidelity of the starting persona and of each round's rewrite, kept or dropped."""
+    from rich.console import Console
+
     rows = [["start", f"{result.initial.refine:.3f}", f"{result.initial.held_out:.3f}", ""]]
     rows += [
         [str(r.iteration), f"{r.fidelity.refine:.3f}", f"{r.fidelity.held_out:.3f}",
          "kept" if r.kept else "dropped"]
         for r in result.iterations
     ]  # fmt: skip
-    title = f"{objective.value} fidelity of {user}'s persona per round"
-    console.print(table(title, ["round", "refine", "held-out", "rewrite"], rows))
-    typer.echo(f"persona in {out / 'persona.json'}, every round in {out / 'refinement.json'}")
+    Console().print(table(title, ["round", "refine", "held-out", "rewrite"], rows))

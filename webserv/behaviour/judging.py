@@ -1140,34 +1140,60 @@ def personas_command(
     typer.echo(f"{panel.calls} model calls; saved to {out}")
 
 
+# The judge command's own options.
+RecordedRun = Annotated[
+    Path,
+    typer.Argument(
+        help="A run directory (steps.jsonl, episodes.jsonl if any) or a steps JSONL file."
+    ),
+]
+PersonasFile = Annotated[
+    Path | None,
+    typer.Option("--personas", help="A personas JSON file (instead of building from --docs)."),
+]
+Rounds = Annotated[int, typer.Option("--rounds", min=0, help="Debate rounds at most, per group.")]
+Spread = Annotated[
+    float,
+    typer.Option(
+        "--spread", min=0.0, help="A group has converged at this max - min of its ratings."
+    ),
+]
+ScaleMin = Annotated[int, typer.Option("--scale-min", help="The worst rating.")]
+ScaleMax = Annotated[int, typer.Option("--scale-max", help="The best rating.")]
+PageTokens = Annotated[
+    int, typer.Option("--page-tokens", min=0, help="Tokens of each page shown (0: no pages).")
+]
+JudgedEpisodes = Annotated[int | None, typer.Option(min=1, help="Judge only the first N episodes.")]
+HumanRatings = Annotated[
+    Path | None,
+    typer.Option("--human", help="Human ratings: JSON {session_id: score} or JSON lines."),
+]
+ReportFile = Annotated[
+    Path | None, typer.Option("--out", help="Write the full report (JSON) here.")
+]
+SavePersonas = Annotated[
+    Path | None,
+    typer.Option("--save-personas", help="Write the personas built from --docs here."),
+]
+CallConcurrency = Annotated[int, typer.Option(min=1, help="Model calls in flight at once.")]
+
+
 def judge_command(
-    run: Path = typer.Argument(
-        ..., help="A run directory (steps.jsonl, episodes.jsonl if any) or a steps JSONL file."
-    ),
+    run: RecordedRun,
     docs: Docs = [],  # noqa: B006 - typer reads the default, never mutates it
-    personas: Path | None = typer.Option(
-        None, "--personas", help="A personas JSON file (instead of building from --docs)."
-    ),
+    personas: PersonasFile = None,
     endpoint: Endpoint = None,
     model: ModelName = "",
     api_key: ApiKey = "EMPTY",
-    rounds: int = typer.Option(2, "--rounds", min=0, help="Debate rounds at most, per group."),
-    spread: float = typer.Option(
-        1.0, "--spread", min=0.0, help="A group has converged at this max - min of its ratings."
-    ),
-    scale_min: int = typer.Option(1, "--scale-min", help="The worst rating."),
-    scale_max: int = typer.Option(5, "--scale-max", help="The best rating."),
-    page_tokens: int = typer.Option(
-        300, "--page-tokens", min=0, help="Tokens of each page shown (0: no pages)."
-    ),
-    sessions: int | None = typer.Option(None, min=1, help="Judge only the first N episodes."),
-    human: Path | None = typer.Option(
-        None, "--human", help="Human ratings: JSON {session_id: score} or JSON lines."
-    ),
-    out: Path | None = typer.Option(None, "--out", help="Write the full report (JSON) here."),
-    save_personas_to: Path | None = typer.Option(
-        None, "--save-personas", help="Write the personas built from --docs here."
-    ),
+    rounds: Rounds = 2,
+    spread: Spread = 1.0,
+    scale_min: ScaleMin = 1,
+    scale_max: ScaleMax = 5,
+    page_tokens: PageTokens = 300,
+    sessions: JudgedEpisodes = None,
+    human: HumanRatings = None,
+    out: ReportFile = None,
+    save_personas_to: SavePersonas = None,
     subject: Subject = DEFAULT_SUBJECT,
     max_stakeholders: MaxStakeholders = 4,
     max_dimensions: MaxDimensions = 3,
@@ -1175,7 +1201,7 @@ def judge_command(
     temperature: Temperature = 0.0,
     max_tokens: MaxTokens = 1024,
     json_mode: JsonMode = False,
-    concurrency: int = typer.Option(4, min=1, help="Model calls in flight at once."),
+    concurrency: CallConcurrency = 4,
     json_output: JsonOutput = False,
 ) -> None:
     """Judge recorded episodes with a MAJ-EVAL panel: rate, debate per group, aggregate."""
@@ -1184,17 +1210,7 @@ def judge_command(
     config = endpoint_config(
         "the panel", endpoint, model, api_key, temperature, max_tokens, json_mode
     )
-    try:
-        judging = JudgeConfig(
-            scale_min=scale_min,
-            scale_max=scale_max,
-            rounds=rounds,
-            converge_spread=spread,
-            page_tokens=page_tokens,
-            concurrency=concurrency,
-        )
-    except ValidationError as err:
-        raise fail(f"the scale: {err.errors()[0]['msg']}") from err
+    judging = _judge_config(scale_min, scale_max, rounds, spread, page_tokens, concurrency)
     build = BuildConfig(
         subject=subject,
         doc_tokens=doc_tokens,
@@ -1204,11 +1220,7 @@ def judge_command(
     try:  # every input is checked before the first call
         episodes = load_episodes(run)[:sessions]
         ratings = _human_for(human, episodes)
-        if personas is not None:
-            source = _Panel(personas=load_personas(personas))
-        else:
-            load_documents(docs)
-            source = _Panel(docs=docs, build=build, save_to=save_personas_to)
+        source = _panel_source(personas, docs, build, save_personas_to)
     except JudgingError as err:
         raise fail(str(err)) from err
 
@@ -1217,9 +1229,43 @@ def judge_command(
         return await judge_run(model, panel, episodes, judging, ratings, str(run))
 
     report = _run_model(_with_model(config, judge))
+    _show_report(report, out, json_output)
+
+
+def _judge_config(
+    scale_min: int, scale_max: int, rounds: int, spread: float, page_tokens: int, concurrency: int
+) -> JudgeConfig:
+    """How the panel judges; a scale whose maximum is not above its minimum ends the command
+    (exit 2)."""
+    try:
+        return JudgeConfig(
+            scale_min=scale_min,
+            scale_max=scale_max,
+            rounds=rounds,
+            converge_spread=spread,
+            page_tokens=page_tokens,
+            concurrency=concurrency,
+        )
+    except ValidationError as err:
+        raise fail(f"the scale: {err.errors()[0]['msg']}") from err
+
+
+def _panel_source(
+    personas: Path | None, docs: Sequence[Path], build: BuildConfig, save_to: Path | None
+) -> _Panel:
+    """Where the panel comes from: the personas file (read now), else the documents to build
+    it from (checked now); an unusable one raises :class:`JudgingError`."""
+    if personas is not None:
+        return _Panel(personas=load_personas(personas))
+    load_documents(docs)
+    return _Panel(docs=docs, build=build, save_to=save_to)
+
+
+def _show_report(report: JudgeReport, out: Path | None, as_json: bool) -> None:
+    """Write the report to ``out``, if given; print it as JSON or as tables."""
     if out is not None:
         _write(out, report.model_dump_json(indent=2) + "\n")
-    if json_output:
+    if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
     print_report(report)

@@ -6,7 +6,7 @@ import contextlib
 import socket
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -28,27 +28,50 @@ from webserv.options import (
 
 if TYPE_CHECKING:
     from webserv.cluster.agent import NodeInfo
+    from webserv.server.config import ServerConfig
 
 app = typer.Typer(
     help="Many hosts on Ray: a node agent per host, a router with the /v1 API.",
     no_args_is_help=True,
 )
 
-Address = typer.Option(
-    None, "--address", envvar="RAY_ADDRESS", help="The Ray cluster (default: the running one)."
-)
+#: ``--address``: the Ray cluster to join.
+Address = Annotated[
+    str | None,
+    typer.Option(
+        "--address", envvar="RAY_ADDRESS", help="The Ray cluster (default: the running one)."
+    ),
+]
+
+# The up command's own options.
+RouterHost = Annotated[str, typer.Option(help="Address the router binds.")]
+RouterPort = Annotated[int, typer.Option(help="Port the router binds.")]
+NodeHost = Annotated[
+    str,
+    typer.Option(
+        help="Address the node agents bind (0.0.0.0 when the router runs on another host)."
+    ),
+]
+LocalNodes = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Try it on one machine: start a Ray cluster of this many webserv nodes here "
+        "(and a Redis unless --redis is given); all of it stops with the router.",
+    ),
+]
+RouterOnly = Annotated[
+    bool, typer.Option(help="Serve one more router; leave the agents to the first `up`.")
+]
 
 
 @app.command()
 def up(
     site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
     suite: ExtraSuites = [],  # noqa: B006
-    host: str = typer.Option("127.0.0.1", help="Address the router binds."),
-    port: int = typer.Option(8100, help="Port the router binds."),
-    node_host: str = typer.Option(
-        "127.0.0.1",
-        help="Address the node agents bind (0.0.0.0 when the router runs on another host).",
-    ),
+    host: RouterHost = "127.0.0.1",
+    port: RouterPort = 8100,
+    node_host: NodeHost = "127.0.0.1",
     token: Token = None,
     redis_url: RedisUrl = None,
     standby: Standby = 2,
@@ -58,24 +81,13 @@ def up(
     env_ttl: EnvTtl = 300.0,
     snapshot_root: SnapshotRoot = None,
     snapshot_driver: SnapshotDriver = None,
-    address: str | None = Address,
-    local_nodes: int = typer.Option(
-        0,
-        min=0,
-        help="Try it on one machine: start a Ray cluster of this many webserv nodes here "
-        "(and a Redis unless --redis is given); all of it stops with the router.",
-    ),
-    router_only: bool = typer.Option(
-        False, help="Serve one more router; leave the agents to the first `up`."
-    ),
+    address: Address = None,
+    local_nodes: LocalNodes = 0,
+    router_only: RouterOnly = False,
 ) -> None:
     """Start a node agent on every webserv node (a Ray node labelled webserv-node=NAME) and
     serve the router in the foreground."""
-    import uvicorn
-    from pydantic import ValidationError
-
     from webserv.cluster.local import local_cluster
-    from webserv.cluster.router import create_router_app
     from webserv.server.cli import server_config
 
     with contextlib.ExitStack() as stack:
@@ -97,29 +109,48 @@ def up(
             max_envs=max_envs,
             env_ttl_s=env_ttl,
         )
-        try:
-            config = ClusterConfig(node=node, host=host, port=port, ray_address=address)
-        except ValidationError as err:
-            messages = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
-            typer.echo(f"error: {messages}", err=True)
-            raise typer.Exit(2) from err
+        config = cluster_config(node, host, port, address)
         _join(address)
-        if not router_only:
-            ready = _start_agents(config)
-            for info in ready:
-                typer.echo(f"node {info.node}: {info.url} serving {', '.join(info.sites)}")
-        typer.echo(f"webserv router on http://{host}:{port} (store: {redis_url})")
-        uvicorn.run(
-            create_router_app(config),
-            host=host,
-            port=port,
-            log_level="warning",
-            timeout_keep_alive=30,
-        )
+        serve_router(config, router_only)
+
+
+def cluster_config(node: ServerConfig, host: str, port: int, address: str | None) -> ClusterConfig:
+    """The cluster of the nodes' server and the router's address; one without a shared
+    Redis, or with a router off loopback and no token, ends the command (exit 2)."""
+    from pydantic import ValidationError
+
+    try:
+        return ClusterConfig(node=node, host=host, port=port, ray_address=address)
+    except ValidationError as err:
+        messages = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        typer.echo(f"error: {messages}", err=True)
+        raise typer.Exit(2) from err
+
+
+def serve_router(config: ClusterConfig, router_only: bool) -> None:
+    """Start the node agents (unless ``router_only``: the first ``up`` did) and serve the
+    router in the foreground."""
+    import uvicorn
+
+    from webserv.cluster.router import create_router_app
+
+    if not router_only:
+        for info in _start_agents(config):
+            typer.echo(f"node {info.node}: {info.url} serving {', '.join(info.sites)}")
+    typer.echo(
+        f"webserv router on http://{config.host}:{config.port} (store: {config.node.redis_url})"
+    )
+    uvicorn.run(
+        create_router_app(config),
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        timeout_keep_alive=30,
+    )
 
 
 @app.command()
-def status(address: str | None = Address) -> None:
+def status(address: Address = None) -> None:
     """The webserv nodes of the Ray cluster: alive or not, their server, envs and pool."""
     import ray
     from rich.console import Console
@@ -149,7 +180,7 @@ def status(address: str | None = Address) -> None:
 
 
 @app.command()
-def down(address: str | None = Address) -> None:
+def down(address: Address = None) -> None:
     """Stop every node agent: its envs end, its instances and browser go."""
     from webserv.cluster import nodes
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from webserv.options import Json, Sites
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
 
     from webserv.env.runner import SuiteReport
@@ -62,10 +64,12 @@ def deployments(mapping: str | None) -> list[str]:
     return sites
 
 
+#: The suite argument of list and run.
+SuiteName = Annotated[str, typer.Argument(help="Suite name, directory or task file.")]
+
+
 @app.command("list")
-def list_tasks(
-    suite: str = typer.Argument("shop", help="Suite name, directory or task file."),
-) -> None:
+def list_tasks(suite: SuiteName = "shop") -> None:
     """List the tasks of a suite: id, template, sites, evaluators, intent."""
     loaded = _load(suite)
     manifest = loaded.manifest
@@ -128,45 +132,61 @@ def _write_reports(
         console.print(f"report written to {out}")
 
 
-@app.command()
-def run(
-    suite: str = typer.Argument("shop", help="Suite name, directory or task file."),
-    site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
-    site_url: str | None = typer.Option(
-        None,
+# The run command's own options.
+SiteUrls = Annotated[
+    str | None,
+    typer.Option(
         "--site-url",
         help="An existing deployment per site name: shopping=http://h:7770,gitlab=http://h:8023 "
         "(the same as --site NAME:url=URL for each).",
     ),
-    policy: PolicyKind = typer.Option(PolicyKind.reference, help="Who acts."),
-    parallel: int = typer.Option(4, "--parallel", min=1, max=32, help="Episodes at once."),
-    max_steps: int = typer.Option(20, "--max-steps", min=1, help="Steps before truncation."),
-    task: list[str] = typer.Option([], "--task", help="Run only these task ids (repeatable)."),
-    out: Path | None = typer.Option(None, "--out", help="Write the JSON report to this file."),
-    junit: Path | None = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
-    as_json: Json = False,
-    judge_endpoint: str | None = typer.Option(
-        None,
+]
+Policy = Annotated[PolicyKind, typer.Option(help="Who acts.")]
+Parallel = Annotated[int, typer.Option("--parallel", min=1, max=32, help="Episodes at once.")]
+MaxSteps = Annotated[int, typer.Option("--max-steps", min=1, help="Steps before truncation.")]
+TaskIds = Annotated[list[str], typer.Option("--task", help="Run only these task ids (repeatable).")]
+ReportFile = Annotated[
+    Path | None, typer.Option("--out", help="Write the JSON report to this file.")
+]
+JunitFile = Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")]
+JudgeEndpoint = Annotated[
+    str | None,
+    typer.Option(
         "--judge-endpoint",
         help="OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) of the model that "
         "grades fuzzy_match answers; without it such tasks are reported not evaluable.",
     ),
-    judge_model: str = typer.Option("", "--judge-model", help="Model name for the judge."),
-    judge_key: str = typer.Option(
-        "EMPTY", "--judge-key", envvar="WEBSERV_JUDGE_API_KEY", help="API key for the judge."
-    ),
+]
+JudgeModel = Annotated[str, typer.Option("--judge-model", help="Model name for the judge.")]
+JudgeKey = Annotated[
+    str,
+    typer.Option("--judge-key", envvar="WEBSERV_JUDGE_API_KEY", help="API key for the judge."),
+]
+
+
+@app.command()
+def run(
+    suite: SuiteName = "shop",
+    site: Sites = [],  # noqa: B006 - typer reads the default, never mutates it
+    site_url: SiteUrls = None,
+    policy: Policy = PolicyKind.reference,
+    parallel: Parallel = 4,
+    max_steps: MaxSteps = 20,
+    task: TaskIds = [],  # noqa: B006
+    out: ReportFile = None,
+    junit: JunitFile = None,
+    as_json: Json = False,
+    judge_endpoint: JudgeEndpoint = None,
+    judge_model: JudgeModel = "",
+    judge_key: JudgeKey = "EMPTY",
 ) -> None:
     """Run every task of SUITE with a policy; print per-task results and a summary.
 
     Each task leases an instance of every site it names, from the sites served (``--site``;
     default: the suite's own, on the process backend)."""
-    import asyncio
     import sys
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from webserv.env.runner import TaskResult
 
     if judge_endpoint and not judge_model:
         typer.echo("error: --judge-endpoint needs --judge-model", err=True)
@@ -179,7 +199,40 @@ def run(
         typer.echo(f"error: {err.args[0]}", err=True)
         raise typer.Exit(2) from err
     console = Console(width=None if sys.stdout.isatty() else 120, stderr=as_json)
-    total = len(ids) if ids is not None else len(loaded.tasks)
+    report = _run_with_progress(
+        console,
+        loaded,
+        policy,
+        ids,
+        judge=(judge_endpoint, judge_model, judge_key),
+        parallel=parallel,
+        max_steps=max_steps,
+        sites=sites or None,
+    )
+    _print_summary(console, report)
+    _write_reports(console, report, junit, out)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+
+
+def _run_with_progress(
+    console: Console,
+    suite: Suite,
+    policy: PolicyKind,
+    task_ids: Sequence[int | str] | None,
+    judge: tuple[str | None, str, str],
+    **options: Any,
+) -> SuiteReport:
+    """Run ``task_ids`` of the suite (default: all) with a progress bar and a line per
+    result; ``judge``: the endpoint, model and key grading fuzzy_match answers; ``options``:
+    the rest of ``run_suite``'s."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from webserv.env.runner import TaskResult
+
+    total = len(task_ids) if task_ids is not None else len(suite.tasks)
     progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -190,7 +243,7 @@ def run(
     passed = 0
 
     with progress:
-        bar = progress.add_task(f"{loaded.manifest.name} ({policy.value})", total=total)
+        bar = progress.add_task(f"{suite.manifest.name} ({policy.value})", total=total)
 
         def on_result(result: TaskResult) -> None:
             nonlocal passed
@@ -203,23 +256,15 @@ def run(
                 f"{mark} {result.task_id!s:>4} {result.steps:>2} steps  {result.intent[:70]}"
                 + (f"\n          {detail[:150]}" if detail and not result.success else "")
             )
-            progress.update(bar, advance=1, description=f"{loaded.manifest.name}: {passed} passed")
+            progress.update(bar, advance=1, description=f"{suite.manifest.name}: {passed} passed")
 
-        report = asyncio.run(
+        return asyncio.run(
             _run_with_judge(
-                judge_endpoint,
-                judge_model,
-                judge_key,
-                loaded,
+                *judge,
+                suite,
                 policy=policy.value,
-                parallel=parallel,
-                max_steps=max_steps,
-                task_ids=ids,
-                sites=sites or None,
+                task_ids=task_ids,
                 on_result=on_result,
+                **options,
             )
         )
-    _print_summary(console, report)
-    _write_reports(console, report, junit, out)
-    if as_json:
-        typer.echo(report.model_dump_json(indent=2))
