@@ -26,8 +26,8 @@ level's row: its counters, and its CPU share over the level). ``headless-shell-u
 the headless shell without the mark, ``headless-shell-unwarmed`` that with the shop's
 launcher warmed the way it was before its instances bound one prebuilt, warmed app
 (``benchmarks/site_warmup.py``): each instance builds its own app and fills its own caches.
-Those two are the shop's alone; containers are never marked (their processes are the
-engine's children, not webserv's), so on another site merging reaches only the browser.
+The second is the shop's alone. On the docker backend the mark reaches the site's containers
+where their images can set it (``DockerBackend(merge_memory=True)``).
 
 ``-parked`` variants park every env once it has stepped (its pages close, its context stays;
 the next step reopens them), as ``webserv serve --park-idle-after`` does to envs left idle:
@@ -93,7 +93,7 @@ class Setup:
 SETUPS = (
     Setup("full-chromium", "chromium", merge=False),
     Setup("headless-shell", "headless-shell"),
-    Setup("headless-shell-unmerged", "headless-shell", merge=False, shop_only=True),
+    Setup("headless-shell-unmerged", "headless-shell", merge=False),
     Setup("headless-shell-parked", "headless-shell", park=True),
     Setup(
         "headless-shell-unwarmed",

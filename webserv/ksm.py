@@ -9,7 +9,9 @@ the mark passes to the processes it starts (across ``fork`` and ``exec``).
 
 webserv marks only what it starts (site launchers and cold site processes, Playwright's
 driver and so the browser): :func:`children_merged` marks this process for the moment it
-starts them, so that a trainer running envs in-process is never scanned itself. The daemon
+starts them, so that a trainer running envs in-process is never scanned itself. A site's
+containers are the engine's children: each marks itself before its command runs
+(:func:`container_marking`). The daemon
 is the host's to enable (``echo 1 > /sys/kernel/mm/ksm/run``, as root); without it the mark
 costs nothing and merges nothing. Merged pages are shared between envs of one host, which
 lets one process time another's writes to them: run envs of mutually distrusting users on
@@ -28,6 +30,9 @@ from pathlib import Path
 #: prctl(2) options (Linux 6.4+).
 PR_SET_MEMORY_MERGE = 67
 PR_GET_MEMORY_MERGE = 68
+#: prctl's system call number by machine (as Docker reports it), for marking from inside a
+#: container, where Perl (essential in Debian's images) is what can make the call.
+PRCTL_SYSCALL = {"x86_64": 157, "aarch64": 167}
 #: The daemon's controls and counters.
 KSM_DIR = Path("/sys/kernel/mm/ksm")
 
@@ -61,6 +66,22 @@ def stats() -> dict[str, int]:
         return {name: int((KSM_DIR / name).read_text()) for name in counters}
     except (OSError, ValueError):
         return {}
+
+
+def container_marking(machine: str) -> tuple[list[str], list[str]] | None:
+    """For a container on ``machine``: the argv prefix that marks its processes before it
+    runs its own command (``perl -e MARK --`` then that command, which stays PID 1), and a
+    probe argv that exits 0 where its image can do so; None where the call is unknown."""
+    number = PRCTL_SYSCALL.get(machine)
+    if number is None:
+        return None
+    mark = (
+        f"syscall({number}, {PR_SET_MEMORY_MERGE}, 1, 0, 0, 0) == 0 "
+        'or warn "webserv: memory not marked mergeable: $!\\n"; '
+        'exec { $ARGV[0] } @ARGV or die "webserv: exec $ARGV[0]: $!\\n"'
+    )
+    probe = f"exit(syscall({number}, {PR_GET_MEMORY_MERGE}, 0, 0, 0, 0) < 0 ? 1 : 0)"
+    return ["perl", "-e", mark, "--"], ["perl", "-e", probe]
 
 
 #: Blocks of :func:`children_merged` open now (they may overlap: a runtime starts its sites

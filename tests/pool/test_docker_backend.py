@@ -11,9 +11,11 @@ from pathlib import Path
 
 import docker
 import httpx
+import psutil
 import pytest
 from pool_fixtures import admin_sign_in
 
+from webserv import ksm
 from webserv.pool.backends.base import INSTANCE_LABEL, OWNER_LABEL, SITE_LABEL, Instance, free_port
 from webserv.pool.backends.docker import DockerBackend, DockerError
 from webserv.pool.health import wait_healthy
@@ -156,3 +158,46 @@ async def test_a_stopped_engine_is_a_clear_error(
     instance = Instance("i", "shop", "docker", 1, tmp_path, "0" * 64)
     with pytest.raises(DockerError, match="not reachable"):
         await unreachable.alive(instance)
+
+
+def _merge_any(pid: int) -> bool:
+    return "ksm_merge_any: yes" in Path(f"/proc/{pid}/ksm_stat").read_text()
+
+
+@pytest.mark.skipif(not ksm.supported(), reason="the kernel has no PR_SET_MEMORY_MERGE")
+async def test_merge_memory_marks_every_process_of_a_container_and_only_then(
+    docker_backend: DockerBackend,
+    docker_shop: SiteSpec,
+    shop_store: SnapshotStore,
+    engine: docker.DockerClient,
+) -> None:
+    """The container's command still runs as PID 1 (its stop signal reaches it), under the
+    mark; a container of a backend without ``merge_memory`` is not marked."""
+    docker_backend.merge_memory = True
+    marked = await _launch(docker_backend, docker_shop, shop_store)
+    docker_backend.merge_memory = False
+    plain = await _launch(docker_backend, docker_shop, shop_store)
+    for instance, merged in ((marked, True), (plain, False)):
+        attrs = engine.api.inspect_container(instance.handle)
+        init = psutil.Process(attrs["State"]["Pid"])
+        assert "webserv.sites.shop" in " ".join(init.cmdline())  # perl exec'd the command
+        for proc in [init, *init.children(recursive=True)]:
+            assert _merge_any(proc.pid) is merged, (proc.cmdline(), merged)
+        async with httpx.AsyncClient() as client:
+            response = await client.get(instance.url + docker_shop.health_path)
+            assert response.status_code == 200
+    await docker_backend.stop(marked)
+    await docker_backend.stop(plain)
+    assert not await docker_backend.alive(marked)
+
+
+async def test_the_marking_probe_needs_perl_to_run_and_exit_0(
+    docker_backend: DockerBackend, docker_shop: SiteSpec, engine: docker.DockerClient
+) -> None:
+    """An image gets the mark only if a probe container of it runs Perl and exits 0."""
+    image = engine.images.get(docker_shop.image)
+    docker_backend.merge_memory = True
+    assert docker_backend._mark_prefix(docker_shop.image) is not None  # webserv's base has Perl
+    assert docker_backend._exits_0(image.id, ["/no/such/program"]) is False
+    assert docker_backend._exits_0(image.id, ["perl", "-e", "exit 3"]) is False
+    assert not engine.api.containers(all=True, filters={"ancestor": image.id, "status": "exited"})

@@ -103,9 +103,10 @@ class RuntimeConfig(BaseModel):
     )
     merge_memory: bool = Field(
         True,
-        description="Mark the site processes (process backend) and the browser mergeable by "
-        "the kernel's same-page merging (KSM; Linux 6.4+): identical pages of envs are then "
-        "stored once wherever the host runs the KSM daemon (see webserv.ksm).",
+        description="Mark the site processes (process backend), the site containers (docker "
+        "backend, images with Perl) and the browser mergeable by the kernel's same-page "
+        "merging (KSM; Linux 6.4+): identical pages of envs are then stored once wherever "
+        "the host runs the KSM daemon (see webserv.ksm).",
     )
 
     @model_validator(mode="after")

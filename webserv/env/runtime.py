@@ -204,7 +204,10 @@ class EnvRuntime:
             assert site.spec.image is not None  # the site lists docker among its backends
             ensure_site_image(client, site.name, site.spec.image)
         return DockerBackend(
-            owner=f"{owner}.docker", runtimes=self.config.docker_runtimes, preload=preload
+            owner=f"{owner}.docker",
+            runtimes=self.config.docker_runtimes,
+            preload=preload,
+            merge_memory=self.config.merge_memory,
         )
 
     async def _warm_browser(self) -> None:

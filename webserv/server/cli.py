@@ -47,8 +47,8 @@ MergeMemory = Annotated[
     bool,
     typer.Option(
         "--merge-memory/--no-merge-memory",
-        help="Mark site processes and the browser for the kernel's same-page merging (KSM): "
-        "envs share identical pages where the host runs the KSM daemon.",
+        help="Mark site processes and containers and the browser for the kernel's same-page "
+        "merging (KSM): envs share identical pages where the host runs the KSM daemon.",
     ),
 ]
 ParkIdleAfter = Annotated[

@@ -33,7 +33,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from webserv import paths
+from webserv import ksm, paths
 from webserv.pool.backends import runtimes
 from webserv.pool.backends.base import (
     INSTANCE_LABEL,
@@ -166,6 +166,9 @@ class DockerBackend:
     ``runtimes`` is how many pre-started containers to keep per site (0: none, every launch
     starts a fresh container); ``preload`` maps a site to what its runtimes import before
     they wait (as for the process backend's zygote); slots live under ``runtime_root``.
+    With ``merge_memory``, each container marks its processes for the kernel's same-page
+    merging before it runs its command (see :func:`webserv.ksm.container_marking`), where
+    its image can: a container's processes are the engine's children, never webserv's.
     """
 
     name = "docker"
@@ -177,8 +180,12 @@ class DockerBackend:
         runtimes: int = 0,
         preload: Mapping[str, Sequence[str]] | None = None,
         runtime_root: Path | None = None,
+        merge_memory: bool = False,
     ) -> None:
         self.owner = owner
+        self.merge_memory = merge_memory
+        #: Per image: the argv prefix that marks its containers' memory (None: it cannot).
+        self._marking: dict[str, list[str] | None] = {}
         self._client = client
         self.runtimes = runtimes
         self.preload = dict(preload or {})
@@ -231,6 +238,10 @@ class DockerBackend:
         """Create and start a container of the site's image; return its id (blocking)."""
         image, cport, _ = self._checked(spec)
         api = self.client.api
+        if self.merge_memory and (mark := self._mark_prefix(image)):
+            config = api.inspect_image(image)["Config"]
+            own = entrypoint or [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+            entrypoint = [*mark, *own]
         host_config = api.create_host_config(
             port_bindings={cport: ("127.0.0.1", port)},
             binds=binds,
@@ -260,6 +271,33 @@ class DockerBackend:
             api.remove_container(handle, force=True)
             raise
         return handle
+
+    def _mark_prefix(self, image: str) -> list[str] | None:
+        """The argv prefix that marks a container of ``image`` mergeable, once a probe
+        container has shown that the image can run it on this kernel (blocking; cached)."""
+        if image not in self._marking:
+            marking = None
+            if ksm.supported():
+                marking = ksm.container_marking(self.client.info().get("Architecture", ""))
+            works = marking is not None and self._exits_0(image, marking[1])
+            self._marking[image] = marking[0] if works and marking is not None else None
+        return self._marking[image]
+
+    def _exits_0(self, image: str, argv: list[str]) -> bool:
+        """Whether ``argv`` runs and exits 0 in a container of ``image``, which is removed
+        (blocking)."""
+        api = self.client.api
+        try:
+            handle = api.create_container(image, entrypoint=argv, command=[], network_disabled=True)
+        except DockerException:
+            return False  # no such image: the launch itself says so
+        try:
+            api.start(handle["Id"])
+            return bool(api.wait(handle["Id"], timeout=60)["StatusCode"] == 0)
+        except (DockerException, requests.RequestException):
+            return False  # the image has no perl, or it hung
+        finally:
+            api.remove_container(handle["Id"], force=True)
 
     async def start(
         self, spec: SiteSpec, instance_id: str, data_dir: Path, port: int | None
