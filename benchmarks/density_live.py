@@ -47,7 +47,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,9 +324,18 @@ def shop_warmup(replacement: str | None) -> Iterator[None]:
         shop.preload = own
 
 
-def setups_for(site: str) -> tuple[Setup, ...]:
-    """The setups measured on ``site``."""
-    return tuple(setup for setup in SETUPS if site == "shop" or not setup.shop_only)
+def setups_for(site: str, only: Sequence[str] = ()) -> tuple[Setup, ...]:
+    """The setups measured on ``site`` (those named in ``only``, if any)."""
+    unknown = set(only) - {setup.variant for setup in SETUPS}
+    if unknown:
+        raise ValueError(
+            f"unknown setups {sorted(unknown)}; known: {', '.join(s.variant for s in SETUPS)}"
+        )
+    return tuple(
+        setup
+        for setup in SETUPS
+        if (site == "shop" or not setup.shop_only) and (not only or setup.variant in only)
+    )
 
 
 async def _measure(
@@ -452,14 +461,16 @@ def run(
     floor_gib: float = 1.0,
     max_steps: int = 1000,
     site: str = "shop",
+    only: Sequence[str] = (),
 ) -> Report:
-    """Every setup of ``site`` up to ``compare_at`` side by side, then those of
-    :data:`TO_THE_TARGET` up to ``levels``."""
-    setups = setups_for(site)
+    """Every setup of ``site`` (or those named in ``only``) up to ``compare_at`` side by side,
+    then those of :data:`TO_THE_TARGET` up to ``levels``."""
+    setups = setups_for(site, only)
     report = Report(
         benchmark="density-live",
         params={
             "site": site,
+            "setups": [setup.variant for setup in setups],
             "levels": levels,
             "compare_at": compare_at,
             "floor_gib": floor_gib,
@@ -478,16 +489,15 @@ def run(
                 )
             _report(report, setup.variant, reached, stopped)
             results[setup.variant] = reached
-        if all(results.get(setup.variant) for setup in setups):
-            top = f"@{compare_at[-1]}"
-            for ours in ("headless-shell", "headless-shell-parked"):
-                report.compare("pss_per_env_mib", f"{ours}{top}", f"full-chromium{top}")
-            if site == "shop":
-                for ours, baseline in (
-                    ("headless-shell", "headless-shell-unmerged"),
-                    ("headless-shell-unmerged", "headless-shell-unwarmed"),
-                ):
-                    report.compare("pss_per_env_mib", f"{ours}{top}", f"{baseline}{top}")
+        top = f"@{compare_at[-1]}"
+        for ours, baseline in (
+            ("headless-shell", "full-chromium"),
+            ("headless-shell-parked", "full-chromium"),
+            ("headless-shell", "headless-shell-unmerged"),
+            ("headless-shell-unmerged", "headless-shell-unwarmed"),
+        ):
+            if results.get(ours) and results.get(baseline):
+                report.compare("pss_per_env_mib", f"{ours}{top}", f"{baseline}{top}")
         if levels and levels[-1] > compare_at[-1]:
             for setup in setups:
                 if setup.variant in TO_THE_TARGET:

@@ -196,18 +196,23 @@ def density(
         "", "--levels", help="--live: env counts of the default build's run (default: to --target)."
     ),
     floor_gib: float = typer.Option(1.0, "--floor-gib", min=0, help="--live: stop below this."),
+    setup: list[str] = typer.Option(
+        [], "--setup", help="--live: only this browser setup (repeatable; default: all)."
+    ),
     as_json: Json = False,
 ) -> None:
     """Healthy concurrent instances and memory per instance (RSS, PSS, USS); ``--live``: live
     envs and their memory by part."""
     if live:
         from benchmarks.density_live import run as run_live
+        from benchmarks.density_live import setups_for
 
         compare = _counts(compare_at)
         steps = _counts(levels) if levels else [*compare, *range(50, target + 1, 50)]
         with _setup_errors():
             live_suite(site)
-        report = run_live(sorted(set(steps)), compare, floor_gib, site=site)
+            setups_for(site, setup)
+        report = run_live(sorted(set(steps)), compare, floor_gib, site=site, only=setup)
         emit(report, as_json, "density-live" if site == DEFAULT_SITE else f"density-live-{site}")
         return
     from benchmarks.density import pick_driver, run
