@@ -128,6 +128,17 @@ class _Drawn:
     screenshot_ms: float
     screenshot_wait_ms: float
 
+    def timings(self, action_ms: float, settle_ms: float, capture_ms: float) -> StepTimings:
+        """The observation's timings, given what came before the drawing."""
+        return StepTimings(
+            action_ms=round(action_ms, 1),
+            settle_ms=round(settle_ms, 1),
+            capture_ms=round(capture_ms, 1),
+            render_ms=round(self.render_ms, 1),
+            screenshot_ms=round(self.screenshot_ms, 1),
+            screenshot_wait_ms=round(self.screenshot_wait_ms, 1),
+        )
+
 
 @dataclass(eq=False)
 class _Settled:
@@ -669,14 +680,7 @@ class BrowserSession:
             shooting = asyncio.ensure_future(self._screenshot(page))
             await asyncio.sleep(0)
         drawn = await self._draw(page, parsed, shooting)
-        self.timings = StepTimings(
-            action_ms=round(action_ms, 1),
-            settle_ms=round(settle_ms, 1),
-            capture_ms=round(capture_ms, 1),
-            render_ms=round(drawn.render_ms, 1),
-            screenshot_ms=round(drawn.screenshot_ms, 1),
-            screenshot_wait_ms=round(drawn.screenshot_wait_ms, 1),
-        )
+        self.timings = drawn.timings(action_ms, settle_ms, capture_ms)
         image = drawn.image
         if image is not None and (self.config.som if som is None else som):
             image = await self._marked(image, drawn.rendered.boxes)
