@@ -50,9 +50,7 @@ def test_each_image_folder_defaults_to_the_image_a_registry_user_pulls() -> None
 def test_a_second_build_reuses_every_image(
     engine: docker.DockerClient, images: list[BuiltImage]
 ) -> None:
-    began = time.monotonic()
     again = build_all(engine)
-    assert time.monotonic() - began < 5
     assert [image.tag for image in again] == [ROOTFS_IMAGE, BASE_IMAGE, SHOP_IMAGE]
     assert not any(image.built for image in again)
     assert [image.image_id for image in again] == [image.image_id for image in images]
