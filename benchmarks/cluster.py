@@ -703,11 +703,14 @@ def leftovers(bench: Bench, node: str, old_tree: set[tuple[int, float]]) -> list
 
 def density_figures(path: Path = RESULTS_DIR / "density-live.json") -> dict[str, dict[str, float]]:
     """Per live env (MiB, marginal) and a host's fixed part, from a density --live run (the
-    shop's by default): the headless shell keeping its pages, and parked."""
+    shop's by default): the headless shell keeping its pages, and parked where the run took
+    parked envs to the target too."""
     data = json.loads(path.read_text())
     rows = {(row["variant"], row["metric"]): row for row in data["rows"]}
     figures = {}
     for mode, variant in (("pages", "headless-shell-max"), ("parked", "headless-shell-parked-max")):
+        if mode == "parked" and (variant, "marginal_mib") not in rows:
+            continue
         marginal = rows[(variant, "marginal_mib")]
         top = marginal["extra"]["between"][1]
         level = rows[(f"{variant}@{top}", "pss_per_env_mib")]
@@ -787,6 +790,10 @@ def model(
             for site, (figures, cpu_s, step) in plans.items()
             if site != "shop"
         },
+        "sites_basis": "each other site from its own density --live run: memory per env and "
+        "a host's fixed part as the shop's; CPU per step and step time at the top level of its "
+        "comparison, where every env scrolls once (the browser's work, no request to the site): "
+        "a lower bound for steps that load pages",
     }
     return lines
 
@@ -815,21 +822,22 @@ def _site_model(
                 mode: math.ceil(rollouts / min(envs, by_cpu)) if min(envs, by_cpu) else -1
                 for mode, envs in by_mem.items()
             }
+            parked = (by_mem.get("parked", "-"), needed.get("parked", "-"))
             router_cores = rollouts * per_env_steps_per_s * router_cpu_s_per_step
             report.add(
                 f"model-{host}-{rollouts}" if site == "shop" else f"model-{site}-{host}-{rollouts}",
                 "nodes_needed",
                 [needed["pages"]],
                 site=site,
-                nodes_parked=needed["parked"],
+                nodes_parked=needed.get("parked"),
                 envs_per_host_by_memory=by_mem,
                 envs_per_host_by_cpu=by_cpu,
                 binds="memory" if by_mem["pages"] < by_cpu else "cpu",
                 router_cores=round(router_cores, 2),
             )
             lines.append(
-                f"{site:<10} {host:<14} {rollouts:>8} {by_mem['pages']:>9} {by_mem['parked']:>10} "
-                f"{by_cpu:>6} {needed['pages']:>10} {needed['parked']:>12} {router_cores:>12.1f}"
+                f"{site:<10} {host:<14} {rollouts:>8} {by_mem['pages']:>9} {parked[0]:>10} "
+                f"{by_cpu:>6} {needed['pages']:>10} {parked[1]:>12} {router_cores:>12.1f}"
             )
     return lines
 
