@@ -120,7 +120,8 @@ def test_a_small_run_writes_every_row_and_leaves_nothing(shop_golden: Path, tmp_
     assert rows[("end", "leftover_processes")]["p50"] == 0
 
     model_rows = [row for row in data["rows"] if row["metric"] == "nodes_needed"]
-    assert len(model_rows) == len(MODEL_HOSTS) * len(MODEL_ROLLOUTS)
+    shop_rows = [row for row in model_rows if row["extra"]["site"] == "shop"]
+    assert len(shop_rows) == len(MODEL_HOSTS) * len(MODEL_ROLLOUTS)
     assert all(row["p50"] >= 1 for row in model_rows)
     compared = {(r["metric"], r["ours"], r["baseline"]) for r in data["ratios"]}
     assert ("overhead_ms", "router-2-nodes", "direct-2-nodes") in compared
