@@ -45,7 +45,9 @@ and the last level, by part.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -480,7 +482,12 @@ def run(
         },
     )
     results: dict[str, Any] = {}
-    with ksm_daemon() as daemon:
+    # A run stopped with SIGTERM closes its envs and restores the host's KSM settings, as
+    # one stopped with Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.ExitStack() as stack:
+        stack.callback(signal.signal, signal.SIGTERM, previous)
+        daemon = stack.enter_context(ksm_daemon())
         report.params["ksm"] = {"daemon": daemon, **(KSM_SETTINGS if daemon else {})}
         for setup in setups:
             with shop_warmup(setup.warmup):
