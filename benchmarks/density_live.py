@@ -146,7 +146,9 @@ def engine_processes(owner: str) -> Iterator[tuple[str, psutil.Process]]:
     try:
         containers = [
             container
-            for container in client.containers.list(filters={"label": OWNER_LABEL})
+            for container in client.containers.list(
+                filters={"label": OWNER_LABEL}, ignore_removed=True
+            )
             if container.labels[OWNER_LABEL].startswith(owner)
         ]
     finally:
