@@ -186,6 +186,7 @@ class DockerBackend:
         self.merge_memory = merge_memory
         #: Per image: the argv prefix that marks its containers' memory (None: it cannot).
         self._marking: dict[str, list[str] | None] = {}
+        self._commands: dict[str, list[str]] = {}  # per image: its entrypoint and command
         self._client = client
         self.runtimes = runtimes
         self.preload = dict(preload or {})
@@ -239,9 +240,7 @@ class DockerBackend:
         image, cport, _ = self._checked(spec)
         api = self.client.api
         if self.merge_memory and (mark := self._mark_prefix(image)):
-            config = api.inspect_image(image)["Config"]
-            own = entrypoint or [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
-            entrypoint = [*mark, *own]
+            entrypoint = [*mark, *(entrypoint or self._image_command(image))]
         host_config = api.create_host_config(
             port_bindings={cport: ("127.0.0.1", port)},
             binds=binds,
@@ -282,6 +281,13 @@ class DockerBackend:
             works = marking is not None and self._exits_0(image, marking[1])
             self._marking[image] = marking[0] if works and marking is not None else None
         return self._marking[image]
+
+    def _image_command(self, image: str) -> list[str]:
+        """The image's own entrypoint and command (blocking; asked of the engine once)."""
+        if image not in self._commands:
+            config = self.client.api.inspect_image(image)["Config"]
+            self._commands[image] = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+        return self._commands[image]
 
     def _exits_0(self, image: str, argv: list[str]) -> bool:
         """Whether ``argv`` runs and exits 0 in a container of ``image``, which is removed
